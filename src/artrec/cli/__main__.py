@@ -1,0 +1,7 @@
+"""``python -m artrec.cli``."""
+
+import sys
+
+from artrec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,166 @@
+"""Feature sets: a matrix of per-item features with the item ids in row order.
+
+A feature set is stored as three files next to each other::
+
+    <dir>/<name>.npy        float32 matrix, one row per item
+    <dir>/<name>.ids.json   JSON list of item ids (strings) in row order
+    <dir>/<name>.json       JSON sidecar: model, weights, preprocessing, version, ...
+
+Matrices are memory-mapped when read. Writes go to temporary files that are renamed into
+place, so a crash never leaves a half-written feature set behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from artrec.data.catalog import as_id_array
+from artrec.errors import DataError
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A named matrix of features, one row per item.
+
+    Parameters
+    ----------
+    name
+        Short name, used as the file stem (``"efficientnet_lite0"``, ``"resnet50"``).
+    item_ids
+        Raw item ids in row order.
+    matrix
+        ``(n_items, dim)`` array; validated to be 2-D, finite and row-aligned with ``item_ids``.
+    meta
+        Free-form description (model, weights, preprocessing, dtype, version, bad items).
+    """
+
+    name: str
+    item_ids: np.ndarray
+    matrix: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ids = as_id_array(self.item_ids)
+        object.__setattr__(self, "item_ids", ids)
+        m = self.matrix
+        if m.ndim != 2:
+            raise DataError(f"feature set {self.name!r}: matrix must be 2-D, got shape {m.shape}")
+        if m.shape[0] != len(ids):
+            raise DataError(
+                f"feature set {self.name!r}: {m.shape[0]} rows but {len(ids)} item ids"
+            )
+        if not np.issubdtype(m.dtype, np.floating):
+            raise DataError(f"feature set {self.name!r}: matrix must be floating point, got {m.dtype}")
+
+    @property
+    def dim(self) -> int:
+        """Number of feature dimensions."""
+        return int(self.matrix.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def check_finite(self) -> None:
+        """Raise :class:`DataError` naming the first item whose row holds NaN or inf."""
+        bad = ~np.isfinite(self.matrix).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"feature set {self.name!r}: item {self.item_ids[row]!r} (row {row}) has NaN or inf "
+                f"({int(bad.sum())} bad rows in all)"
+            )
+
+    def align(self, item_ids: Any) -> FeatureSet:
+        """The rows for ``item_ids``, in that order; raises naming the first missing id."""
+        index = {item_id: r for r, item_id in enumerate(self.item_ids.tolist())}
+        wanted = as_id_array(item_ids).tolist()
+        missing = [i for i in wanted if i not in index]
+        if missing:
+            raise DataError(
+                f"feature set {self.name!r} lacks {len(missing)} of the requested items, "
+                f"first {missing[0]!r}"
+            )
+        rows = np.fromiter((index[i] for i in wanted), dtype=np.int64, count=len(wanted))
+        return FeatureSet(self.name, np.asarray(wanted, dtype=object), np.asarray(self.matrix[rows]), dict(self.meta))
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the feature set atomically into ``directory``; returns the ``.npy`` path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        npy = directory / f"{self.name}.npy"
+        _atomic_write(npy, lambda f: np.save(f, np.ascontiguousarray(self.matrix, dtype=np.float32)))
+        _atomic_write(
+            directory / f"{self.name}.ids.json",
+            lambda f: f.write(json.dumps(self.item_ids.tolist()).encode()),
+        )
+        meta = {**self.meta, "name": self.name, "n_items": len(self), "dim": self.dim, "dtype": "float32"}
+        _atomic_write(
+            directory / f"{self.name}.json",
+            lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()),
+        )
+        return npy
+
+    @classmethod
+    def load(cls, directory: str | Path, name: str, *, mmap: bool = True) -> FeatureSet:
+        """Read a feature set written by :meth:`save` (memory-mapped unless ``mmap=False``)."""
+        directory = Path(directory)
+        npy = directory / f"{name}.npy"
+        ids_path = directory / f"{name}.ids.json"
+        if not npy.is_file():
+            raise DataError(f"no feature set {name!r} in {directory} (missing {npy.name})")
+        matrix = load_npy(npy, mmap=mmap)
+        try:
+            ids = json.loads(ids_path.read_text())
+        except FileNotFoundError:
+            raise DataError(f"feature set {name!r}: missing ids file {ids_path}") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"feature set {name!r}: {ids_path} is not valid JSON ({exc})") from None
+        if not isinstance(ids, list):
+            raise DataError(f"feature set {name!r}: {ids_path} must hold a JSON list of ids")
+        meta_path = directory / f"{name}.json"
+        meta: dict[str, Any] = {}
+        if meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise DataError(f"feature set {name!r}: {meta_path} is not valid JSON ({exc})") from None
+        return cls(name, np.asarray(ids, dtype=object), matrix, meta)
+
+    @staticmethod
+    def available(directory: str | Path) -> list[str]:
+        """Names of the feature sets stored in ``directory``."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            return []
+        return sorted(
+            p.stem for p in directory.glob("*.npy") if (directory / f"{p.stem}.ids.json").is_file()
+        )
+
+
+def load_npy(path: str | Path, *, mmap: bool = True) -> np.ndarray:
+    """Load a ``.npy`` matrix safely (never unpickles); raises :class:`DataError` naming the file."""
+    path = Path(path)
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path}: expected a single array")
+    return arr
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,136 @@
+"""The :class:`SimilarityIndex` interface.
+
+An index holds one vector per item and answers top-k neighbour queries. Every method
+returns arrays; raw ids appear only in :meth:`SimilarityIndex.similar`.
+
+Scores are *similarities*: higher means more alike, under every metric.
+
+==============  ======================================================
+metric          score
+==============  ======================================================
+``cosine``      cosine similarity, in [-1, 1]
+``dot``         inner product
+``correlation`` Pearson correlation of the two vectors, in [-1, 1]
+``euclidean``   minus the Euclidean distance
+``manhattan``   minus the L1 distance
+``chebyshev``   minus the L-infinity distance
+==============  ======================================================
+
+Ties are broken by row: among equal scores the lower row comes first. Result arrays
+are padded with row ``-1`` and score ``-inf`` when fewer than ``k`` items qualify.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from artrec.data.catalog import as_id_array
+from artrec.errors import DataError, UnknownIdError
+
+METRICS: tuple[str, ...] = ("cosine", "euclidean", "manhattan", "correlation", "chebyshev", "dot")
+
+
+def check_metric(metric: str) -> str:
+    """Return ``metric`` if known, else raise :class:`DataError` listing the choices."""
+    if metric not in METRICS:
+        raise DataError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return metric
+
+
+class SimilarityIndex(ABC):
+    """Top-k neighbour search over item vectors.
+
+    Implementations store configuration in ``__init__`` and do the work in :meth:`build`.
+    After :meth:`build`, ``item_ids_`` holds the raw ids in row order.
+    """
+
+    metric: str
+    item_ids_: np.ndarray
+
+    @abstractmethod
+    def build(self, vectors: np.ndarray, item_ids: Any) -> SimilarityIndex:
+        """Index ``vectors`` (``(n_items, dim)``, finite), one row per id in ``item_ids``; returns self."""
+
+    @abstractmethod
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        exclude_rows: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar indexed rows for each query vector.
+
+        Parameters
+        ----------
+        queries
+            ``(n_queries, dim)`` array.
+        k
+            Number of neighbours (>= 1).
+        exclude_rows
+            Optional ``(n_queries,)`` int array: a row to leave out of each query's result
+            (``-1`` for none). Used to drop the query item itself.
+
+        Returns
+        -------
+        rows, scores
+            ``(n_queries, k)`` int64 rows and float32 similarities, best first.
+        """
+
+    @property
+    def n_items(self) -> int:
+        """Number of indexed items."""
+        return len(self.item_ids_)
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Vector dimension."""
+
+    @abstractmethod
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``rows`` (``(len(rows), dim)``), as given to :meth:`build`."""
+
+    def rows_of(self, item_ids: Any) -> np.ndarray:
+        """Rows of raw ``item_ids``; raises :class:`UnknownIdError` naming the first unknown id."""
+        lookup: dict[str, int] | None = getattr(self, "_row_of", None)
+        if lookup is None or len(lookup) != len(self.item_ids_):
+            lookup = {i: r for r, i in enumerate(self.item_ids_.tolist())}
+            self._row_of = lookup
+        rows = []
+        for item_id in as_id_array(item_ids).tolist():
+            row = lookup.get(item_id)
+            if row is None:
+                raise UnknownIdError(f"unknown item id {item_id!r}")
+            rows.append(row)
+        return np.asarray(rows, dtype=np.int64)
+
+    def similar(
+        self, item_ids: Any, k: int = 10, *, include_self: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k neighbours of one or many indexed items, by raw id.
+
+        Returns ``(ids, scores)``: for a single id, 1-D arrays of length ``k``; for a list of
+        ids, ``(n, k)`` arrays. Padding ids are ``None``. The query itself is left out
+        unless ``include_self``.
+        """
+        single = isinstance(item_ids, (str, int, np.integer))
+        rows = self.rows_of([item_ids] if single else item_ids)
+        if k < 1:
+            raise DataError(f"k must be >= 1, got {k}")
+        exclude = None if include_self else rows
+        found, scores = self.search(self.vectors_of(rows), k, exclude_rows=exclude)
+        ids = np.full(found.shape, None, dtype=object)
+        valid = found >= 0
+        ids[valid] = self.item_ids_[found[valid]]
+        if single:
+            return ids[0], scores[0]
+        return ids, scores
+
+    def save(self, directory: str | Path) -> None:
+        """Write the index to ``directory`` (implementations that support persistence)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be saved")
