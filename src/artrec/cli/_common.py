@@ -48,7 +48,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def emit(rows: Sequence[dict[str, Any]], fmt: str, *, title: str | None = None, out: Any = None) -> None:
+def emit(
+    rows: Sequence[dict[str, Any]], fmt: str, *, title: str | None = None, out: Any = None
+) -> None:
     """Write ``rows`` (dicts with the same keys) as a table, JSON or CSV."""
     out = out or sys.stdout
     if fmt == "json":
@@ -80,7 +82,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
     def fmt_row(values: Sequence[str]) -> str:
         return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
         ).rstrip()
 
     lines = [fmt_row(headers), fmt_row(["-" * w for w in widths])]

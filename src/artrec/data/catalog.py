@@ -8,6 +8,7 @@ edges, with :meth:`Catalog.rows_of`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,12 +41,13 @@ def as_id_array(ids: Iterable[Any]) -> np.ndarray:
     Integer ids (as in the notebook's ``index2artworkId.json``) become their decimal text,
     so ``1234`` and ``"1234"`` name the same artwork everywhere.
     """
-    if isinstance(ids, np.ndarray) and ids.dtype == object:
-        values = ids.ravel().tolist()
-    else:
-        values = list(np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).ravel().tolist())
+    if isinstance(ids, (str, bytes)):
+        raise DataError(f"expected a sequence of ids, got the single id {ids!r}")
+    values = ids.ravel().tolist() if isinstance(ids, np.ndarray) else list(ids)
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
+        if isinstance(v, np.generic):
+            v = v.item()
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         out[i] = str(v)
@@ -74,16 +76,16 @@ class Catalog:
     item_ids: np.ndarray
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
     image: np.ndarray | None = None
-    in_stock: np.ndarray | None = None
+    in_stock: np.ndarray = None  # type: ignore[assignment]  # all True in __post_init__
     stock_known: bool = False
 
     def __post_init__(self) -> None:
         ids = as_id_array(self.item_ids)
         object.__setattr__(self, "item_ids", ids)
         n = len(ids)
-        if len(set(ids.tolist())) != n:
-            seen: set[str] = set()
-            dup = next(i for i in ids.tolist() if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        row_of = {item_id: row for row, item_id in enumerate(ids.tolist())}
+        if len(row_of) != n:
+            dup = next(i for i, c in Counter(ids.tolist()).items() if c > 1)
             raise DataError(f"catalogue has duplicate item id {dup!r}")
         for name, col in self.metadata.items():
             if len(col) != n:
@@ -94,7 +96,7 @@ class Catalog:
         if len(stock) != n:
             raise DataError(f"catalogue in_stock has {len(stock)} values for {n} items")
         object.__setattr__(self, "in_stock", stock)
-        object.__setattr__(self, "_row", {item_id: row for row, item_id in enumerate(ids.tolist())})
+        object.__setattr__(self, "_row", row_of)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -153,7 +155,7 @@ class Catalog:
             value = col[row]
             rec[name] = value.item() if isinstance(value, np.generic) else value
         rec["image"] = None if self.image is None else self.image[row]
-        rec["in_stock"] = bool(self.in_stock[row])  # type: ignore[index]
+        rec["in_stock"] = bool(self.in_stock[row])
         return rec
 
 
@@ -176,8 +178,8 @@ class Interactions:
 
     user_ids: np.ndarray
     item_ids: np.ndarray
-    timestamps: np.ndarray | None = None
-    kinds: np.ndarray | None = None
+    timestamps: np.ndarray = None  # type: ignore[assignment]  # NaN-filled in __post_init__
+    kinds: np.ndarray = None  # type: ignore[assignment]  # "purchase" in __post_init__
     splits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -186,7 +188,11 @@ class Interactions:
         n = len(users)
         if len(items) != n:
             raise DataError(f"interactions have {n} user ids but {len(items)} item ids")
-        ts = np.full(n, np.nan) if self.timestamps is None else np.asarray(self.timestamps, np.float64)
+        ts = (
+            np.full(n, np.nan)
+            if self.timestamps is None
+            else np.asarray(self.timestamps, np.float64)
+        )
         kinds = (
             np.full(n, "purchase", dtype=object)
             if self.kinds is None
@@ -195,7 +201,9 @@ class Interactions:
         splits = None if self.splits is None else np.asarray(self.splits, dtype=object)
         for name, col in (("timestamps", ts), ("kinds", kinds), ("splits", splits)):
             if col is not None and len(col) != n:
-                raise DataError(f"interactions column {name!r} has {len(col)} values for {n} events")
+                raise DataError(
+                    f"interactions column {name!r} has {len(col)} values for {n} events"
+                )
         object.__setattr__(self, "user_ids", users)
         object.__setattr__(self, "item_ids", items)
         object.__setattr__(self, "timestamps", ts)
@@ -215,8 +223,8 @@ class Interactions:
         return Interactions(
             self.user_ids[mask],
             self.item_ids[mask],
-            self.timestamps[mask],  # type: ignore[index]
-            self.kinds[mask],  # type: ignore[index]
+            self.timestamps[mask],
+            self.kinds[mask],
             None if self.splits is None else self.splits[mask],
         )
 
@@ -249,7 +257,7 @@ class Interactions:
         return Interactions(
             np.concatenate([p.user_ids for p in parts]),
             np.concatenate([p.item_ids for p in parts]),
-            np.concatenate([p.timestamps for p in parts]),  # type: ignore[misc]
-            np.concatenate([p.kinds for p in parts]),  # type: ignore[misc]
+            np.concatenate([p.timestamps for p in parts]),
+            np.concatenate([p.kinds for p in parts]),
             splits,
         )

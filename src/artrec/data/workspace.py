@@ -97,7 +97,14 @@ class Workspace:
         ws = cls(root)
         if ws.db_path.exists() and not exist_ok:
             raise ArtrecError(f"workspace {ws.root} already exists")
-        for d in (ws.root, ws.features_dir, ws.embeddings_dir, ws.index_dir, ws.images_dir, ws.reports_dir):
+        for d in (
+            ws.root,
+            ws.features_dir,
+            ws.embeddings_dir,
+            ws.index_dir,
+            ws.images_dir,
+            ws.reports_dir,
+        ):
             d.mkdir(parents=True, exist_ok=True)
         with ws.connect() as con:
             con.executescript(_SCHEMA)
@@ -193,7 +200,7 @@ class Workspace:
                 col = catalog.metadata.get(name)
                 values.append(None if col is None else _plain(col[row]))
             values.append(None if catalog.image is None else _plain(catalog.image[row]))
-            values.append(int(bool(catalog.in_stock[row])))  # type: ignore[index]
+            values.append(int(bool(catalog.in_stock[row])))
             extra = {c: _plain(catalog.metadata[c][row]) for c in extra_cols}
             values.append(json.dumps(extra) if extra else None)
             records.append(values)
@@ -218,7 +225,8 @@ class Workspace:
             )
             rows = cur.fetchall()
             stock_known = (
-                con.execute("SELECT value FROM meta WHERE key = 'stock_known'").fetchone() is not None
+                con.execute("SELECT value FROM meta WHERE key = 'stock_known'").fetchone()
+                is not None
             )
         n = len(rows)
         ids = np.empty(n, dtype=object)
@@ -255,7 +263,10 @@ class Workspace:
         ids = as_id_array(item_ids).tolist()
         with self.connect() as con:
             for item_id in ids:
-                if con.execute("SELECT 1 FROM items WHERE item_id = ?", (item_id,)).fetchone() is None:
+                if (
+                    con.execute("SELECT 1 FROM items WHERE item_id = ?", (item_id,)).fetchone()
+                    is None
+                ):
                     raise UnknownIdError(f"unknown item id {item_id!r}")
             con.executemany(
                 "UPDATE items SET in_stock = ? WHERE item_id = ?",
@@ -268,7 +279,6 @@ class Workspace:
     def add_interactions(self, interactions: Interactions) -> int:
         """Append events to the log; returns how many were written."""
         ts = interactions.timestamps
-        assert ts is not None and interactions.kinds is not None  # set by Interactions
         if np.isinf(ts).any():
             raise DataError("interaction timestamps must be finite or NaN (unknown)")
         splits = interactions.splits
@@ -289,10 +299,13 @@ class Workspace:
             )
         return len(records)
 
-    def interactions(self, kinds: tuple[str, ...] | None = None, user_id: str | None = None) -> Interactions:
+    def interactions(
+        self, kinds: tuple[str, ...] | None = None, user_id: str | None = None
+    ) -> Interactions:
         """The interaction log (optionally only some kinds, or one user), in insertion order."""
         sql = "SELECT user_id, item_id, timestamp, kind, split FROM interactions"
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if kinds:
             clauses.append(f"kind IN ({', '.join('?' for _ in kinds)})")
             params.extend(kinds)
@@ -329,7 +342,12 @@ class Workspace:
         with self.connect() as con:
             cur = con.execute(
                 "INSERT INTO runs (kind, created, params, results) VALUES (?, ?, ?, ?)",
-                (kind, time.time(), json.dumps(params, default=str), json.dumps(results, default=str)),
+                (
+                    kind,
+                    time.time(),
+                    json.dumps(params, default=str),
+                    json.dumps(results, default=str),
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -343,7 +361,13 @@ class Workspace:
         with self.connect() as con:
             rows = con.execute(sql + " ORDER BY id DESC", params).fetchall()
         return [
-            {"id": r[0], "kind": r[1], "created": r[2], "params": json.loads(r[3]), "results": json.loads(r[4])}
+            {
+                "id": r[0],
+                "kind": r[1],
+                "created": r[2],
+                "params": json.loads(r[3]),
+                "results": json.loads(r[4]),
+            }
             for r in rows
         ]
 

@@ -52,11 +52,11 @@ class FeatureSet:
         if m.ndim != 2:
             raise DataError(f"feature set {self.name!r}: matrix must be 2-D, got shape {m.shape}")
         if m.shape[0] != len(ids):
-            raise DataError(
-                f"feature set {self.name!r}: {m.shape[0]} rows but {len(ids)} item ids"
-            )
+            raise DataError(f"feature set {self.name!r}: {m.shape[0]} rows but {len(ids)} item ids")
         if not np.issubdtype(m.dtype, np.floating):
-            raise DataError(f"feature set {self.name!r}: matrix must be floating point, got {m.dtype}")
+            raise DataError(
+                f"feature set {self.name!r}: matrix must be floating point, got {m.dtype}"
+            )
 
     @property
     def dim(self) -> int:
@@ -87,19 +87,32 @@ class FeatureSet:
                 f"first {missing[0]!r}"
             )
         rows = np.fromiter((index[i] for i in wanted), dtype=np.int64, count=len(wanted))
-        return FeatureSet(self.name, np.asarray(wanted, dtype=object), np.asarray(self.matrix[rows]), dict(self.meta))
+        return FeatureSet(
+            self.name,
+            np.asarray(wanted, dtype=object),
+            np.asarray(self.matrix[rows]),
+            dict(self.meta),
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Write the feature set atomically into ``directory``; returns the ``.npy`` path."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         npy = directory / f"{self.name}.npy"
-        _atomic_write(npy, lambda f: np.save(f, np.ascontiguousarray(self.matrix, dtype=np.float32)))
+        _atomic_write(
+            npy, lambda f: np.save(f, np.ascontiguousarray(self.matrix, dtype=np.float32))
+        )
         _atomic_write(
             directory / f"{self.name}.ids.json",
             lambda f: f.write(json.dumps(self.item_ids.tolist()).encode()),
         )
-        meta = {**self.meta, "name": self.name, "n_items": len(self), "dim": self.dim, "dtype": "float32"}
+        meta = {
+            **self.meta,
+            "name": self.name,
+            "n_items": len(self),
+            "dim": self.dim,
+            "dtype": "float32",
+        }
         _atomic_write(
             directory / f"{self.name}.json",
             lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()),
@@ -129,7 +142,9 @@ class FeatureSet:
             try:
                 meta = json.loads(meta_path.read_text())
             except json.JSONDecodeError as exc:
-                raise DataError(f"feature set {name!r}: {meta_path} is not valid JSON ({exc})") from None
+                raise DataError(
+                    f"feature set {name!r}: {meta_path} is not valid JSON ({exc})"
+                ) from None
         return cls(name, np.asarray(ids, dtype=object), matrix, meta)
 
     @staticmethod
