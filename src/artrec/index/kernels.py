@@ -1,0 +1,123 @@
+"""Pairwise similarity kernels shared by the exact index and the VisRank recommender.
+
+Every kernel works on *prepared* vectors (see :func:`prepare`) and returns similarities,
+higher meaning more alike, following the conventions of :mod:`artrec.index.base`:
+
+==============  ==========================================  ===========================
+metric          prepared vectors                            similarity of prepared a, b
+==============  ==========================================  ===========================
+``cosine``      rows scaled to unit length (zero rows kept)  ``a @ b``
+``correlation`` rows centred on their mean, then unit length ``a @ b``
+``dot``         unchanged                                    ``a @ b``
+``euclidean``   unchanged                                    ``-||a - b||_2``
+``manhattan``   unchanged                                    ``-||a - b||_1``
+``chebyshev``   unchanged                                    ``-||a - b||_inf``
+==============  ==========================================  ===========================
+
+A zero vector (or, for correlation, a constant vector) has no direction: its cosine and
+correlation similarity to anything is defined as ``0`` rather than NaN.
+
+The *distance* of a pair (:func:`to_distance`) is ``1 - similarity`` for cosine and
+correlation (as :func:`scipy.spatial.distance.cosine` and ``correlation`` define it) and
+``-similarity`` for the others (for ``dot`` that is minus the inner product).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from artrec.index.base import check_metric
+
+#: Metrics whose similarity is an inner product of prepared vectors.
+LINEAR_METRICS: tuple[str, ...] = ("cosine", "correlation", "dot")
+
+
+def prepare(vectors: np.ndarray, metric: str, dtype: type | np.dtype = np.float32) -> np.ndarray:
+    """Vectors transformed so that :func:`pairwise` can score them under ``metric``.
+
+    Parameters
+    ----------
+    vectors
+        ``(n, dim)`` finite array.
+    metric
+        One of :data:`artrec.index.base.METRICS`.
+    dtype
+        Floating type of the result (``float32`` or ``float64``).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-contiguous ``(n, dim)`` array (the input is never modified).
+    """
+    check_metric(metric)
+    out = np.array(vectors, dtype=dtype, copy=True, order="C")
+    if out.ndim != 2:
+        out = out.reshape(len(out), -1)
+    if metric in ("cosine", "correlation"):
+        # Rows with no direction (zero rows; for correlation, constant rows, whose centred
+        # values are only rounding noise) get similarity 0 to everything instead of NaN.
+        scale = np.abs(out).max(axis=1) if out.shape[1] else np.zeros(len(out), dtype=out.dtype)
+        if metric == "correlation":
+            out -= out.mean(axis=1, keepdims=True)
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+        eps = float(np.finfo(out.dtype).eps)
+        tiny = norms <= 64.0 * eps * scale * np.sqrt(max(out.shape[1], 1))
+        norms[tiny] = 1.0
+        out /= norms[:, None]
+        out[tiny] = 0.0
+    return out
+
+
+def squared_norms(prepared: np.ndarray) -> np.ndarray:
+    """Row-wise squared L2 norms (used by the euclidean kernel)."""
+    return np.einsum("ij,ij->i", prepared, prepared)
+
+
+def pairwise(
+    a: np.ndarray,
+    b: np.ndarray,
+    metric: str,
+    *,
+    b_sqnorms: np.ndarray | None = None,
+) -> np.ndarray:
+    """Similarities between every row of ``a`` and every row of ``b``: ``(len(a), len(b))``.
+
+    Both inputs must come from :func:`prepare` with the same ``metric``. Memory use is
+    ``len(a) * len(b)`` values (the L1 and L-infinity kernels loop over dimensions rather
+    than broadcast a 3-D array). ``b_sqnorms`` may pass precomputed squared norms of ``b``
+    for the euclidean kernel.
+    """
+    if metric in LINEAR_METRICS:
+        return np.asarray(a @ b.T)
+    if metric == "euclidean":
+        bn = squared_norms(b) if b_sqnorms is None else b_sqnorms
+        d2 = a @ b.T
+        d2 *= -2.0
+        d2 += squared_norms(a)[:, None]
+        d2 += bn[None, :]
+        np.maximum(d2, 0.0, out=d2)
+        np.sqrt(d2, out=d2)
+        d2 *= -1.0
+        return d2
+    if metric in ("manhattan", "chebyshev"):
+        acc = np.zeros((len(a), len(b)), dtype=np.result_type(a.dtype, b.dtype))
+        diff = np.empty_like(acc)
+        for j in range(a.shape[1]):
+            np.subtract(a[:, j, None], b[None, :, j], out=diff)
+            np.abs(diff, out=diff)
+            if metric == "manhattan":
+                acc += diff
+            else:
+                np.maximum(acc, diff, out=acc)
+        acc *= -1.0
+        return acc
+    check_metric(metric)
+    raise AssertionError(f"unhandled metric {metric!r}")  # pragma: no cover
+
+
+def to_distance(similarity: np.ndarray, metric: str) -> np.ndarray:
+    """The distance that corresponds to a similarity under ``metric`` (see the module doc)."""
+    check_metric(metric)
+    if metric in ("cosine", "correlation"):
+        return 1.0 - similarity
+    return -similarity
