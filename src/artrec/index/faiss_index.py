@@ -1,0 +1,745 @@
+"""Approximate (and exact) neighbour search with FAISS, behind :class:`SimilarityIndex`.
+
+Three FAISS structures are offered, chosen with ``kind``:
+
+``flat``
+    Brute force (``IndexFlatIP`` / ``IndexFlatL2``): exact, memory ``4 * n * d`` bytes.
+``ivf``
+    Inverted file (``IndexIVFFlat``): k-means into ``nlist`` cells, a query scans the
+    ``nprobe`` nearest cells. Defaults: ``nlist = round(4 * sqrt(n))`` (at most ``n // 39``,
+    so every centroid has enough training points), ``nprobe = max(16, nlist // 12)``.
+``hnsw``
+    Hierarchical navigable small-world graph (``IndexHNSWFlat``) with ``M`` links per node,
+    ``ef_construction`` at build and ``ef_search`` at query time. Defaults ``M=32``,
+    ``ef_construction=80``, ``ef_search=96``.
+
+Metrics: ``cosine`` is an inner product on L2-normalised copies of the vectors (zero vectors
+stay zero, so they score 0 against everything); ``dot`` is the raw inner product;
+``euclidean`` scores are minus the Euclidean distance, as the interface requires. Other
+metrics raise :class:`~artrec.errors.DataError`.
+
+Each query fetches ``k + over_fetch`` candidates from FAISS (plus one when a row is
+excluded), then re-scores the candidates exactly from the stored vectors in float64 and
+orders them by score, then row. Scores therefore equal those of the exact index, and ties are
+broken the same way within the fetched candidates.
+
+The stored vectors (what :meth:`vectors_of` returns) are kept as given to :meth:`build`,
+written to ``vectors.npy`` by :meth:`save` and memory-mapped by :meth:`load`, so a loaded
+index does not hold a second copy of the embedding in RAM.
+
+Items can be :meth:`add`-ed to a built index and :meth:`hide`-den from results (sold works)
+without a rebuild; hidden rows are filtered inside FAISS with an ``IDSelectorBitmap``.
+
+``faiss`` is an optional extra; it is imported only when an index is built or loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from artrec.data.catalog import as_id_array
+from artrec.errors import DataError, MissingDependencyError, UnknownIdError
+from artrec.index.base import SimilarityIndex
+
+#: FAISS structures offered.
+KINDS: tuple[str, ...] = ("flat", "ivf", "hnsw")
+#: Metrics the FAISS back end supports.
+FAISS_METRICS: tuple[str, ...] = ("cosine", "dot", "euclidean")
+#: Tunable parameters and the kinds they apply to.
+PARAMS: dict[str, tuple[str, ...]] = {
+    "nlist": ("ivf",),
+    "nprobe": ("ivf",),
+    "train_size": ("ivf",),
+    "M": ("hnsw",),
+    "ef_construction": ("hnsw",),
+    "ef_search": ("hnsw",),
+    "over_fetch": KINDS,
+    "seed": KINDS,
+}
+_ALIASES = {"m": "M", "efConstruction": "ef_construction", "efSearch": "ef_search"}
+
+FORMAT = "artrec-faiss-index"
+FORMAT_VERSION = 1
+_INDEX_FILE = "index.faiss"
+_VECTORS_FILE = "vectors.npy"
+_IDS_FILE = "ids.json"
+_LABELS_FILE = "labels.npy"
+_META_FILE = "index.json"
+#: Rows normalised and handed to FAISS at once while building (bounds temporary memory).
+_ADD_CHUNK = 65536
+#: Queries re-scored at once (bounds the gathered candidate block).
+_QUERY_CHUNK = 2048
+
+
+def import_faiss() -> Any:
+    """Import and return the ``faiss`` module, or raise :class:`MissingDependencyError`."""
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - CI installs the extra
+        raise MissingDependencyError(
+            "the FAISS index needs the 'faiss' extra: pip install 'artrec[faiss]'"
+        ) from None
+    return faiss
+
+
+def default_nlist(n_items: int) -> int:
+    """IVF cells for ``n_items``: ``round(4 * sqrt(n))``, at most ``n // 39``, at least 1."""
+    return max(1, min(round(4.0 * math.sqrt(max(n_items, 1))), n_items // 39))
+
+
+def default_nprobe(nlist: int) -> int:
+    """IVF cells scanned per query: ``max(16, nlist // 12)``, at most ``nlist``."""
+    return max(1, min(nlist, max(16, nlist // 12)))
+
+
+class FaissIndex(SimilarityIndex):
+    """A :class:`SimilarityIndex` backed by a FAISS flat, IVF or HNSW index.
+
+    Parameters
+    ----------
+    kind
+        ``"flat"``, ``"ivf"`` or ``"hnsw"``.
+    metric
+        ``"cosine"``, ``"dot"`` or ``"euclidean"``.
+    nlist, nprobe, train_size
+        IVF: number of cells, cells scanned per query, and k-means training sample size
+        (``None``: the defaults in the module docstring; ``train_size`` defaults to
+        ``min(n, 64 * nlist)``).
+    M, ef_construction, ef_search
+        HNSW: links per node, candidate list size at build and at query time.
+    over_fetch
+        Extra candidates fetched per query before exact re-scoring (``None``: ``k``).
+    seed
+        Seed of the IVF training sample and of k-means.
+
+    Attributes
+    ----------
+    item_ids_ : numpy.ndarray
+        Raw ids in row order, after :meth:`build` or :meth:`load`.
+    index_ : faiss.Index
+        The FAISS structure.
+    """
+
+    def __init__(
+        self,
+        kind: str = "hnsw",
+        metric: str = "cosine",
+        *,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        train_size: int | None = None,
+        M: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 96,
+        over_fetch: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if kind not in KINDS:
+            raise DataError(f"unknown FAISS index kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if metric not in FAISS_METRICS:
+            raise DataError(
+                f"metric {metric!r} is not supported by the FAISS index; choose one of "
+                f"{', '.join(FAISS_METRICS)} (or use the exact index)"
+            )
+        for name, value in (
+            ("nlist", nlist),
+            ("nprobe", nprobe),
+            ("train_size", train_size),
+            ("M", M),
+            ("ef_construction", ef_construction),
+            ("ef_search", ef_search),
+        ):
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+                raise DataError(f"FAISS parameter {name} must be an integer >= 1, got {value!r}")
+        if over_fetch is not None and (
+            not isinstance(over_fetch, (int, np.integer)) or over_fetch < 0
+        ):
+            raise DataError(
+                f"FAISS parameter over_fetch must be an integer >= 0, got {over_fetch!r}"
+            )
+        self.kind = kind
+        self.metric = metric
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.train_size = train_size
+        self.M = M
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.over_fetch = over_fetch
+        self.seed = seed
+
+    # -- configuration --------------------------------------------------------------------
+    @classmethod
+    def from_params(
+        cls, kind: str, metric: str, params: dict[str, Any] | None = None
+    ) -> FaissIndex:
+        """Build from a ``{name: value}`` dict (CLI ``--param k=v``), validating the names.
+
+        Values may be strings of integers. FAISS spellings ``efSearch``/``efConstruction``
+        are accepted. Raises :class:`DataError` naming an unknown or misplaced parameter.
+        """
+        clean: dict[str, Any] = {}
+        for raw_name, value in (params or {}).items():
+            name = _ALIASES.get(raw_name, raw_name)
+            if name not in PARAMS:
+                raise DataError(
+                    f"unknown FAISS parameter {raw_name!r}; known: {', '.join(sorted(PARAMS))}"
+                )
+            if kind not in PARAMS[name]:
+                raise DataError(f"parameter {raw_name!r} does not apply to a FAISS {kind!r} index")
+            if isinstance(value, str):
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise DataError(
+                        f"FAISS parameter {raw_name!r} must be an integer, got {value!r}"
+                    ) from None
+            clean[name] = value
+        return cls(kind, metric, **clean)
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters that apply to this kind, with defaults resolved where built."""
+        out: dict[str, Any] = {"over_fetch": self.over_fetch, "seed": self.seed}
+        if self.kind == "ivf":
+            nlist = getattr(self, "nlist_", self.nlist)
+            out.update(
+                nlist=nlist,
+                nprobe=self.nprobe if self.nprobe or nlist is None else default_nprobe(nlist),
+                train_size=getattr(self, "train_size_", self.train_size),
+            )
+        elif self.kind == "hnsw":
+            out.update(M=self.M, ef_construction=self.ef_construction, ef_search=self.ef_search)
+        return out
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self, vectors: np.ndarray, item_ids: Any) -> FaissIndex:
+        """Index ``vectors`` (``(n, d)``, finite), one row per id; returns self.
+
+        The array is kept by reference (a memory-mapped embedding stays memory-mapped) and
+        fed to FAISS in chunks.
+        """
+        faiss = import_faiss()
+        vectors = _check_matrix(vectors, "vectors")
+        ids = as_id_array(item_ids)
+        if len(ids) != vectors.shape[0]:
+            raise DataError(f"{vectors.shape[0]} vectors but {len(ids)} item ids")
+        if len(ids) == 0:
+            raise DataError("cannot build an index over zero items")
+        _check_unique(ids)
+        n, d = vectors.shape
+        _check_finite(vectors, ids)
+        index = self._new_index(faiss, n, d)
+        if self.kind == "ivf":
+            sample = self._training_sample(vectors)
+            index.train(self._prepare(sample))
+        for start in range(0, n, _ADD_CHUNK):
+            index.add(self._prepare(vectors[start : start + _ADD_CHUNK]))
+        self._attach(index, ids, vectors, np.arange(n, dtype=np.int64))
+        return self
+
+    def _attach(self, index: Any, ids: np.ndarray, base: np.ndarray, labels: np.ndarray) -> None:
+        """Set the fitted state: FAISS index, ids by row, stored vectors by label, row labels."""
+        self.index_ = index
+        self.item_ids_ = ids
+        self.dim_ = int(base.shape[1])
+        self._base = base
+        self._added: list[np.ndarray] = []
+        self._added_cat: np.ndarray | None = None
+        self._labels = labels
+        self._visible = np.ones(len(ids), dtype=bool)
+        self._selector_cache: tuple[Any, Any] | None = None
+        self._l2r_cache: np.ndarray | None = None
+        self._row_of = {i: r for r, i in enumerate(ids.tolist())}
+
+    def _new_index(self, faiss: Any, n: int, d: int) -> Any:
+        ip = self.metric in ("cosine", "dot")
+        faiss_metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
+        if self.kind == "flat":
+            return faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
+        if self.kind == "ivf":
+            nlist = self.nlist if self.nlist is not None else default_nlist(n)
+            if nlist > n:
+                raise DataError(f"IVF nlist={nlist} exceeds the number of items ({n})")
+            self.nlist_ = nlist
+            quantizer = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss_metric)
+            index.cp.seed = int(self.seed)
+            index.cp.verbose = False
+            index.cp.min_points_per_centroid = 1  # no stderr warning on small training sets
+            return index
+        index = faiss.IndexHNSWFlat(d, int(self.M), faiss_metric)
+        index.hnsw.efConstruction = int(self.ef_construction)
+        return index
+
+    def _training_sample(self, vectors: np.ndarray) -> np.ndarray:
+        n = vectors.shape[0]
+        size = self.train_size if self.train_size is not None else 64 * self.nlist_
+        size = max(min(size, n), self.nlist_)
+        self.train_size_ = size
+        if size >= n:
+            return np.asarray(vectors)
+        rng = np.random.default_rng(self.seed)
+        rows = np.sort(rng.choice(n, size=size, replace=False))
+        return np.asarray(vectors[rows])
+
+    def _prepare(self, block: np.ndarray) -> np.ndarray:
+        """A C-contiguous float32 copy of ``block`` as FAISS stores it (normalised for cosine)."""
+        from artrec.index.kernels import prepare
+
+        return prepare(block, "cosine" if self.metric == "cosine" else "dot", np.float32)
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        self._check_built()
+        return int(self.dim_)
+
+    @property
+    def hidden_ids(self) -> np.ndarray:
+        """Raw ids currently hidden from results, in row order."""
+        self._check_built()
+        return self.item_ids_[~self._visible]
+
+    @property
+    def n_visible(self) -> int:
+        """Number of rows that can be returned by :meth:`search`."""
+        self._check_built()
+        return int(self._visible.sum())
+
+    @property
+    def n_removed(self) -> int:
+        """FAISS entries of removed items still held (space is reclaimed by a rebuild)."""
+        self._check_built()
+        return int(self.index_.ntotal) - self.n_items
+
+    def _check_built(self) -> None:
+        if not hasattr(self, "index_"):
+            raise DataError("the FAISS index is not built yet; call build() or FaissIndex.load()")
+
+    # -- stored vectors ---------------------------------------------------------------------
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``rows`` (memory-mapped after :meth:`load`)."""
+        self._check_built()
+        rows = np.asarray(rows, dtype=np.int64)
+        n = self.n_items
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            bad = int(rows[(rows < 0) | (rows >= n)].ravel()[0])
+            raise DataError(f"row {bad} is out of range for an index of {n} items")
+        return self._vectors_by_label(self._labels[rows])
+
+    def _vectors_by_label(self, labels: np.ndarray) -> np.ndarray:
+        shape = labels.shape
+        flat = labels.ravel()
+        n_base = self._base.shape[0]
+        out = np.empty((flat.size, self.dim_), dtype=np.float32)
+        in_base = flat < n_base
+        if in_base.any():
+            base_labels = flat[in_base]
+            # Sorted reads are much faster on a memory-mapped file.
+            order = np.argsort(base_labels, kind="stable")
+            block = np.empty((base_labels.size, self.dim_), dtype=np.float32)
+            block[order] = self._base[base_labels[order]]
+            out[in_base] = block
+        if not in_base.all():
+            out[~in_base] = self._added_matrix()[flat[~in_base] - n_base]
+        return out.reshape((*shape, self.dim_))
+
+    def _added_matrix(self) -> np.ndarray:
+        if self._added_cat is None:
+            self._added_cat = (
+                np.concatenate(self._added)
+                if self._added
+                else np.zeros((0, self.dim_), dtype=np.float32)
+            )
+        return self._added_cat
+
+    # -- incremental updates ----------------------------------------------------------------
+    def add(self, vectors: np.ndarray, item_ids: Any) -> np.ndarray:
+        """Append items without a rebuild; returns their new rows.
+
+        IVF cells keep their trained centroids (see :func:`artrec.incremental.refit_advice`
+        for when to rebuild). Raises :class:`DataError` on a dimension mismatch, a non-finite
+        row, or an id that is already indexed.
+        """
+        self._check_built()
+        vectors = _check_matrix(vectors, "vectors")
+        ids = as_id_array(item_ids)
+        if len(ids) != vectors.shape[0]:
+            raise DataError(f"{vectors.shape[0]} vectors but {len(ids)} item ids")
+        if vectors.shape[1] != self.dim_:
+            raise DataError(
+                f"new vectors have dimension {vectors.shape[1]}, the index has {self.dim_}"
+            )
+        _check_unique(ids)
+        for item_id in ids.tolist():
+            if item_id in self._row_of:
+                raise DataError(f"item id {item_id!r} is already in the index")
+        _check_finite(vectors, ids)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.int64)
+        start = self.n_items
+        first_label = int(self.index_.ntotal)
+        stored = np.array(vectors, dtype=np.float32, copy=True)
+        for lo in range(0, len(ids), _ADD_CHUNK):
+            self.index_.add(self._prepare(stored[lo : lo + _ADD_CHUNK]))
+        self._added.append(stored)
+        self._added_cat = None
+        self.item_ids_ = np.concatenate([self.item_ids_, ids])
+        self._labels = np.concatenate(
+            [self._labels, np.arange(first_label, first_label + len(ids), dtype=np.int64)]
+        )
+        for offset, item_id in enumerate(ids.tolist()):
+            self._row_of[item_id] = start + offset
+        self._visible = np.concatenate([self._visible, np.ones(len(ids), dtype=bool)])
+        self._selector_cache = None
+        return np.arange(start, start + len(ids), dtype=np.int64)
+
+    def hide(self, item_ids: Any) -> int:
+        """Leave items out of all results (e.g. sold works) without a rebuild.
+
+        Rows keep their numbers; :meth:`vectors_of` and :meth:`similar` still accept the
+        hidden items as queries; :meth:`unhide` shows them again. Returns how many items
+        became hidden. Raises :class:`UnknownIdError` naming the first id not in the index.
+        """
+        rows = self.rows_of(item_ids)
+        changed = int(self._visible[rows].sum())
+        self._visible[rows] = False
+        self._selector_cache = None
+        return changed
+
+    def unhide(self, item_ids: Any) -> int:
+        """Return hidden items to the results; returns how many changed."""
+        rows = self.rows_of(item_ids)
+        changed = int((~self._visible[rows]).sum())
+        self._visible[rows] = True
+        self._selector_cache = None
+        return changed
+
+    def remove(self, item_ids: Any) -> int:
+        """Drop items without a rebuild (later rows move up); returns how many were removed.
+
+        The FAISS entries stay as tombstones that a selector filters out of every search
+        (HNSW graphs cannot delete nodes); :attr:`n_removed` counts them and a rebuild
+        reclaims their space. Raises :class:`UnknownIdError` naming the first unknown id.
+        """
+        rows = self.rows_of(item_ids)
+        keep = np.ones(self.n_items, dtype=bool)
+        keep[rows] = False
+        self.item_ids_ = self.item_ids_[keep]
+        self._labels = self._labels[keep]
+        self._visible = self._visible[keep]
+        self._row_of = {i: r for r, i in enumerate(self.item_ids_.tolist())}
+        self._selector_cache = None
+        self._l2r_cache = None
+        return int((~keep).sum())
+
+    def rows_of(self, item_ids: Any) -> np.ndarray:
+        """Rows of raw ``item_ids``; raises :class:`UnknownIdError` naming the first unknown id."""
+        self._check_built()
+        rows = []
+        for item_id in as_id_array(item_ids).tolist():
+            row = self._row_of.get(item_id)
+            if row is None:
+                raise UnknownIdError(f"unknown item id {item_id!r}")
+            rows.append(row)
+        return np.asarray(rows, dtype=np.int64)
+
+    # -- search -------------------------------------------------------------------------------
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        exclude_rows: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar visible rows for each query (see :class:`SimilarityIndex`).
+
+        A 1-D query is treated as one query.
+        """
+        self._check_built()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise DataError(f"k must be an integer >= 1, got {k!r}")
+        k = int(k)
+        queries = np.asarray(queries)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        queries = _check_matrix(queries, "queries")
+        if queries.shape[1] != self.dim_:
+            raise DataError(f"queries have dimension {queries.shape[1]}, the index has {self.dim_}")
+        finite = np.isfinite(queries).all(axis=1)
+        if not finite.all():
+            raise DataError(f"query {int(np.flatnonzero(~finite)[0])} holds NaN or inf")
+        nq = queries.shape[0]
+        excl = None
+        if exclude_rows is not None:
+            excl = np.asarray(exclude_rows, dtype=np.int64).ravel()
+            if excl.shape[0] != nq:
+                raise DataError(f"exclude_rows has {excl.shape[0]} entries for {nq} queries")
+        rows_out = np.full((nq, k), -1, dtype=np.int64)
+        scores_out = np.full((nq, k), -np.inf, dtype=np.float32)
+        n_visible = self.n_visible
+        if nq == 0 or n_visible == 0:
+            return rows_out, scores_out
+        extra = k if self.over_fetch is None else int(self.over_fetch)
+        fetch = min(n_visible, k + extra + (1 if excl is not None else 0))
+        params = self._search_params(fetch)
+        label_to_row = self._label_to_row()
+        for lo in range(0, nq, _QUERY_CHUNK):
+            hi = min(nq, lo + _QUERY_CHUNK)
+            q = self._prepare(queries[lo:hi])
+            _, labels = self.index_.search(q, fetch, params=params)
+            labels = labels.astype(np.int64, copy=False)
+            if label_to_row is None:
+                cand = np.where(labels >= 0, labels, -1)
+            else:
+                cand = np.where(labels >= 0, label_to_row[np.maximum(labels, 0)], -1)
+            if excl is not None:
+                cand = np.where(cand == excl[lo:hi, None], -1, cand)
+            scores = self._exact_scores(np.asarray(queries[lo:hi], dtype=np.float64), cand)
+            rows_out[lo:hi], scores_out[lo:hi] = _order(cand, scores, k)
+        return rows_out, scores_out
+
+    def _label_to_row(self) -> np.ndarray | None:
+        """FAISS label -> row (``-1`` for removed), or ``None`` while they are the same."""
+        ntotal = int(self.index_.ntotal)
+        if ntotal == self.n_items:
+            return None  # nothing removed: rows are only ever appended, so label == row
+        cached = self._l2r_cache
+        if cached is None or len(cached) != ntotal:
+            cached = np.full(ntotal, -1, dtype=np.int64)
+            cached[self._labels] = np.arange(self.n_items, dtype=np.int64)
+            self._l2r_cache = cached
+        return cached
+
+    def _search_params(self, fetch: int) -> Any:
+        faiss = import_faiss()
+        if self.kind == "ivf":
+            params = faiss.SearchParametersIVF()
+            nprobe = self.nprobe if self.nprobe is not None else default_nprobe(self.nlist_)
+            params.nprobe = int(min(nprobe, self.nlist_))
+        elif self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = int(max(self.ef_search, fetch))
+        else:
+            params = faiss.SearchParameters()
+        ntotal = int(self.index_.ntotal)
+        if ntotal != self.n_items or not self._visible.all():
+            if self._selector_cache is None:
+                allowed = np.zeros(ntotal, dtype=bool)
+                allowed[self._labels[self._visible]] = True
+                bits = np.packbits(allowed, bitorder="little")
+                selector = faiss.IDSelectorBitmap(ntotal, faiss.swig_ptr(bits))
+                self._selector_cache = (bits, selector)  # the bitmap must outlive the selector
+            params.sel = self._selector_cache[1]
+        return params
+
+    def _exact_scores(self, q: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """Similarities of each query to its candidate rows (``-inf`` where ``cand < 0``)."""
+        valid = cand >= 0
+        vecs = self.vectors_of(np.where(valid, cand, 0)).astype(np.float64)
+        if self.metric == "euclidean":
+            diff = vecs - q[:, None, :]
+            scores = -np.sqrt(np.einsum("qfd,qfd->qf", diff, diff))
+        elif self.metric == "dot":
+            scores = np.einsum("qfd,qd->qf", vecs, q)
+        else:
+            from artrec.index.kernels import prepare
+
+            pq = prepare(q, "cosine", np.float64)
+            pv = prepare(vecs.reshape(-1, self.dim_), "cosine", np.float64).reshape(vecs.shape)
+            scores = np.einsum("qfd,qd->qf", pv, pq)
+        return np.where(valid, scores, -np.inf)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        """Write the index to ``directory``, each file atomically.
+
+        Files: ``index.faiss`` (``faiss.write_index``), ``vectors.npy`` (stored vectors by
+        FAISS label, tombstones included), ``labels.npy`` (the FAISS label of each row),
+        ``ids.json`` (raw ids by row) and the sidecar ``index.json`` (kind, metric,
+        parameters, hidden ids), written last.
+        """
+        self._check_built()
+        faiss = import_faiss()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        tmp_index = directory / f".{_INDEX_FILE}.tmp-{pid}"
+        faiss.write_index(self.index_, str(tmp_index))
+        os.replace(tmp_index, directory / _INDEX_FILE)
+        ntotal = int(self.index_.ntotal)
+        tmp_vec = directory / f".{_VECTORS_FILE}.tmp-{pid}.npy"
+        out = np.lib.format.open_memmap(
+            tmp_vec, mode="w+", dtype=np.float32, shape=(ntotal, self.dim_)
+        )
+        n_base = self._base.shape[0]
+        for lo in range(0, n_base, _ADD_CHUNK):
+            out[lo : lo + _ADD_CHUNK] = self._base[lo : lo + _ADD_CHUNK]
+        if ntotal > n_base:
+            out[n_base:] = self._added_matrix()
+        out.flush()
+        del out
+        os.replace(tmp_vec, directory / _VECTORS_FILE)
+        tmp_labels = directory / f".{_LABELS_FILE}.tmp-{pid}.npy"
+        np.save(tmp_labels, self._labels, allow_pickle=False)
+        os.replace(tmp_labels, directory / _LABELS_FILE)
+        _write_json(directory / _IDS_FILE, self.item_ids_.tolist())
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "kind": self.kind,
+            "metric": self.metric,
+            "params": self.get_params(),
+            "n_items": self.n_items,
+            "n_removed": self.n_removed,
+            "dim": self.dim_,
+            "hidden": self.hidden_ids.tolist(),
+            "faiss_version": getattr(faiss, "__version__", "unknown"),
+        }
+        _write_json(directory / _META_FILE, meta)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, mmap: bool = True) -> FaissIndex:
+        """Read an index written by :meth:`save` (stored vectors memory-mapped unless ``mmap=False``).
+
+        Raises :class:`DataError` naming the file when a part is missing, corrupt or
+        inconsistent with the others.
+        """
+        from artrec.features.base import load_npy
+
+        faiss = import_faiss()
+        directory = Path(directory)
+        meta_path = directory / _META_FILE
+        meta = _read_json(meta_path)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise DataError(f"{meta_path}: not an artrec FAISS index sidecar")
+        if meta.get("version") != FORMAT_VERSION:
+            raise DataError(f"{meta_path}: unsupported format version {meta.get('version')!r}")
+        params = dict(meta.get("params") or {})
+        train_size = params.pop("train_size", None)
+        nlist = params.pop("nlist", None)
+        nprobe = params.pop("nprobe", None)
+        try:
+            index = cls(str(meta.get("kind")), str(meta.get("metric")), **params)
+        except TypeError as exc:
+            raise DataError(f"{meta_path}: bad parameters ({exc})") from None
+        ids = _read_json(directory / _IDS_FILE)
+        if not isinstance(ids, list):
+            raise DataError(f"{directory / _IDS_FILE}: must hold a JSON list of ids")
+        vectors = load_npy(directory / _VECTORS_FILE, mmap=mmap)
+        labels = np.asarray(load_npy(directory / _LABELS_FILE, mmap=False))
+        index_path = directory / _INDEX_FILE
+        if not index_path.is_file():
+            raise DataError(f"{index_path}: no such file")
+        try:
+            fidx = faiss.read_index(str(index_path))
+        except RuntimeError as exc:
+            raise DataError(f"{index_path}: not a readable FAISS index ({exc})") from None
+        ntotal = int(fidx.ntotal)
+        if vectors.ndim != 2 or vectors.shape[0] != ntotal or int(fidx.d) != vectors.shape[1]:
+            raise DataError(
+                f"{directory}: {_VECTORS_FILE} has shape {vectors.shape} but the FAISS index "
+                f"holds {ntotal} vectors of dimension {int(fidx.d)}"
+            )
+        if (
+            labels.ndim != 1
+            or len(labels) != len(ids)
+            or not np.issubdtype(labels.dtype, np.integer)
+            or (labels.size and (labels.min() < 0 or labels.max() >= ntotal))
+        ):
+            raise DataError(f"{directory / _LABELS_FILE}: does not match {_IDS_FILE} and the index")
+        index._attach(fidx, as_id_array(ids), vectors, labels.astype(np.int64))
+        if len(index._row_of) != len(ids):
+            raise DataError(f"{directory / _IDS_FILE}: holds duplicate item ids")
+        if index.kind == "ivf":
+            index.nlist_ = (
+                int(nlist) if nlist is not None else int(faiss.extract_index_ivf(fidx).nlist)
+            )
+            index.train_size_ = train_size
+            index.nprobe = (
+                None if nprobe is None or nprobe == default_nprobe(index.nlist_) else int(nprobe)
+            )
+        hidden = meta.get("hidden") or []
+        if hidden:
+            index.hide(hidden)
+        return index
+
+
+def is_faiss_index_dir(directory: str | Path) -> bool:
+    """Whether ``directory`` holds an index written by :meth:`FaissIndex.save`."""
+    meta_path = Path(directory) / _META_FILE
+    if not meta_path.is_file():
+        return False
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def _order(cand: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: candidates by score descending then row ascending, duplicates dropped."""
+    nq, fetch = cand.shape
+    rows_out = np.full((nq, k), -1, dtype=np.int64)
+    scores_out = np.full((nq, k), -np.inf, dtype=np.float32)
+    # Sort keys: invalid last, then score desc, then row asc.
+    order = np.lexsort((cand, -scores), axis=1)
+    cand_s = np.take_along_axis(cand, order, axis=1)
+    score_s = np.take_along_axis(scores, order, axis=1)
+    kk = min(k, fetch)
+    rows_out[:, :kk] = cand_s[:, :kk]
+    scores_out[:, :kk] = score_s[:, :kk]
+    invalid = rows_out < 0
+    rows_out[invalid] = -1
+    scores_out[invalid] = -np.inf
+    return rows_out, scores_out
+
+
+def _check_matrix(x: Any, what: str) -> np.ndarray:
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.ndim != 2:
+        raise DataError(f"{what} must be a 2-D array, got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise DataError(f"{what} must be numeric, got dtype {arr.dtype}")
+    if arr.shape[1] == 0:
+        raise DataError(f"{what} have zero dimensions")
+    return arr
+
+
+def _check_finite(vectors: np.ndarray, ids: np.ndarray) -> None:
+    for lo in range(0, vectors.shape[0], _ADD_CHUNK):
+        block = np.asarray(vectors[lo : lo + _ADD_CHUNK])
+        bad = ~np.isfinite(block).all(axis=1)
+        if bad.any():
+            row = lo + int(np.flatnonzero(bad)[0])
+            raise DataError(f"vector of item {ids[row]!r} (row {row}) holds NaN or inf")
+
+
+def _check_unique(ids: np.ndarray) -> None:
+    seen: set[str] = set()
+    for item_id in ids.tolist():
+        if item_id in seen:
+            raise DataError(f"duplicate item id {item_id!r}")
+        seen.add(item_id)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
