@@ -1,0 +1,193 @@
+"""The web gallery: server-rendered Jinja2 pages with a little plain JavaScript.
+
+Pages: the gallery grid (``/``, search, filters, paging plus infinite scroll), an artwork
+page (``/artworks/{id}``: large image, metadata, similar works) and "For you"
+(``/for-you``: live recommendations, each with "because you liked ..."; a switch between
+similarity-only and diversified MMR with a lambda slider). A visitor is identified by a
+random user id in a cookie set on the first visit; the pages' like buttons call the same
+``POST /users/{id}/interactions`` and ``DELETE`` endpoints as any API client.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from artrec.errors import ArtrecError, UnknownIdError
+from artrec.server import routes_api
+from artrec.server.app import ServerState, get_state
+
+router = APIRouter(include_in_schema=False)
+State = Annotated[ServerState, Depends(get_state)]
+
+_TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+
+#: Content-Security-Policy of every page: no inline script, no third-party code.
+CSP = (
+    "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+GALLERY_PAGE_SIZE = 24
+FOR_YOU_K = 24
+SIMILAR_K = 12
+DEFAULT_LAMBDA = 0.5
+
+
+def visitor_id(request: Request, state: ServerState) -> tuple[str, bool]:
+    """The visitor's user id from the cookie, and whether it is new (then a fresh uuid4)."""
+    cached: tuple[str, bool] | None = getattr(request.state, "visitor", None)
+    if cached is not None:
+        return cached
+    raw = request.cookies.get(state.settings.cookie_name, "")
+    try:
+        found = (str(uuid.UUID(raw)), False)
+    except ValueError:
+        found = (str(uuid.uuid4()), True)
+    request.state.visitor = found
+    return found
+
+
+def render(
+    request: Request,
+    state: ServerState,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+) -> Response:
+    """Render ``template`` for the visitor, setting the user id cookie on a first visit."""
+    user_id, new = visitor_id(request, state)
+    liked = set(state.store.user_item_ids(user_id, ("like",)))
+    response = _TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {"user_id": user_id, "liked": liked, **context},
+        status_code=status_code,
+    )
+    if new:
+        response.set_cookie(
+            state.settings.cookie_name,
+            user_id,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            path="/",
+        )
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _error_page(request: Request, state: ServerState, status: int, message: str) -> Response:
+    return render(
+        request, state, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def gallery(
+    request: Request,
+    state: State,
+    q: str | None = None,
+    artist: str | None = None,
+    century: str | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """The gallery grid with search, filters and paging."""
+    try:
+        q = routes_api.check_text(q, "q")
+        artist = routes_api.check_text(artist, "artist")
+        century = routes_api.check_text(century, "century")
+    except ArtrecError as exc:
+        return _error_page(request, state, 422, str(exc))
+    total, rows = state.store.search(
+        q=q,
+        artist=artist,
+        century=century,
+        offset=(page - 1) * GALLERY_PAGE_SIZE,
+        limit=GALLERY_PAGE_SIZE,
+    )
+    pages = max(1, -(-total // GALLERY_PAGE_SIZE))
+    return render(
+        request,
+        state,
+        "gallery.html",
+        {
+            "items": [routes_api.item_model(r) for r in rows],
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "per_page": GALLERY_PAGE_SIZE,
+            "q": q or "",
+            "artist": artist or "",
+            "century": century or "",
+        },
+    )
+
+
+@router.get("/artworks/{item_id}", response_class=HTMLResponse)
+def artwork(request: Request, state: State, item_id: str) -> Response:
+    """One artwork: large image, metadata and similar works."""
+    try:
+        routes_api.check_item_id(item_id)
+        item = routes_api.item_model(state.store.item(item_id))
+    except UnknownIdError:
+        return _error_page(request, state, 404, f"No artwork with id {item_id[:256]!r}.")
+    similar: list[Any] = []
+    if state.engine.catalog.has(item_id):
+        found = state.engine.similar(
+            item_id, SIMILAR_K, metric=state.settings.metric, embedding=state.default_embedding
+        )
+        records = state.store.items(n.item_id for n in found)
+        similar = [
+            {"item": routes_api.item_model(records[n.item_id]), "score": n.score}
+            for n in found
+            if n.item_id in records
+        ]
+    return render(request, state, "artwork.html", {"item": item, "similar": similar})
+
+
+@router.get("/for-you", response_class=HTMLResponse)
+def for_you(
+    request: Request,
+    state: State,
+    mode: str = "similar",
+    lam: Annotated[
+        float, Query(ge=0.0, le=1.0, allow_inf_nan=False, alias="lambda")
+    ] = DEFAULT_LAMBDA,
+) -> Response:
+    """Live recommendations for the visitor, each with its reason."""
+    if mode not in ("similar", "diverse"):
+        return _error_page(request, state, 422, "mode must be 'similar' or 'diverse'")
+    user_id, _ = visitor_id(request, state)
+    profile = state.store.user_item_ids(user_id, state.settings.recommend_kinds)
+    recs = routes_api.recommend(
+        state,
+        profile,
+        k=FOR_YOU_K,
+        aggregation=None,
+        metric=None,
+        embedding=None,
+        diversify=lam if mode == "diverse" else None,
+        user_id=user_id,
+    )
+    liked_items = state.store.items(profile)
+    profile_items = [routes_api.item_model(liked_items[i]) for i in profile if i in liked_items]
+    return render(
+        request,
+        state,
+        "for_you.html",
+        {
+            "recs": recs,
+            "profile_items": profile_items,
+            "mode": mode,
+            "lam": lam,
+            "k": FOR_YOU_K,
+        },
+    )

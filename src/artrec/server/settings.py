@@ -1,0 +1,120 @@
+"""Configuration of the artrec server.
+
+:class:`Settings` only holds values; nothing is opened or loaded here. The app factory
+(:func:`artrec.server.app.create_app`) turns a :class:`Settings` into a running app.
+Settings travel to uvicorn worker processes as JSON in the environment variable
+:data:`SETTINGS_ENV` (see :meth:`Settings.to_json` and :meth:`Settings.from_json`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artrec.errors import ArtrecError
+
+#: Environment variable that carries the settings (JSON) to uvicorn worker processes.
+SETTINGS_ENV = "ARTREC_SERVER_SETTINGS"
+
+#: Interaction kinds the API records.
+INTERACTION_KINDS: tuple[str, ...] = ("like", "purchase")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to start.
+
+    Parameters
+    ----------
+    workspace
+        The artrec workspace directory (catalogue, embeddings, images).
+    database_url
+        SQLAlchemy URL of the interaction/stock store. ``None`` (the default) uses the
+        workspace's own SQLite database ``artrec.db``; a ``postgresql://`` URL uses
+        PostgreSQL, whose schema is created and filled from the workspace on first start.
+    max_k
+        Largest number of results one request returns; larger ``k`` values are capped.
+    max_page_size
+        Largest page of ``GET /items``.
+    max_body_bytes
+        Request bodies larger than this are refused with 413.
+    max_profile_items
+        Most liked item ids one ``POST /recommendations`` body may carry.
+    embedding
+        Default embedding name (``None``: the workspace's ``default_embedding``).
+    metric
+        Default similarity metric.
+    aggregation
+        Default aggregation of profile similarities.
+    index
+        Index kind handed to :meth:`artrec.engine.Engine.from_workspace` (``"exact"``,
+        ``"faiss-hnsw"``, ...).
+    index_params
+        Extra parameters of the index.
+    image_roots
+        Directories, besides the workspace's ``images/`` folder, from which item images
+        may be served. An image file outside all of them is never served.
+    recommend_kinds
+        Interaction kinds that make up a user's profile.
+    cookie_name
+        Name of the cookie that carries a web visitor's user id.
+    """
+
+    workspace: Path
+    database_url: str | None = None
+    max_k: int = 100
+    max_page_size: int = 100
+    max_body_bytes: int = 64 * 1024
+    max_profile_items: int = 1000
+    embedding: str | None = None
+    metric: str = "cosine"
+    aggregation: str = "sum_distance"
+    index: str = "exact"
+    index_params: dict[str, Any] = field(default_factory=dict)
+    image_roots: tuple[Path, ...] = ()
+    recommend_kinds: tuple[str, ...] = INTERACTION_KINDS
+    cookie_name: str = "artrec_uid"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "workspace", Path(self.workspace))
+        object.__setattr__(self, "image_roots", tuple(Path(p) for p in self.image_roots))
+        object.__setattr__(self, "recommend_kinds", tuple(self.recommend_kinds))
+        for name in ("max_k", "max_page_size", "max_body_bytes", "max_profile_items"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ArtrecError(
+                    f"server setting {name} must be a positive integer, got {value!r}"
+                )
+        bad = [k for k in self.recommend_kinds if k not in INTERACTION_KINDS]
+        if bad or not self.recommend_kinds:
+            raise ArtrecError(
+                f"server setting recommend_kinds must be some of {', '.join(INTERACTION_KINDS)}, "
+                f"got {list(self.recommend_kinds)}"
+            )
+
+    def to_json(self) -> str:
+        """The settings as a JSON string (paths as text)."""
+        data = asdict(self)
+        data["workspace"] = str(self.workspace)
+        data["image_roots"] = [str(p) for p in self.image_roots]
+        data["recommend_kinds"] = list(self.recommend_kinds)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """Settings from :meth:`to_json` output; raises :class:`ArtrecError` on bad input."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ArtrecError(f"server settings are not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or "workspace" not in data:
+            raise ArtrecError("server settings must be a JSON object with a 'workspace'")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ArtrecError(f"unknown server setting(s): {', '.join(unknown)}")
+        data["image_roots"] = tuple(data.get("image_roots") or ())
+        data["recommend_kinds"] = tuple(data.get("recommend_kinds") or INTERACTION_KINDS)
+        return cls(**data)

@@ -1,0 +1,477 @@
+"""The server's store of items, stock and interactions, through SQLAlchemy Core.
+
+By default the store is the workspace's own SQLite database (``artrec.db``, the same
+``items`` and ``interactions`` tables the CLI uses, so both see the same likes), opened
+in WAL mode with a busy timeout so that concurrent requests and processes can read while
+one writes. Every write is a single SQL statement in its own transaction.
+
+Given a PostgreSQL URL, the store creates the same tables there on first start and copies
+the workspace's catalogue (and, on that first start, its interaction log) into them. From
+then on PostgreSQL is the source of truth for stock and interactions; the workspace still
+provides the embeddings and images.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from artrec.data.workspace import Workspace
+from artrec.errors import ArtrecError, DataError, UnknownIdError
+
+#: Catalogue columns returned for an item, besides ``item_id``, ``in_stock`` and ``extra``.
+ITEM_FIELDS: tuple[str, ...] = (
+    "title",
+    "artist",
+    "year",
+    "date",
+    "medium",
+    "museum",
+    "city",
+    "century",
+    "height_cm",
+    "width_cm",
+)
+
+_COPY_BATCH = 2000
+_PG_LOCK_KEY = 0x61727472  # "artr": serialises schema creation among worker processes
+
+metadata = sa.MetaData()
+
+items_table = sa.Table(
+    "items",
+    metadata,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("item_id", sa.Text, nullable=False, unique=True),
+    sa.Column("title", sa.Text),
+    sa.Column("artist", sa.Text),
+    sa.Column("year", sa.Integer),
+    sa.Column("date", sa.Text),
+    sa.Column("medium", sa.Text),
+    sa.Column("museum", sa.Text),
+    sa.Column("city", sa.Text),
+    sa.Column("century", sa.Text),
+    sa.Column("height_cm", sa.Float),
+    sa.Column("width_cm", sa.Float),
+    sa.Column("image", sa.Text),
+    sa.Column("in_stock", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("extra", sa.Text),
+)
+
+interactions_table = sa.Table(
+    "interactions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("item_id", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.Float),
+    sa.Column("kind", sa.Text, nullable=False, server_default="purchase"),
+    sa.Column("split", sa.Text),
+    sa.Index("interactions_user", "user_id"),
+    sa.Index("interactions_item", "item_id"),
+)
+
+meta_table = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+_ITEM_COLUMNS = [items_table.c.item_id, *(items_table.c[f] for f in ITEM_FIELDS)]
+_ITEM_SELECT = [*_ITEM_COLUMNS, items_table.c.in_stock, items_table.c.extra]
+
+
+def normalise_database_url(url: str) -> sa.URL:
+    """Parse a database URL; ``postgresql://`` and ``postgres://`` select the psycopg driver.
+
+    Raises :class:`ArtrecError` for a malformed URL or a database other than SQLite or
+    PostgreSQL.
+    """
+    text = url.strip()
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text[len("postgres://") :]
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise ArtrecError(f"cannot parse database URL {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ArtrecError(
+            f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}; "
+            "use a postgresql:// URL or leave it out for the workspace's SQLite"
+        )
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Store:
+    """Items, stock and interactions behind the API.
+
+    Build one with :meth:`open`; the constructor only stores its arguments.
+
+    Parameters
+    ----------
+    engine
+        A SQLAlchemy engine whose database holds the ``items``, ``interactions`` and
+        ``meta`` tables.
+    """
+
+    def __init__(self, engine: SAEngine) -> None:
+        self.engine = engine
+
+    # -- life cycle -------------------------------------------------------------------
+    @classmethod
+    def open(cls, workspace: Workspace, database_url: str | None = None) -> Store:
+        """Open the store of ``workspace``: its SQLite database, or PostgreSQL at ``database_url``.
+
+        With PostgreSQL the tables are created when missing, and catalogue items missing
+        from the database are copied from the workspace (with the workspace's interactions
+        too when the database had no items yet). Raises :class:`ArtrecError` when the
+        database cannot be reached.
+        """
+        if database_url is None:
+            url = sa.URL.create("sqlite", database=str(workspace.db_path))
+        else:
+            url = normalise_database_url(database_url)
+        safe = url.render_as_string(hide_password=True)
+        try:
+            if url.get_backend_name() == "sqlite":
+                engine = sa.create_engine(
+                    url, connect_args={"timeout": 30.0, "check_same_thread": False}
+                )
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise ArtrecError(f"cannot use database {safe}: {exc}") from None
+        store = cls(engine)
+        try:
+            store._prepare(workspace)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ArtrecError(f"cannot open database {safe}: {reason}") from None
+        return store
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return str(self.engine.dialect.name)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def _prepare(self, workspace: Workspace) -> None:
+        if self.backend == "sqlite":
+            with self.engine.begin() as conn:
+                metadata.create_all(conn, checkfirst=True)
+                conn.exec_driver_sql(
+                    "CREATE INDEX IF NOT EXISTS items_sold ON items (in_stock) WHERE in_stock = 0"
+                )
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+            metadata.create_all(conn, checkfirst=True)
+            conn.exec_driver_sql(
+                "CREATE INDEX IF NOT EXISTS items_sold ON items (in_stock) WHERE in_stock = 0"
+            )
+            first_start = (
+                conn.execute(sa.select(sa.func.count()).select_from(items_table)).scalar_one() == 0
+            )
+            self._copy_catalogue(conn, workspace)
+            if first_start:
+                self._copy_interactions(conn, workspace)
+
+    @staticmethod
+    def _copy_catalogue(conn: sa.Connection, workspace: Workspace) -> None:
+        have = set(conn.execute(sa.select(items_table.c.item_id)).scalars())
+        next_row = (conn.execute(sa.select(sa.func.max(items_table.c.row))).scalar() or 0) + 1
+        columns = ("item_id", *ITEM_FIELDS, "image", "in_stock", "extra")
+        with workspace.connect() as src:
+            cursor = src.execute(f"SELECT {', '.join(columns)} FROM items ORDER BY row")
+            while True:
+                batch = cursor.fetchmany(_COPY_BATCH)
+                if not batch:
+                    break
+                records = []
+                for rec in batch:
+                    if rec[0] in have:
+                        continue
+                    values = dict(zip(columns, rec, strict=True))
+                    values["row"] = next_row
+                    next_row += 1
+                    values["century"] = _as_text(values["century"])
+                    values["year"] = _as_int(values["year"])
+                    values["in_stock"] = int(bool(values["in_stock"]))
+                    records.append(values)
+                if records:
+                    conn.execute(items_table.insert(), records)
+
+    @staticmethod
+    def _copy_interactions(conn: sa.Connection, workspace: Workspace) -> None:
+        with workspace.connect() as src:
+            cursor = src.execute(
+                "SELECT user_id, item_id, timestamp, kind, split FROM interactions ORDER BY id"
+            )
+            keys = ("user_id", "item_id", "timestamp", "kind", "split")
+            while True:
+                batch = cursor.fetchmany(_COPY_BATCH)
+                if not batch:
+                    break
+                conn.execute(
+                    interactions_table.insert(),
+                    [dict(zip(keys, rec, strict=True)) for rec in batch],
+                )
+
+    # -- items --------------------------------------------------------------------------
+    def item(self, item_id: str) -> dict[str, Any]:
+        """One item as a plain dict; raises :class:`UnknownIdError` when it is not in the store."""
+        with self.engine.connect() as conn:
+            rec = conn.execute(
+                sa.select(*_ITEM_SELECT).where(items_table.c.item_id == item_id)
+            ).first()
+        if rec is None:
+            raise UnknownIdError(f"unknown item id {item_id!r}")
+        return _item_dict(rec)
+
+    def items(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Item id -> item dict for those of ``item_ids`` in the store (unknown ones left out)."""
+        wanted = list(dict.fromkeys(item_ids))
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for rec in conn.execute(
+                    sa.select(*_ITEM_SELECT).where(items_table.c.item_id.in_(chunk))
+                ):
+                    out[rec[0]] = _item_dict(rec)
+        return out
+
+    def search(
+        self,
+        *,
+        q: str | None = None,
+        artist: str | None = None,
+        century: str | None = None,
+        offset: int = 0,
+        limit: int = 24,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """A page of the catalogue in row order, and the number of matching items.
+
+        Parameters
+        ----------
+        q
+            Text searched (case-insensitively, as a substring) in title and artist.
+        artist
+            Exact artist name (case-insensitive).
+        century
+            Century as text (``"19"``, ``"BCE"``).
+        offset, limit
+            The page.
+        """
+        clauses: list[Any] = []
+        if q:
+            pattern = "%" + _escape_like(q) + "%"
+            clauses.append(
+                sa.or_(
+                    items_table.c.title.ilike(pattern, escape="\\"),
+                    items_table.c.artist.ilike(pattern, escape="\\"),
+                )
+            )
+        if artist:
+            clauses.append(sa.func.lower(items_table.c.artist) == artist.lower())
+        if century:
+            clauses.append(sa.cast(items_table.c.century, sa.Text) == century)
+        count = sa.select(sa.func.count()).select_from(items_table).where(*clauses)
+        page = (
+            sa.select(*_ITEM_SELECT)
+            .where(*clauses)
+            .order_by(items_table.c.row)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = [_item_dict(rec) for rec in conn.execute(page)]
+        return total, rows
+
+    def image_location(self, item_id: str) -> str | None:
+        """The recorded image location (path or URL) of an item; :class:`UnknownIdError` if unknown."""
+        with self.engine.connect() as conn:
+            rec = conn.execute(
+                sa.select(items_table.c.image).where(items_table.c.item_id == item_id)
+            ).first()
+        if rec is None:
+            raise UnknownIdError(f"unknown item id {item_id!r}")
+        return None if rec[0] is None else str(rec[0])
+
+    def set_in_stock(self, item_id: str, in_stock: bool) -> None:
+        """Mark an item sold (``False``) or in stock; :class:`UnknownIdError` if unknown."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                items_table.update()
+                .where(items_table.c.item_id == item_id)
+                .values(in_stock=int(bool(in_stock)))
+            )
+        if result.rowcount == 0:
+            raise UnknownIdError(f"unknown item id {item_id!r}")
+
+    def sold_item_ids(self) -> list[str]:
+        """Ids of the items marked sold."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(items_table.c.item_id).where(items_table.c.in_stock == 0)
+                ).scalars()
+            )
+
+    # -- interactions -----------------------------------------------------------------
+    def add_interaction(
+        self, user_id: str, item_id: str, kind: str, *, timestamp: float | None = None
+    ) -> bool:
+        """Record ``user_id`` liking or buying ``item_id``; returns whether a row was written.
+
+        A like that is already recorded is not written twice; purchases always are.
+        Raises :class:`UnknownIdError` when the item is not in the store.
+        """
+        if kind not in ("like", "purchase"):
+            raise DataError(f"unknown interaction kind {kind!r}; choose like or purchase")
+        if not self.has_item(item_id):
+            raise UnknownIdError(f"unknown item id {item_id!r}")
+        ts = time.time() if timestamp is None else float(timestamp)
+        values = {"user_id": user_id, "item_id": item_id, "timestamp": ts, "kind": kind}
+        with self.engine.begin() as conn:
+            if kind == "like":
+                i = interactions_table
+                source = sa.select(
+                    sa.literal(user_id, sa.Text),
+                    sa.literal(item_id, sa.Text),
+                    sa.literal(ts, sa.Float),
+                    sa.literal(kind, sa.Text),
+                ).where(
+                    ~sa.exists().where(
+                        i.c.user_id == user_id, i.c.item_id == item_id, i.c.kind == kind
+                    )
+                )
+                result = conn.execute(
+                    i.insert().from_select(["user_id", "item_id", "timestamp", "kind"], source)
+                )
+            else:
+                result = conn.execute(interactions_table.insert().values(**values))
+        return bool(result.rowcount)
+
+    def delete_interactions(self, user_id: str, item_id: str, kind: str | None = "like") -> int:
+        """Delete ``user_id``'s events of ``kind`` (all kinds if ``None``) on ``item_id``; returns how many."""
+        i = interactions_table
+        stmt = i.delete().where(i.c.user_id == user_id, i.c.item_id == item_id)
+        if kind is not None:
+            stmt = stmt.where(i.c.kind == kind)
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def user_item_ids(self, user_id: str, kinds: Sequence[str] = ("like", "purchase")) -> list[str]:
+        """Distinct item ids of ``user_id``'s events of ``kinds``, in order of first event."""
+        i = interactions_table
+        first = sa.func.min(i.c.id)
+        stmt = (
+            sa.select(i.c.item_id)
+            .where(i.c.user_id == user_id, i.c.kind.in_(list(kinds)))
+            .group_by(i.c.item_id)
+            .order_by(first)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def has_item(self, item_id: str) -> bool:
+        """Whether ``item_id`` is in the store."""
+        with self.engine.connect() as conn:
+            stmt = sa.select(items_table.c.row).where(items_table.c.item_id == item_id)
+            return conn.execute(stmt).first() is not None
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.select(1))
+        except (SQLAlchemyError, sqlite3.Error):
+            return False
+        return True
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _as_text(value: Any) -> str | None:
+    """Century and similar values as text; ``19.0`` becomes ``"19"``."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _item_dict(rec: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"item_id": rec[0]}
+    for j, name in enumerate(ITEM_FIELDS):
+        out[name] = rec[1 + j]
+    out["century"] = _as_text(out["century"])
+    out["year"] = _as_int(out["year"])
+    out["height_cm"] = _as_float(out["height_cm"])
+    out["width_cm"] = _as_float(out["width_cm"])
+    for name in ("title", "artist", "date", "medium", "museum", "city"):
+        out[name] = None if out[name] is None else str(out[name])
+    out["in_stock"] = bool(rec[1 + len(ITEM_FIELDS)])
+    extra: dict[str, Any] = {}
+    raw = rec[2 + len(ITEM_FIELDS)]
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except (TypeError, ValueError):
+            parsed = {}
+        if isinstance(parsed, dict):
+            extra = {
+                str(k): v
+                for k, v in parsed.items()
+                if v is None or isinstance(v, (str, int, float, bool))
+            }
+    out["extra"] = extra
+    return out
