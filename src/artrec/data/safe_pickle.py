@@ -1,0 +1,161 @@
+"""Reading pickle files without running code.
+
+A pickle is a small program: loading one can import any module and call any function
+(``os.system`` included). The notebook ships its purchase histories as pickles, so artrec
+reads them with :class:`RestrictedUnpickler`, which refuses every global except the builtin
+``set`` and ``frozenset`` types (which protocols 0-3 need to spell a set). Dicts, lists,
+tuples, ints, floats, strings, bytes, booleans and ``None`` need no globals at all, so
+everything the seed files legitimately hold loads, and nothing else does.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+from artrec.errors import DataError, UnsafePickleError
+
+#: The only globals a pickle may name: (module, name) pairs.
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("__builtin__", "set"),  # protocol 0-2 pickles written by Python 2
+        ("__builtin__", "frozenset"),
+    }
+)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that loads only builtin containers, numbers and strings.
+
+    Parameters
+    ----------
+    file
+        A binary file object positioned at the start of the pickle.
+    source
+        Name used in error messages (usually the file name).
+    """
+
+    def __init__(self, file: io.BufferedIOBase | io.BytesIO, source: str) -> None:
+        super().__init__(file)
+        self.source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in ALLOWED_GLOBALS:
+            return set if name == "set" else frozenset
+        raise UnsafePickleError(f"{self.source}: refusing to load global '{module}.{name}'")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError(f"{self.source}: refusing to load persistent id {pid!r}")
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Load a pickle file that may hold only builtin containers, numbers and strings.
+
+    Parameters
+    ----------
+    path
+        The ``.pickle`` file.
+
+    Returns
+    -------
+    Any
+        The unpickled object (dicts, lists, tuples, sets, ints, floats, str, bytes, ...).
+
+    Raises
+    ------
+    UnsafePickleError
+        If the pickle names any global other than ``set``/``frozenset`` (a class, a
+        function such as ``os.system``), naming the file and the refused global. Nothing
+        named by the pickle is imported or called.
+    DataError
+        If the file is missing, truncated or not a pickle at all.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return loads_pickle(data, source=path.name)
+
+
+def loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
+    """Like :func:`load_pickle`, for bytes already in memory; ``source`` names them in errors."""
+    if not data:
+        raise DataError(f"{source}: empty file, not a pickle")
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), source).load()
+    except UnsafePickleError:
+        raise
+    except RecursionError:
+        raise DataError(f"{source}: pickle nests too deeply") from None
+    except Exception as exc:  # truncated / garbage input raises many different types
+        raise DataError(f"{source}: not a valid pickle ({type(exc).__name__}: {exc})") from None
+
+
+def validate_user_items(obj: Any, source: str) -> dict[int, list[int]]:
+    """Check the structure of a seed purchase file and return it as ``{user: [item, ...]}``.
+
+    The notebook's ``past_transactions.pickle`` and ``ground_truth.pickle`` hold, for each
+    user, the int artwork ids bought. Users are either the keys of a dict (ints) or the
+    positions 0..n-1 of a list; each value is a list, tuple, set or frozenset of ints.
+
+    Parameters
+    ----------
+    obj
+        The unpickled object.
+    source
+        The file name, used in error messages.
+
+    Returns
+    -------
+    dict[int, list[int]]
+        User index -> item ids. Lists and tuples keep their order; sets are sorted so the
+        result is deterministic.
+
+    Raises
+    ------
+    DataError
+        Naming the file and the first user or value of the wrong type.
+    """
+    if isinstance(obj, dict):
+        pairs = list(obj.items())
+    elif isinstance(obj, (list, tuple)):
+        pairs = list(enumerate(obj))
+    else:
+        raise DataError(
+            f"{source}: expected a dict or list of per-user purchases, got {type(obj).__name__}"
+        )
+    out: dict[int, list[int]] = {}
+    for user, items in pairs:
+        if not _is_int(user):
+            raise DataError(f"{source}: user key {user!r} is not an int")
+        if isinstance(items, (set, frozenset)):
+            values = sorted(items, key=lambda v: (not _is_int(v), v if _is_int(v) else 0))
+        elif isinstance(items, (list, tuple)):
+            values = list(items)
+        else:
+            raise DataError(
+                f"{source}: user {user}: expected a list/tuple/set of item ids, "
+                f"got {type(items).__name__}"
+            )
+        for v in values:
+            if not _is_int(v):
+                raise DataError(f"{source}: user {user}: item id {v!r} is not an int")
+        out[int(user)] = [int(v) for v in values]
+    return out
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def load_user_items(path: str | Path) -> dict[int, list[int]]:
+    """Load and validate a seed purchase pickle (see :func:`validate_user_items`)."""
+    path = Path(path)
+    return validate_user_items(load_pickle(path), path.name)

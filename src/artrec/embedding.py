@@ -1,0 +1,620 @@
+"""The embedding: concatenate feature sets, z-score, PCA, optionally L2-normalise.
+
+This is the notebook's ``pca100_resnet_vgg_hybrid_featmat`` made a fitted, persisted
+transform::
+
+    hybrid = [resnet50 | vgg19]                    (concatenate the feature sets)
+    z      = (hybrid - mean) / std                 (population std; std 0 counts as 1)
+    emb    = PCA(n_components).transform(z)        (exact eigen-decomposition)
+    emb    = emb / ||emb||                         (optional)
+
+:class:`Embedding` follows scikit-learn: ``__init__`` stores parameters, :meth:`Embedding.fit`
+learns ``mean_``, ``scale_``, ``components_`` and ``explained_variance_ratio_`` and
+:meth:`Embedding.transform` maps any items (also new ones) into the same space.
+
+Memory stays bounded: the concatenated matrix is never built. The data is streamed in row
+chunks (float64 per chunk) from the, usually memory-mapped, feature sets; the exact
+solvers accumulate either the ``dim x dim`` covariance (when items outnumber dimensions)
+or the ``n x n`` Gram matrix (otherwise) and take the top eigenvectors. Components get
+scikit-learn's deterministic sign (largest-magnitude loading positive).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from artrec.errors import DataError
+from artrec.features.base import FeatureSet
+
+if TYPE_CHECKING:
+    from artrec.data.workspace import Workspace
+
+SVD_SOLVERS: tuple[str, ...] = ("auto", "covariance_eigh", "gram_eigh", "full", "randomized")
+DEFAULT_EMBEDDING_KEY = "default_embedding"
+_FORMAT_VERSION = 1
+
+
+class Embedding:
+    """A fitted concat → z-score → PCA → (L2) transform of one or more feature sets.
+
+    Parameters
+    ----------
+    n_components
+        Number of principal components kept. Capped at ``min(n_items - 1, dim)`` (the
+        rank of centred data) at fit time; the cap is recorded in ``notes_``.
+    standardize
+        Divide each dimension by its population standard deviation (ddof 0) after
+        centring; a dimension with std 0 (constant) is divided by 1, as in the notebook.
+    l2_normalize
+        Scale each output vector to unit length (zero vectors stay zero).
+    svd_solver
+        ``"auto"`` (the exact eigen solver that suits the shape), ``"covariance_eigh"``
+        (``dim x dim`` covariance), ``"gram_eigh"`` (``n x n`` Gram matrix), ``"full"``
+        (scikit-learn's LAPACK SVD) or ``"randomized"`` (scikit-learn's randomized SVD, not
+        exact). The last two materialise the standardised float32 matrix.
+    random_state
+        Seed of the randomized solver.
+    chunk_rows
+        Rows streamed at a time.
+
+    Attributes
+    ----------
+    input_names_ : list[str]
+        Names of the feature sets, in concatenation order.
+    input_dims_ : list[int]
+        Their dimensions.
+    n_items_ : int
+        Items the transform was fitted on.
+    n_components_ : int
+        Components actually kept.
+    mean_ : ndarray of shape (dim,)
+        Mean of each input dimension (float64).
+    scale_ : ndarray of shape (dim,)
+        Population std of each dimension, 1 where it is 0 (all ones without standardize).
+    components_ : ndarray of shape (n_components_, dim)
+        Principal axes in the standardised space, unit rows.
+    explained_variance_ : ndarray of shape (n_components_,)
+        Variance (ddof 1) along each axis.
+    explained_variance_ratio_ : ndarray of shape (n_components_,)
+        Share of the total variance of the standardised data along each axis.
+    n_constant_ : int
+        Number of constant input dimensions (std 0).
+    solver_ : str
+        The solver used.
+    notes_ : list[str]
+        Adjustments made while fitting (e.g. capped ``n_components``).
+    """
+
+    def __init__(
+        self,
+        n_components: int = 100,
+        *,
+        standardize: bool = True,
+        l2_normalize: bool = False,
+        svd_solver: str = "auto",
+        random_state: int = 0,
+        chunk_rows: int = 2048,
+    ) -> None:
+        self.n_components = n_components
+        self.standardize = standardize
+        self.l2_normalize = l2_normalize
+        self.svd_solver = svd_solver
+        self.random_state = random_state
+        self.chunk_rows = chunk_rows
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, feature_sets: Sequence[FeatureSet]) -> Embedding:
+        """Learn the transform from ``feature_sets`` (all describing the same items).
+
+        Parameters
+        ----------
+        feature_sets
+            One or more feature sets. Later sets are re-ordered to the item order of the
+            first; they must hold exactly the same item ids.
+
+        Returns
+        -------
+        Embedding
+            ``self``.
+
+        Raises
+        ------
+        DataError
+            Sets that disagree on their items, NaN/inf (naming the set and the item), fewer
+            than two items, or invalid parameters.
+        """
+        self._check_params()
+        sets = _align(feature_sets)
+        n = len(sets[0])
+        dim = sum(fs.dim for fs in sets)
+        if n < 2:
+            raise DataError(f"cannot fit an embedding on {n} item(s); need at least 2")
+        notes: list[str] = []
+        k = int(self.n_components)
+        k_max = min(n - 1, dim)
+        if k > k_max:
+            notes.append(
+                f"n_components={k} capped at {k_max} = min(n_items - 1, dim) = min({n} - 1, {dim})"
+            )
+            k = k_max
+        solver = self.svd_solver
+        if solver == "auto":
+            solver = "covariance_eigh" if dim <= n else "gram_eigh"
+
+        # pass 1: mean, constant columns, finiteness
+        total = np.zeros(dim)
+        lo = np.full(dim, np.inf)
+        hi = np.full(dim, -np.inf)
+        for _start, block in self._blocks(sets):
+            total += block.sum(axis=0)
+            np.minimum(lo, block.min(axis=0), out=lo)
+            np.maximum(hi, block.max(axis=0), out=hi)
+        mean = total / n
+        constant = lo == hi
+
+        if solver == "covariance_eigh":
+            components, eigvals, total_var, scale = self._fit_covariance(sets, mean, constant, k)
+        elif solver == "gram_eigh":
+            scale = self._scale(sets, mean, constant)
+            components, eigvals, total_var = self._fit_gram(sets, mean, scale, k)
+        else:
+            scale = self._scale(sets, mean, constant)
+            components, eigvals, total_var = self._fit_sklearn(sets, mean, scale, k, solver)
+
+        components = _flip_signs(components)
+        self.input_names_ = [fs.name for fs in sets]
+        self.input_dims_ = [fs.dim for fs in sets]
+        self.n_items_ = n
+        self.n_components_ = k
+        self.mean_ = mean
+        self.scale_ = scale
+        self.components_ = components
+        self.explained_variance_ = eigvals
+        self.total_variance_ = float(total_var)
+        self.explained_variance_ratio_ = (
+            eigvals / total_var if total_var > 0 else np.zeros_like(eigvals)
+        )
+        self.n_constant_ = int(constant.sum())
+        self.solver_ = solver
+        self.notes_ = notes
+        return self
+
+    def transform(self, feature_sets: Sequence[FeatureSet], name: str = "embedding") -> FeatureSet:
+        """Map items into the fitted space.
+
+        Parameters
+        ----------
+        feature_sets
+            Feature sets with the same names and dimensions as at fit time, in any order,
+            describing the same items (any items: new ones included).
+        name
+            Name of the resulting feature set.
+
+        Returns
+        -------
+        FeatureSet
+            ``(n_items, n_components_)`` float32 vectors in the item order of the set that
+            came first at fit time.
+        """
+        self._check_fitted()
+        by_name = {fs.name: fs for fs in feature_sets}
+        if sorted(by_name) != sorted(self.input_names_) or len(feature_sets) != len(by_name):
+            raise DataError(
+                f"embedding was fitted on feature sets {self.input_names_}, "
+                f"got {[fs.name for fs in feature_sets]}"
+            )
+        ordered = [by_name[nm] for nm in self.input_names_]
+        for fs, dim in zip(ordered, self.input_dims_, strict=True):
+            if fs.dim != dim:
+                raise DataError(
+                    f"feature set {fs.name!r} has {fs.dim} dimensions; the embedding was "
+                    f"fitted on {dim}"
+                )
+        sets = _align(ordered)
+        n = len(sets[0])
+        out = np.empty((n, self.n_components_), dtype=np.float32)
+        comp_t = np.ascontiguousarray(self.components_.T)
+        for start, block in self._blocks(sets):
+            block -= self.mean_
+            block /= self.scale_
+            proj = block @ comp_t
+            if self.l2_normalize:
+                norms = np.linalg.norm(proj, axis=1, keepdims=True)
+                norms[norms == 0] = 1.0
+                proj /= norms
+            out[start : start + len(block)] = proj
+        return FeatureSet(name, sets[0].item_ids, out, self.describe())
+
+    def fit_transform(
+        self, feature_sets: Sequence[FeatureSet], name: str = "embedding"
+    ) -> FeatureSet:
+        """:meth:`fit`, then :meth:`transform` the same items."""
+        return self.fit(feature_sets).transform(feature_sets, name)
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters and fitted summary as a JSON-friendly dict (the sidecar content)."""
+        self._check_fitted()
+        ratio = self.explained_variance_ratio_
+        return {
+            "kind": "embedding",
+            "inputs": list(self.input_names_),
+            "input_dims": list(self.input_dims_),
+            "n_items_fitted": int(self.n_items_),
+            "n_components": int(self.n_components_),
+            "standardize": bool(self.standardize),
+            "l2_normalize": bool(self.l2_normalize),
+            "svd_solver": self.solver_,
+            "n_constant_dims": int(self.n_constant_),
+            "explained_variance_ratio": [float(v) for v in ratio],
+            "explained_variance_total": float(ratio.sum()),
+            "notes": list(self.notes_),
+        }
+
+    # -- persistence -----------------------------------------------------------------
+    def save(self, directory: str | Path, name: str, vectors: FeatureSet | None = None) -> Path:
+        """Write the fitted transform as ``<directory>/<name>.transform.npz``.
+
+        Parameters
+        ----------
+        directory
+            Usually ``workspace.embeddings_dir``.
+        name
+            File stem.
+        vectors
+            Optionally the transformed vectors, saved next to it as the feature set
+            ``<name>`` (``<name>.npy``, ``<name>.ids.json`` and the ``<name>.json`` sidecar
+            describing the transform).
+
+        Returns
+        -------
+        Path
+            The ``.transform.npz`` file.
+        """
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        params = {
+            "format_version": _FORMAT_VERSION,
+            "n_components": int(self.n_components),
+            "standardize": bool(self.standardize),
+            "l2_normalize": bool(self.l2_normalize),
+            "svd_solver": self.svd_solver,
+            "random_state": int(self.random_state),
+            "chunk_rows": int(self.chunk_rows),
+            "input_names": list(self.input_names_),
+            "input_dims": [int(d) for d in self.input_dims_],
+            "n_items": int(self.n_items_),
+            "n_components_": int(self.n_components_),
+            "total_variance": float(self.total_variance_),
+            "n_constant": int(self.n_constant_),
+            "solver": self.solver_,
+            "notes": list(self.notes_),
+        }
+        path = directory / f"{name}.transform.npz"
+        tmp = directory / f".{name}.transform.tmp.npz"
+        np.savez(
+            tmp,
+            mean=self.mean_,
+            scale=self.scale_,
+            components=self.components_,
+            explained_variance=self.explained_variance_,
+            explained_variance_ratio=self.explained_variance_ratio_,
+            params=np.array(json.dumps(params)),
+        )
+        tmp.replace(path)
+        if vectors is not None:
+            meta = {**vectors.meta, **self.describe(), "transform": path.name}
+            FeatureSet(name, vectors.item_ids, vectors.matrix, meta).save(directory)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path, name: str) -> Embedding:
+        """Read a transform written by :meth:`save` (never unpickles)."""
+        path = Path(directory) / f"{name}.transform.npz"
+        if not path.is_file():
+            raise DataError(f"no fitted embedding {name!r} in {directory} (missing {path.name})")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {key: np.asarray(npz[key]) for key in npz.files}
+            params = json.loads(str(arrays["params"]))
+        except (ValueError, OSError, KeyError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable embedding transform ({exc})") from None
+        if params.get("format_version") != _FORMAT_VERSION:
+            raise DataError(f"{path}: unsupported format version {params.get('format_version')!r}")
+        emb = cls(
+            params["n_components"],
+            standardize=params["standardize"],
+            l2_normalize=params["l2_normalize"],
+            svd_solver=params["svd_solver"],
+            random_state=params["random_state"],
+            chunk_rows=params["chunk_rows"],
+        )
+        emb.input_names_ = list(params["input_names"])
+        emb.input_dims_ = [int(d) for d in params["input_dims"]]
+        emb.n_items_ = int(params["n_items"])
+        emb.n_components_ = int(params["n_components_"])
+        emb.total_variance_ = float(params["total_variance"])
+        emb.n_constant_ = int(params["n_constant"])
+        emb.solver_ = str(params["solver"])
+        emb.notes_ = list(params["notes"])
+        emb.mean_ = arrays["mean"]
+        emb.scale_ = arrays["scale"]
+        emb.components_ = arrays["components"]
+        emb.explained_variance_ = arrays["explained_variance"]
+        emb.explained_variance_ratio_ = arrays["explained_variance_ratio"]
+        dim = sum(emb.input_dims_)
+        if emb.components_.shape != (emb.n_components_, dim) or emb.mean_.shape != (dim,):
+            raise DataError(f"{path}: arrays do not match the recorded shapes")
+        return emb
+
+    # -- internals ------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if (
+            not isinstance(self.n_components, (int, np.integer))
+            or isinstance(self.n_components, bool)
+            or self.n_components < 1
+        ):
+            raise DataError(f"n_components must be a positive integer, got {self.n_components!r}")
+        if self.svd_solver not in SVD_SOLVERS:
+            raise DataError(f"svd_solver must be one of {SVD_SOLVERS}, got {self.svd_solver!r}")
+        if self.chunk_rows < 1:
+            raise DataError(f"chunk_rows must be positive, got {self.chunk_rows}")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "components_"):
+            raise DataError("this Embedding is not fitted yet; call fit() first")
+
+    def _blocks(self, sets: Sequence[FeatureSet]) -> Iterator[tuple[int, np.ndarray]]:
+        """Row chunks of the concatenated matrix as fresh float64 arrays; checks finiteness."""
+        n = len(sets[0])
+        dim = sum(fs.dim for fs in sets)
+        for start in range(0, n, self.chunk_rows):
+            stop = min(n, start + self.chunk_rows)
+            block = np.empty((stop - start, dim))
+            col = 0
+            for fs in sets:
+                part = block[:, col : col + fs.dim]
+                part[...] = fs.matrix[start:stop]
+                bad = ~np.isfinite(part).all(axis=1)
+                if bad.any():
+                    row = start + int(np.flatnonzero(bad)[0])
+                    raise DataError(
+                        f"feature set {fs.name!r}: item {fs.item_ids[row]!r} (row {row}) has NaN "
+                        "or inf; re-extract it or drop it before embedding"
+                    )
+                col += fs.dim
+            yield start, block
+
+    def _scale(
+        self, sets: Sequence[FeatureSet], mean: np.ndarray, constant: np.ndarray
+    ) -> np.ndarray:
+        """Population std per dimension (1 for constant ones, all 1 without standardize)."""
+        dim = len(mean)
+        if not self.standardize:
+            return np.ones(dim)
+        sq = np.zeros(dim)
+        for _start, block in self._blocks(sets):
+            block -= mean
+            sq += np.einsum("ij,ij->j", block, block)
+        std = np.sqrt(sq / len(sets[0]))
+        std[constant | (std == 0)] = 1.0
+        return std
+
+    def _fit_covariance(
+        self, sets: Sequence[FeatureSet], mean: np.ndarray, constant: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        from scipy.linalg import blas, eigh
+
+        n = len(sets[0])
+        dim = len(mean)
+        cov = np.zeros((dim, dim), order="F")
+        for _start, block in self._blocks(sets):
+            block -= mean
+            # upper triangle of cov += block.T @ block (block.T is Fortran-ordered: no copy)
+            cov = blas.dsyrk(1.0, block.T, beta=1.0, c=cov, trans=0, lower=0, overwrite_c=1)
+        diag = np.diag(cov).copy()
+        if self.standardize:
+            std = np.sqrt(diag / n)
+            std[constant | (std == 0)] = 1.0
+        else:
+            std = np.ones(dim)
+        cov /= std[:, None]
+        cov /= std[None, :]
+        cov /= n - 1
+        total_var = float(np.trace(cov))
+        eigvals, eigvecs = eigh(
+            cov,
+            lower=False,
+            subset_by_index=[dim - k, dim - 1],
+            overwrite_a=True,
+            check_finite=False,
+            driver="evr",
+        )
+        del cov
+        order = np.argsort(eigvals)[::-1]
+        eigvals = np.clip(eigvals[order], 0.0, None)
+        return np.ascontiguousarray(eigvecs[:, order].T), eigvals, total_var, std
+
+    def _fit_gram(
+        self, sets: Sequence[FeatureSet], mean: np.ndarray, scale: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        from scipy.linalg import eigh
+
+        n = len(sets[0])
+        z = self._standardized(sets, mean, scale, np.float64)
+        gram = z @ z.T
+        total_var = float(np.trace(gram)) / (n - 1)
+        eigvals, u = eigh(gram, subset_by_index=[n - k, n - 1], check_finite=False)
+        del gram
+        order = np.argsort(eigvals)[::-1]
+        eigvals = np.clip(eigvals[order], 0.0, None)
+        u = u[:, order]
+        sing = np.sqrt(eigvals)
+        sing[sing == 0] = 1.0
+        components = (z.T @ u / sing).T
+        norms = np.linalg.norm(components, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return components / norms, eigvals / (n - 1), total_var
+
+    def _fit_sklearn(
+        self,
+        sets: Sequence[FeatureSet],
+        mean: np.ndarray,
+        scale: np.ndarray,
+        k: int,
+        solver: str,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        from sklearn.decomposition import PCA
+
+        z = self._standardized(sets, mean, scale, np.float32)
+        pca = PCA(n_components=k, svd_solver=solver, random_state=self.random_state).fit(z)
+        # PCA centres z again; its mean is ~0 already, fold the residual into mean_.
+        mean += pca.mean_.astype(np.float64) * scale
+        total_var = float(pca.explained_variance_[0] / pca.explained_variance_ratio_[0])
+        return (
+            pca.components_.astype(np.float64),
+            pca.explained_variance_.astype(np.float64),
+            total_var,
+        )
+
+    def _standardized(
+        self, sets: Sequence[FeatureSet], mean: np.ndarray, scale: np.ndarray, dtype: Any
+    ) -> np.ndarray:
+        n = len(sets[0])
+        z = np.empty((n, len(mean)), dtype=dtype)
+        for start, block in self._blocks(sets):
+            block -= mean
+            block /= scale
+            z[start : start + len(block)] = block
+        return z
+
+
+def load_embedding(workspace: Workspace, name: str | None = None) -> FeatureSet:
+    """The embedded vectors ``name`` of a workspace (memory-mapped).
+
+    Parameters
+    ----------
+    workspace
+        The workspace.
+    name
+        Embedding name; ``None`` means the workspace's default (meta key
+        ``"default_embedding"``, set by :func:`build_embedding`).
+    """
+    if name is None:
+        name = workspace.get_meta(DEFAULT_EMBEDDING_KEY)
+        if name is None:
+            raise DataError(
+                f"workspace {workspace.root} has no default embedding; run `artrec embed` first"
+            )
+    available = FeatureSet.available(workspace.embeddings_dir)
+    if name not in available:
+        raise DataError(
+            f"no embedding {name!r} in workspace {workspace.root} "
+            f"(available: {', '.join(available) or 'none'})"
+        )
+    return FeatureSet.load(workspace.embeddings_dir, name)
+
+
+def build_embedding(
+    workspace: Workspace,
+    feature_names: Sequence[str],
+    name: str,
+    n_components: int = 100,
+    *,
+    l2_normalize: bool = False,
+    standardize: bool = True,
+    svd_solver: str = "auto",
+    set_default: bool = True,
+) -> FeatureSet:
+    """Fit an embedding on workspace feature sets, embed every item and save both.
+
+    Writes ``embeddings/<name>.npy`` (+ ids, sidecar) and ``<name>.transform.npz``,
+    records an ``embed`` run and, with ``set_default``, makes ``name`` the workspace's
+    default embedding.
+
+    Parameters
+    ----------
+    workspace
+        The workspace holding the feature sets in ``features/``.
+    feature_names
+        Feature sets to concatenate, e.g. ``["resnet50", "vgg19"]``.
+    name
+        Name of the embedding.
+    n_components, l2_normalize, standardize, svd_solver
+        See :class:`Embedding`.
+    set_default
+        Store ``name`` under the meta key ``"default_embedding"``.
+
+    Returns
+    -------
+    FeatureSet
+        The embedded vectors (float32), with the transform summary in ``meta``.
+    """
+    if not feature_names:
+        raise DataError("no feature sets given to embed")
+    if not name or "/" in name or name.startswith("."):
+        raise DataError(f"invalid embedding name {name!r}")
+    available = FeatureSet.available(workspace.features_dir)
+    unknown = [f for f in feature_names if f not in available]
+    if unknown:
+        raise DataError(
+            f"no feature set {unknown[0]!r} in workspace {workspace.root} "
+            f"(available: {', '.join(available) or 'none'})"
+        )
+    if len(set(feature_names)) != len(feature_names):
+        raise DataError(f"feature sets listed twice: {list(feature_names)}")
+    sets = [FeatureSet.load(workspace.features_dir, f) for f in feature_names]
+    emb = Embedding(
+        n_components, standardize=standardize, l2_normalize=l2_normalize, svd_solver=svd_solver
+    )
+    vectors = emb.fit_transform(sets, name)
+    emb.save(workspace.embeddings_dir, name, vectors)
+    if set_default:
+        workspace.set_meta(DEFAULT_EMBEDDING_KEY, name)
+    workspace.record_run("embed", {"name": name, **emb.describe()}, {"n_items": len(vectors)})
+    return FeatureSet.load(workspace.embeddings_dir, name)
+
+
+def _align(feature_sets: Sequence[FeatureSet]) -> list[FeatureSet]:
+    """The sets re-ordered to the item order of the first; raises if their items differ."""
+    sets = list(feature_sets)
+    if not sets:
+        raise DataError("no feature sets given")
+    names = [fs.name for fs in sets]
+    if len(set(names)) != len(names):
+        raise DataError(f"feature set names must be distinct, got {names}")
+    first = sets[0]
+    ids = first.item_ids
+    out = [first]
+    first_set = set(ids.tolist())
+    for fs in sets[1:]:
+        if len(fs) == len(first) and np.array_equal(fs.item_ids, ids):
+            out.append(fs)
+            continue
+        other = set(fs.item_ids.tolist())
+        if other != first_set:
+            only_first = sorted(first_set - other)
+            only_other = sorted(other - first_set)
+            detail = (
+                f"{first.name!r} has {only_first[0]!r} which {fs.name!r} lacks"
+                if only_first
+                else f"{fs.name!r} has {only_other[0]!r} which {first.name!r} lacks"
+            )
+            raise DataError(
+                f"feature sets {first.name!r} and {fs.name!r} describe different items: {detail}"
+            )
+        out.append(fs.align(ids))
+    return out
+
+
+def _flip_signs(components: np.ndarray) -> np.ndarray:
+    """scikit-learn's sign rule: the largest-magnitude loading of each component is positive."""
+    idx = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(len(components)), idx])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
