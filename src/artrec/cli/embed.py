@@ -1,0 +1,110 @@
+"""``artrec embed``: fit the concat / z-score / PCA / L2 embedding on workspace features."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``embed`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "embed",
+        help="build an embedding (concat, z-score, PCA, optional L2) from feature sets",
+        description=(
+            "Concatenate the named feature sets of the workspace, z-score every dimension "
+            "(population std; constant dimensions are divided by 1), project onto the top "
+            "principal components with an exact eigen-decomposition, optionally L2-normalise, "
+            "and save the vectors and the fitted transform under embeddings/NAME. The new "
+            "embedding becomes the workspace default unless --no-default."
+        ),
+    )
+    add_workspace_arg(parser)
+    parser.add_argument(
+        "--features",
+        nargs="+",
+        default=["resnet50", "vgg19"],
+        metavar="NAME",
+        help="feature sets to concatenate, in order (default: resnet50 vgg19)",
+    )
+    parser.add_argument(
+        "--n-components",
+        type=positive_int,
+        default=100,
+        help="principal components to keep (default 100)",
+    )
+    parser.add_argument("--name", default="hybrid", help="embedding name (default hybrid)")
+    parser.add_argument("--l2", action="store_true", help="L2-normalise the embedded vectors")
+    parser.add_argument(
+        "--no-standardize", action="store_true", help="centre only; do not divide by the std"
+    )
+    parser.add_argument(
+        "--solver",
+        choices=("auto", "covariance_eigh", "gram_eigh", "full", "randomized"),
+        default="auto",
+        help="PCA solver (default auto: an exact eigen-decomposition)",
+    )
+    parser.add_argument(
+        "--no-default", action="store_true", help="do not make this the workspace default"
+    )
+    parser.add_argument(
+        "--components",
+        action="store_true",
+        help="list the explained variance of every component instead of a summary",
+    )
+    add_format_arg(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``artrec embed``."""
+    from artrec.data.workspace import Workspace
+    from artrec.embedding import build_embedding
+
+    ws = Workspace.open(args.workspace)
+    vectors = build_embedding(
+        ws,
+        args.features,
+        args.name,
+        args.n_components,
+        l2_normalize=args.l2,
+        standardize=not args.no_standardize,
+        svd_solver=args.solver,
+        set_default=not args.no_default,
+    )
+    meta = vectors.meta
+    ratios = [float(r) for r in meta["explained_variance_ratio"]]
+    if args.components:
+        rows: list[dict[str, Any]] = []
+        cumulative = 0.0
+        for i, r in enumerate(ratios, start=1):
+            cumulative += r
+            rows.append({"component": i, "explained_variance": r, "cumulative": cumulative})
+        emit(rows, args.format, title=f"embedding {args.name}: explained variance per component")
+        return 0
+    row: dict[str, Any] = {
+        "name": args.name,
+        "items": len(vectors),
+        "features": " + ".join(
+            f"{n} ({d})" for n, d in zip(meta["inputs"], meta["input_dims"], strict=True)
+        ),
+        "n_components": int(meta["n_components"]),
+        "explained_variance": float(meta["explained_variance_total"]),
+        "first_component": ratios[0] if ratios else 0.0,
+        "constant_dims": int(meta["n_constant_dims"]),
+        "l2": bool(meta["l2_normalize"]),
+        "solver": meta["svd_solver"],
+        "default": not args.no_default,
+    }
+    if args.format == "json":
+        row["explained_variance_ratio"] = ratios
+        row["notes"] = list(meta.get("notes", []))
+    emit([row], args.format, title=f"embedding {args.name} written to {ws.embeddings_dir}")
+    if args.format == "table":
+        import sys
+
+        for note in meta.get("notes", []):
+            print(f"note: {note}", file=sys.stderr)
+    return 0
