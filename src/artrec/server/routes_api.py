@@ -106,11 +106,13 @@ def check_aggregation(aggregation: str | None, state: ServerState) -> str:
 
 
 def _known_aggregations() -> tuple[str, ...]:
+    from artrec.recommend import visrank
+
     try:
         from artrec import engine as engine_module
     except ImportError:  # pragma: no cover - the engine is part of artrec
-        return ()
-    known = getattr(engine_module, "AGGREGATIONS", ())
+        engine_module = visrank  # type: ignore[assignment]
+    known = getattr(engine_module, "AGGREGATIONS", None) or visrank.AGGREGATIONS
     return tuple(str(a) for a in known)
 
 

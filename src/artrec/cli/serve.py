@@ -1,0 +1,109 @@
+"""``artrec serve``: the REST API and web gallery, with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from artrec.cli._common import add_workspace_arg, positive_int
+
+INDEX_KINDS = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``serve`` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the REST API and the web gallery",
+        description=(
+            "Serve the REST API (OpenAPI docs at /docs) and the web gallery of a workspace "
+            "with uvicorn. Likes and stock changes go to the workspace's SQLite database, "
+            "or to PostgreSQL with --database-url."
+        ),
+    )
+    add_workspace_arg(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=positive_int, default=8000, help="port (default: 8000)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("ARTREC_DATABASE_URL"),
+        help="postgresql://user:pass@host/db for the store (default: $ARTREC_DATABASE_URL, "
+        "else the workspace's SQLite)",
+    )
+    parser.add_argument(
+        "--index", choices=INDEX_KINDS, default="exact", help="similarity index (default: exact)"
+    )
+    parser.add_argument("--embedding", help="default embedding (default: the workspace's)")
+    parser.add_argument("--metric", default="cosine", help="default metric (default: cosine)")
+    parser.add_argument(
+        "--aggregation", default="sum_distance", help="default aggregation (default: sum_distance)"
+    )
+    parser.add_argument(
+        "--image-root",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="another directory images may be served from (repeatable); the workspace's "
+        "images/ folder always is",
+    )
+    parser.add_argument("--max-k", type=positive_int, default=100, help="cap on k (default: 100)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, help="uvicorn worker processes (default: 1)"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default="info",
+        help="uvicorn log level (default: info)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server; returns when it stops."""
+    try:
+        import uvicorn
+
+        from artrec.server.app import create_app
+        from artrec.server.settings import SETTINGS_ENV, Settings
+    except ImportError as exc:
+        from artrec.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"artrec serve needs the web extra ({exc.name} is missing): pip install 'artrec[web]'"
+        ) from None
+    from artrec.data.workspace import Workspace
+
+    Workspace.open(args.workspace)
+    settings = Settings(
+        workspace=args.workspace.resolve(),
+        database_url=args.database_url,
+        max_k=args.max_k,
+        embedding=args.embedding,
+        metric=args.metric,
+        aggregation=args.aggregation,
+        index=args.index,
+        image_roots=tuple(p.resolve() for p in args.image_root),
+    )
+    app = create_app(settings)  # fails fast, with a one-line error, on a bad setup
+    print(
+        f"artrec: serving {settings.workspace} on http://{args.host}:{args.port}/ "
+        f"(API docs at /docs, {args.workers} worker{'s' if args.workers > 1 else ''})",
+        file=sys.stderr,
+    )
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        return 0
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    uvicorn.run(
+        "artrec.server.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+    return 0
