@@ -22,11 +22,11 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from server_workspace import EMBEDDING, build_workspace, dataset_dir  # noqa: E402
+from fastapi.testclient import TestClient
 
-from artrec.server.app import create_app  # noqa: E402
-from artrec.server.settings import Settings  # noqa: E402
+from artrec.server.app import create_app
+from artrec.server.settings import Settings
+from server_workspace import EMBEDDING, build_workspace, dataset_dir
 
 
 # -- fixtures ----------------------------------------------------------------------------------

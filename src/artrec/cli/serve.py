@@ -12,7 +12,7 @@ from artrec.cli._common import add_workspace_arg, positive_int
 INDEX_KINDS = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
     parser = subparsers.add_parser(
         "serve",

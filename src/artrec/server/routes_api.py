@@ -106,12 +106,11 @@ def check_aggregation(aggregation: str | None, state: ServerState) -> str:
 
 
 def _known_aggregations() -> tuple[str, ...]:
+    import importlib
+
     from artrec.recommend import visrank
 
-    try:
-        from artrec import engine as engine_module
-    except ImportError:  # pragma: no cover - the engine is part of artrec
-        engine_module = visrank  # type: ignore[assignment]
+    engine_module = importlib.import_module("artrec.engine")
     known = getattr(engine_module, "AGGREGATIONS", None) or visrank.AGGREGATIONS
     return tuple(str(a) for a in known)
 
