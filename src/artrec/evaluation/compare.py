@@ -472,7 +472,7 @@ def compare(
     *,
     diversity_embedding: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
-    record: bool = True,
+    workspace: Workspace | None = None,
 ) -> ComparisonResult:
     """Evaluate every configuration on the same split and test each against ``baseline``.
 
@@ -488,16 +488,18 @@ def compare(
     k
         Cut-off of the @k metrics.
     baseline
-        Name of the configuration to test against; defaults to the last configuration
-        (with :func:`config_grid`, the last baseline).
+        Name of the configuration to test against; defaults to the first non-VisRank
+        configuration (with :func:`config_grid`, the first baseline), else the first one.
     diversity_embedding
         Embedding in which intra-list diversity is measured for every configuration (one
         shared space, so the numbers compare); defaults to the default embedding, else the
         first embedding used.
     chunk_size
         Cases scored at once.
-    record
-        With a workspace, store each evaluation and the comparison in its ``runs`` table.
+    workspace
+        Where to record each evaluation and the comparison (``runs`` table); defaults to
+        ``data`` when that is a workspace. With an :class:`EvalData` and no workspace,
+        nothing is recorded.
     """
     if not configs:
         raise DataError("no configurations to compare")
@@ -505,12 +507,15 @@ def compare(
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise DataError(f"two configurations are named {dup!r}")
-    base_name = baseline if baseline is not None else names[-1]
+    if baseline is None:
+        baseline = next((c.name for c in configs if not c.needs_embedding), names[0])
+    base_name = baseline
     if base_name not in names:
         raise DataError(
             f"baseline {base_name!r} is not one of the configurations: {', '.join(names)}"
         )
-    workspace = data if isinstance(data, Workspace) else None
+    if workspace is None and isinstance(data, Workspace):
+        workspace = data
     wanted: list[str | None] = [c.embedding for c in configs if c.needs_embedding]
     if diversity_embedding is not None:
         wanted.append(diversity_embedding)
@@ -541,12 +546,12 @@ def compare(
                 diversity_vectors=div,
                 chunk_size=chunk_size,
                 name=config.name,
-                workspace=workspace if record else None,
-                params=_config_params(config),
+                workspace=workspace,
+                params=config_params(config),
             )
         )
     result = compare_results(results, base_name, configs)
-    if workspace is not None and record:
+    if workspace is not None:
         workspace.record_run(
             "comparison",
             {"protocol": split.protocol, "k": k, "baseline": base_name, "configs": names},
@@ -571,7 +576,8 @@ def _diversity_vectors(
     return None
 
 
-def _config_params(config: Config) -> dict[str, Any]:
+def config_params(config: Config) -> dict[str, Any]:
+    """The parameters of ``config`` that matter for its kind (recorded with each run)."""
     if config.kind == "visrank":
         return {
             "kind": config.kind,
