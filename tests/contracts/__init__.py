@@ -1,0 +1,1 @@
+"""Contract test suites: one mixin per role, run by every implementation's test module."""
