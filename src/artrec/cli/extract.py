@@ -1,0 +1,221 @@
+"""``artrec extract``: compute image features for a workspace, a folder or a catalogue file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``extract`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "extract",
+        help="extract CNN or hand-engineered features from images (resumable)",
+        description=(
+            "Decode the images of a workspace catalogue (default), a folder (--folder) or a "
+            "catalogue file (--catalog), run a feature extractor in batches and write "
+            "features/<extractor>.npy with the ids and a JSON sidecar. Bad images are skipped "
+            "and listed. An interrupted run resumes; on a grown catalogue only new items are "
+            "extracted. Extractors: efficientnet_lite0 (default, offline weights), handcrafted, "
+            "resnet50, vgg19 or any torchvision classification model."
+        ),
+    )
+    add_workspace_arg(parser)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--folder", type=Path, help="extract every image file in this folder")
+    source.add_argument(
+        "--catalog", type=Path, help="extract the images of a catalogue file (CSV, Parquet, JSON)"
+    )
+    parser.add_argument(
+        "--image-dir",
+        type=Path,
+        help="with --catalog: folder against which relative image paths are resolved "
+        "(default: the catalogue file's folder)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="output directory (default: the workspace's features/ when extracting a workspace, "
+        "else ./features)",
+    )
+    parser.add_argument(
+        "--extractor",
+        default="efficientnet_lite0",
+        help="efficientnet_lite0 (default), handcrafted, resnet50, vgg19 or a torchvision model",
+    )
+    parser.add_argument("--weights", type=Path, help="local state_dict file for the CNN")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=32, help="items per batch (default 32)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="decoding worker processes (default: CPU cores - 1, at most 4; 0: none)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="autocast precision (default fp32)",
+    )
+    parser.add_argument(
+        "--retry-bad", action="store_true", help="retry items an earlier run listed as bad"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (DataLoader workers, default) or ray (a Ray cluster)",
+    )
+    parser.add_argument("--address", help="with --engine ray: the Ray cluster address")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_format_arg(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``artrec extract``."""
+    from artrec.errors import ArtrecError
+
+    if args.workers is not None and args.workers < 0:
+        raise ArtrecError(f"--workers must be >= 0, got {args.workers}")
+    if args.address and args.engine != "ray":
+        raise ArtrecError("--address is only used with --engine ray")
+    source, workspace, output = _source(args)
+    if args.engine == "ray":
+        return _run_ray(args, source, workspace, output)
+
+    from artrec.features.api import extract_with_report
+
+    bar = None if args.no_progress else _progress_bar(args.extractor)
+    try:
+        features, report = extract_with_report(
+            source,
+            args.extractor,
+            workspace=workspace,
+            output_dir=output,
+            weights=args.weights,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            device=args.device,
+            precision=args.precision,
+            retry_bad=args.retry_bad,
+            progress=None if bar is None else bar.update_to,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    out_dir = output or (workspace.features_dir if workspace is not None else None)
+    summary = [
+        {
+            "extractor": features.name,
+            "items": len(features),
+            "dim": features.dim,
+            "extracted": report.n_extracted,
+            "reused": report.n_reused,
+            "bad": report.n_bad,
+            "seconds": round(report.seconds, 2),
+            "items_per_s": round(report.items_per_second, 1),
+            "device": report.device or "-",
+            "output": str(out_dir),
+        }
+    ]
+    emit(summary, args.format, title="extraction")
+    if report.bad and args.format == "table":
+        rows = [
+            {"item_id": b.item_id, "reason": b.reason, "detail": b.detail[:80]} for b in report.bad
+        ]
+        emit(rows, "table", title=f"\n{report.n_bad} bad item(s), skipped:")
+    return 0
+
+
+def _source(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
+    """What to extract, the workspace (if any) and the output directory."""
+    from artrec.data.workspace import Workspace
+
+    if args.folder is not None:
+        if not args.folder.is_dir():
+            from artrec.errors import ArtrecError
+
+            raise ArtrecError(f"--folder {args.folder}: not a directory")
+        return args.folder, None, args.output or Path("features")
+    if args.catalog is not None:
+        from artrec.data.tabular import load_catalog_file
+
+        image_dir = args.image_dir if args.image_dir is not None else args.catalog.parent
+        catalog = load_catalog_file(args.catalog, image_dir=image_dir)
+        return catalog, None, args.output or Path("features")
+    workspace = Workspace.open(args.workspace)
+    return workspace, workspace, args.output
+
+
+def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path | None) -> int:
+    import importlib
+
+    from artrec.errors import MissingDependencyError
+
+    try:
+        ray_engine: Any = importlib.import_module("artrec.features.ray_engine")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"--engine ray is not available: the module artrec.features.ray_engine could not be "
+            f"imported ({exc}); install it with pip install 'artrec[ray]' or use --engine local"
+        ) from None
+    from artrec.features.api import get_extractor, items_from
+
+    extractor = get_extractor(args.extractor, args.weights)
+    base = workspace.root if workspace is not None else None
+    items = items_from(source, base_dir=base)
+    out = output or (workspace.features_dir if workspace is not None else Path("features"))
+    features = ray_engine.extract_with_ray(
+        [(it.item_id, it.source) for it in items],
+        extractor,
+        address=args.address,
+        batch_size=args.batch_size,
+        output_dir=out,
+        precision=args.precision,
+    )
+    emit(
+        [
+            {
+                "extractor": features.name,
+                "items": len(features),
+                "dim": features.dim,
+                "bad": int(features.meta.get("n_bad", 0)),
+                "output": str(out),
+            }
+        ],
+        args.format,
+        title="extraction (ray)",
+    )
+    return 0
+
+
+class _ProgressBar:
+    """A tqdm bar (items/s) driven by the runner's ``progress(done, total)`` callback."""
+
+    def __init__(self, name: str) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(desc=f"extract {name}", unit="item", file=sys.stderr, dynamic_ncols=True)
+
+    def update_to(self, done: int, total: int) -> None:
+        if self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(name: str) -> _ProgressBar:
+    return _ProgressBar(name)
