@@ -361,9 +361,9 @@ class Store:
             raise UnknownIdError(f"unknown item id {item_id!r}")
         ts = time.time() if timestamp is None else float(timestamp)
         values = {"user_id": user_id, "item_id": item_id, "timestamp": ts, "kind": kind}
+        i = interactions_table
         with self.engine.begin() as conn:
             if kind == "like":
-                i = interactions_table
                 source = sa.select(
                     sa.literal(user_id, sa.Text),
                     sa.literal(item_id, sa.Text),
@@ -374,12 +374,16 @@ class Store:
                         i.c.user_id == user_id, i.c.item_id == item_id, i.c.kind == kind
                     )
                 )
-                result = conn.execute(
-                    i.insert().from_select(["user_id", "item_id", "timestamp", "kind"], source)
-                )
+                inserted = conn.execute(
+                    i.insert()
+                    .from_select(["user_id", "item_id", "timestamp", "kind"], source)
+                    .returning(i.c.id)
+                ).first()
             else:
-                result = conn.execute(interactions_table.insert().values(**values))
-        return bool(result.rowcount)
+                inserted = conn.execute(
+                    interactions_table.insert().values(**values).returning(i.c.id)
+                ).first()
+        return inserted is not None
 
     def delete_interactions(self, user_id: str, item_id: str, kind: str | None = "like") -> int:
         """Delete ``user_id``'s events of ``kind`` (all kinds if ``None``) on ``item_id``; returns how many."""
