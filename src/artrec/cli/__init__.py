@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compare",
     "serve",
     "extract",
+    "demo",
+    "report",
 )
 
 

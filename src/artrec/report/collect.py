@@ -1,0 +1,341 @@
+"""Gather what the report shows, for any workspace.
+
+:func:`collect_results` returns the *results* mapping that
+:func:`artrec.report.html.write_report` renders:
+
+- when the workspace holds a demo run (``artrec demo``), its stored results;
+- otherwise it computes them from what the workspace has: similar-work examples under its
+  embeddings, a few users' histories next to their recommendations, the latest stored
+  comparison run (``artrec compare``) or else a small comparison of the default embedding
+  against the baselines, same-artist retrieval when artists are known, and the explained
+  variance of each embedding. A workspace imported from the notebook's assets (no titles, no
+  artists, remote images) works too: captions fall back to ids, images to placeholders.
+
+The helpers (:func:`pick_queries`, :func:`sample_collectors`, :func:`list_diversity`,
+:func:`same_artist_table`) are shared with :mod:`artrec.demo`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from artrec.data.catalog import Catalog, Interactions
+from artrec.data.workspace import Workspace
+from artrec.errors import ArtrecError
+
+RESULTS_META = "demo_results"
+
+
+def same_artist_table(
+    embeddings: Mapping[str, np.ndarray],
+    artists: np.ndarray | None,
+    *,
+    k: int = 10,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Same-artist retrieval (``p@10``, ``map``, ``n_queries``) of each embedding and of random vectors.
+
+    Empty when the catalogue has no artists.
+    """
+    if artists is None or not any(a is not None for a in artists.tolist()):
+        return {}
+    from artrec.evaluation.same_artist import same_artist_retrieval
+
+    out: dict[str, dict[str, Any]] = {}
+    vecs = dict(embeddings)
+    vecs["random"] = (
+        np.random.default_rng(seed).standard_normal((len(artists), 100)).astype(np.float32)
+    )
+    for name, v in vecs.items():
+        try:
+            res = dict(same_artist_retrieval(np.asarray(v), artists, k=k, min_works=5))
+        except ArtrecError:  # e.g. no artist with 5 works in a small catalogue
+            continue
+        row = {
+            key: (float(val) if isinstance(val, (float, np.floating)) else val)
+            for key, val in res.items()
+            if isinstance(val, (int, float, str, np.integer, np.floating)) or val is None
+        }
+        row.setdefault("p@10", row.get(f"p@{k}", row.get("precision_at_k")))
+        row.setdefault("map", row.get("mAP", row.get("mean_average_precision")))
+        out[name] = row
+    return out
+
+
+def pick_queries(catalog: Catalog, n: int, *, seed: int = 0) -> list[str]:
+    """``n`` query works, by different prolific artists when artists are known (deterministic)."""
+    artists = catalog.artists()
+    rng = np.random.default_rng(seed)
+    if artists is None or not any(a is not None for a in artists.tolist()):
+        return [str(i) for i in catalog.item_ids[rng.permutation(catalog.n_items)[:n]].tolist()]
+    counts: dict[str, list[int]] = {}
+    for row, a in enumerate(artists.tolist()):
+        if a is not None:
+            counts.setdefault(a, []).append(row)
+    ranked = sorted(counts, key=lambda a: (-len(counts[a]), a))[: max(n * 3, n)]
+    chosen = [ranked[i] for i in sorted(rng.permutation(len(ranked))[:n].tolist())]
+    return [str(catalog.item_ids[counts[a][int(rng.integers(len(counts[a])))]]) for a in chosen]
+
+
+def list_diversity(
+    lists: np.ndarray,
+    profiles: Sequence[np.ndarray],
+    vectors: np.ndarray,
+    artists: np.ndarray | None,
+) -> dict[str, float | None]:
+    """How varied top-k lists are.
+
+    Returns ``ild`` (mean pairwise cosine distance within a list, averaged over lists of at
+    least two items), ``distinct_artists`` (distinct known artists per list) and
+    ``profile_artist_share`` (among recommended works with a known artist, the share whose
+    artist also appears in the case's profile).
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    unit = v / np.where(norms == 0, 1.0, norms)
+    ilds: list[float] = []
+    distinct: list[int] = []
+    same = total = 0
+    for rows, prof in zip(lists, profiles, strict=True):
+        rows = np.asarray(rows)
+        rows = rows[rows >= 0]
+        if len(rows) >= 2:
+            sims = unit[rows] @ unit[rows].T
+            iu = np.triu_indices(len(rows), 1)
+            ilds.append(float(np.mean(1.0 - sims[iu])))
+        if artists is not None:
+            rec_artists = [artists[r] for r in rows.tolist() if artists[r] is not None]
+            distinct.append(len(set(rec_artists)))
+            prof_artists = {artists[r] for r in np.asarray(prof).tolist() if artists[r] is not None}
+            same += sum(a in prof_artists for a in rec_artists)
+            total += len(rec_artists)
+    return {
+        "ild": float(np.mean(ilds)) if ilds else None,
+        "distinct_artists": float(np.mean(distinct)) if distinct else None,
+        "profile_artist_share": same / total if total else None,
+    }
+
+
+def sample_collectors(
+    engine: Any,
+    interactions: Interactions,
+    *,
+    n: int = 4,
+    k: int = 10,
+    held_out: int = 3,
+    embedding: str | None = None,
+    metric: str = "cosine",
+    aggregation: str = "sum_distance",
+    one_of_a_kind: bool = False,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """A few users: what they bought, what they bought next, and the top ``k`` for them.
+
+    With a given train/test split (the notebook's assets), "bought" is the user's training
+    purchases and "next" the test ones. Otherwise the last ``held_out`` purchases in time
+    order are held out; with ``one_of_a_kind``, works sold to anyone before the first
+    held-out purchase are left out of the recommendations, as in a live gallery.
+    """
+    from artrec.engine import Engine
+
+    if not isinstance(engine, Engine):
+        raise ArtrecError("sample_collectors needs an artrec.engine.Engine")
+    catalog = engine.catalog
+    known = np.array([catalog.has(i) for i in interactions.item_ids.tolist()], dtype=bool)
+    interactions = interactions.select(known)
+    splits = interactions.splits
+    histories: dict[str, tuple[list[str], list[str]]] = {}
+    if splits is not None and any(s == "test" for s in splits.tolist()):
+        train = interactions.select(np.array([s == "train" for s in splits.tolist()])).by_user()
+        test = interactions.select(np.array([s == "test" for s in splits.tolist()])).by_user()
+        for u in sorted(set(train) & set(test)):
+            histories[u] = ([str(i) for i in train[u].tolist()], [str(i) for i in test[u].tolist()])
+    else:
+        for u, items in interactions.by_user().items():
+            seq = list(dict.fromkeys(str(i) for i in items.tolist()))
+            if len(seq) >= held_out + 3:
+                histories[u] = (seq[:-held_out], seq[-held_out:])
+    if not histories:
+        return []
+    sold_at: dict[str, float] = {}
+    if one_of_a_kind:
+        ts = interactions.timestamps
+        assert ts is not None
+        for i in np.argsort(ts, kind="stable").tolist():
+            sold_at.setdefault(str(interactions.item_ids[i]), float(ts[i]))
+    users = sorted(histories)
+    rng = np.random.default_rng(seed)
+    chosen = [users[i] for i in sorted(rng.permutation(len(users))[:n].tolist())]
+    out = []
+    for user in chosen:
+        bought, nxt = histories[user]
+        gone: list[str] = []
+        if one_of_a_kind and nxt[0] in sold_at:
+            cut = sold_at[nxt[0]]
+            mine = set(bought)
+            gone = [i for i, t in sold_at.items() if t < cut and i not in mine]
+        try:
+            recs = engine.recommend(
+                bought,
+                k,
+                aggregation=aggregation,
+                metric=metric,
+                embedding=embedding,
+                exclude_item_ids=gone,
+                only_in_stock=False,
+            )
+        except ArtrecError:
+            continue
+        out.append(
+            {
+                "user_id": user,
+                "bought": bought[-10:],
+                "n_bought": len(bought),
+                "next": nxt[:10],
+                "config": f"visrank:{embedding or engine.default_embedding}/{metric}/{aggregation}",
+                "recommendations": [
+                    {"item_id": r.item_id, "score": r.score, "because_item_id": r.because_item_id}
+                    for r in recs
+                ],
+            }
+        )
+    return out
+
+
+def _embedding_info(workspace: Workspace, names: Sequence[str]) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for name in names:
+        path = workspace.embeddings_dir / f"{name}.json"
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if meta.get("explained_variance_ratio"):
+            info[name] = {
+                key: meta.get(key)
+                for key in (
+                    "inputs",
+                    "input_dims",
+                    "n_components",
+                    "explained_variance_ratio",
+                    "explained_variance_total",
+                )
+            }
+    return info
+
+
+def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True) -> dict[str, Any]:
+    """The report's results for ``workspace`` (see the module docstring).
+
+    Raises :class:`~artrec.errors.ArtrecError` when the workspace has no catalogue or no
+    embedding (nothing to show).
+    """
+    if use_demo:
+        raw = workspace.get_meta(RESULTS_META)
+        if raw is not None:
+            return dict(json.loads(raw)["results"])
+    from artrec.data.simulate import stored_simulation
+    from artrec.engine import Engine
+    from artrec.features.base import FeatureSet
+
+    if workspace.n_items() == 0:
+        raise ArtrecError(f"workspace {workspace.root} has no catalogue; nothing to report")
+    names = FeatureSet.available(workspace.embeddings_dir)
+    if not names:
+        raise ArtrecError(
+            f"workspace {workspace.root} has no embedding; run `artrec embed` (or `artrec demo`) first"
+        )
+    engine = Engine.from_workspace(workspace)
+    catalog = engine.catalog
+    default = engine.default_embedding or names[0]
+    others = [n for n in names if n != default]
+    shown = [default, *others[:1]]
+    sim = stored_simulation(workspace)
+    results: dict[str, Any] = {
+        "title": f"artrec report: {workspace.root.name}",
+        "label": "simulated" if sim is not None else None,
+        "simulation": {"stats": sim["stats"]} if sim is not None else {},
+        "embeddings": _embedding_info(workspace, names),
+        "map": {"embedding": default},
+        "main_config": f"visrank:{default}/cosine/sum_distance",
+    }
+    results["similar_examples"] = [
+        {
+            "query": q,
+            "metric": "cosine",
+            "embeddings": {
+                emb: [[nb.item_id, nb.score] for nb in engine.similar(q, 6, embedding=emb)]
+                for emb in shown
+            },
+        }
+        for q in pick_queries(catalog, 3)
+    ]
+    interactions = workspace.interactions(kinds=("purchase", "like"))
+    if len(interactions):
+        results["collectors"] = sample_collectors(
+            engine, interactions, n=3, k=k, embedding=default, one_of_a_kind=sim is not None
+        )
+    results["evaluation"] = _evaluation(workspace, interactions, default, k)
+    from artrec.evaluation.compare import load_vectors
+
+    artists = catalog.artists()
+    try:
+        results["same_artist"] = same_artist_table(
+            {n: load_vectors(workspace, n, catalog) for n in names}, artists, k=k
+        )
+    except ArtrecError:
+        results["same_artist"] = {}
+    return results
+
+
+def _evaluation(
+    workspace: Workspace, interactions: Interactions, default: str, k: int
+) -> dict[str, Any]:
+    """The latest stored comparison, or a small one of the default embedding vs the baselines."""
+    runs = workspace.runs("comparison")
+    if runs:
+        run = runs[0]
+        rows = run["results"].get("rows") or []
+        n_cases = next((r.get("n") for r in rows if r.get("n") is not None), None)
+        return {
+            "protocol": run["params"].get("protocol"),
+            "k": run["params"].get("k", k),
+            "baseline": run["params"].get("baseline"),
+            "n_cases": n_cases,
+            "rows": rows,
+            "run_id": run["id"],
+        }
+    if not len(interactions):
+        return {}
+    from artrec.evaluation.compare import compare, config_grid
+
+    purchases = workspace.interactions(kinds=("purchase",))
+    if purchases.splits is not None:
+        protocol = "given"
+    elif purchases.timestamps is not None and np.isfinite(purchases.timestamps).any():
+        protocol = "leave-last-out"
+    else:
+        return {}
+    baselines = ["random", "popular"]
+    if workspace.catalog().artists() is not None:
+        baselines.append("artist")
+    configs = config_grid([default], ("cosine",), ("sum_distance",), baselines)
+    baseline = configs[0].name
+    try:
+        result = compare(configs, workspace, protocol, k, baseline=baseline)
+    except ArtrecError:
+        return {}
+    d = result.to_dict()
+    first = next(iter(result.results.values()))
+    return {
+        "protocol": protocol,
+        "k": k,
+        "baseline": baseline,
+        "n_cases": first.n_cases,
+        "skipped": first.skipped,
+        "rows": d["rows"],
+    }
