@@ -38,6 +38,11 @@
     return node;
   }
 
+  function yearText(year) {
+    if (year === null || year === undefined) return "";
+    return " · " + (year < 0 ? (-year) + " BCE" : String(year));
+  }
+
   function artworkHref(id) { return "/artworks/" + encodeURIComponent(id); }
 
   function buildCard(item, opts) {
@@ -56,7 +61,7 @@
     var h = el("h3", "card-title");
     var a = el("a", null, item.title || "Untitled"); a.href = artworkHref(item.item_id);
     h.appendChild(a); cb.appendChild(h);
-    cb.appendChild(el("p", "card-artist", (item.artist || "Unknown artist") + (item.year ? " · " + item.year : "")));
+    cb.appendChild(el("p", "card-artist", (item.artist || "Unknown artist") + yearText(item.year)));
     if (opts.reason) {
       var p = el("p", "reason", "Because you liked ");
       var ra = el("a", null, opts.reason.item.title || opts.reason.item.item_id);
@@ -81,7 +86,10 @@
 
   function setPressed(itemId, on) {
     document.querySelectorAll(".like").forEach(function (b) {
-      if (b.dataset.itemId === itemId) b.setAttribute("aria-pressed", on ? "true" : "false");
+      if (b.dataset.itemId !== itemId) return;
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+      var label = b.querySelector(".like-label");
+      if (label) label.textContent = on ? "Liked" : "Like";
     });
     var count = document.getElementById("like-count");
     if (count) count.textContent = String(liked.size);
