@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "compare",
     "serve",
+    "index",
+    "batch_recommend",
     "extract",
     "demo",
     "report",

@@ -7,7 +7,7 @@ Three FAISS structures are offered, chosen with ``kind``:
 ``ivf``
     Inverted file (``IndexIVFFlat``): k-means into ``nlist`` cells, a query scans the
     ``nprobe`` nearest cells. Defaults: ``nlist = round(4 * sqrt(n))`` (at most ``n // 39``,
-    so every centroid has enough training points), ``nprobe = max(16, nlist // 12)``.
+    so every centroid has enough training points), ``nprobe = max(16, nlist // 8)``.
 ``hnsw``
     Hierarchical navigable small-world graph (``IndexHNSWFlat``) with ``M`` links per node,
     ``ef_construction`` at build and ``ef_search`` at query time. Defaults ``M=32``,
@@ -94,8 +94,8 @@ def default_nlist(n_items: int) -> int:
 
 
 def default_nprobe(nlist: int) -> int:
-    """IVF cells scanned per query: ``max(16, nlist // 12)``, at most ``nlist``."""
-    return max(1, min(nlist, max(16, nlist // 12)))
+    """IVF cells scanned per query: ``max(16, nlist // 8)``, at most ``nlist``."""
+    return max(1, min(nlist, max(16, nlist // 8)))
 
 
 class FaissIndex(SimilarityIndex):
@@ -117,6 +117,8 @@ class FaissIndex(SimilarityIndex):
         Extra candidates fetched per query before exact re-scoring (``None``: ``k``).
     seed
         Seed of the IVF training sample and of k-means.
+    **aliases
+        FAISS spellings ``efSearch``, ``efConstruction`` and ``m`` of the HNSW parameters.
 
     Attributes
     ----------
@@ -139,7 +141,19 @@ class FaissIndex(SimilarityIndex):
         ef_search: int = 96,
         over_fetch: int | None = None,
         seed: int = 0,
+        **aliases: Any,
     ) -> None:
+        for alias, value in aliases.items():
+            if alias not in _ALIASES:
+                raise DataError(
+                    f"unknown FAISS parameter {alias!r}; known: {', '.join(sorted(PARAMS))}"
+                )
+            if _ALIASES[alias] == "M":
+                M = value
+            elif _ALIASES[alias] == "ef_construction":
+                ef_construction = value
+            else:
+                ef_search = value
         if kind not in KINDS:
             raise DataError(f"unknown FAISS index kind {kind!r}; choose one of {', '.join(KINDS)}")
         if metric not in FAISS_METRICS:
@@ -581,7 +595,8 @@ class FaissIndex(SimilarityIndex):
         )
         n_base = self._base.shape[0]
         for lo in range(0, n_base, _ADD_CHUNK):
-            out[lo : lo + _ADD_CHUNK] = self._base[lo : lo + _ADD_CHUNK]
+            hi = min(n_base, lo + _ADD_CHUNK)
+            out[lo:hi] = self._base[lo:hi]
         if ntotal > n_base:
             out[n_base:] = self._added_matrix()
         out.flush()
