@@ -15,9 +15,7 @@ def gradient_rgb(width: int = 32, height: int = 24, seed: int = 0) -> np.ndarray
     """A deterministic colourful uint8 image (gradients plus seeded noise)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
-    arr = np.stack(
-        [255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1), 128 + 0 * x], axis=2
-    )
+    arr = np.stack([255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1), 128 + 0 * x], axis=2)
     arr = arr + rng.integers(-40, 40, size=arr.shape)
     return np.clip(arr, 0, 255).astype(np.uint8)
 

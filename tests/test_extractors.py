@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from contracts.extractor_contract import ExtractorContract, contract_images
 
 from artrec.errors import ArtrecError, WeightsUnavailableError
 from artrec.features.api import get_extractor
 from artrec.features.extractor import FeatureExtractor, resolve_device
+from contracts.extractor_contract import ExtractorContract, contract_images
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -19,13 +20,13 @@ PAYLOAD = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40  # 10 KiB that starts lik
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hits: Counter[str] = Counter()
+    hits: ClassVar[Counter[str]] = Counter()
     flaky_left = 0
 
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 -- http.server's naming
+    def do_GET(self) -> None:
         type(self).hits[self.path] += 1
         if self.path == "/ok.jpg":
             self._send(200, PAYLOAD)
@@ -75,7 +76,9 @@ def server() -> Iterator[str]:
         httpd.server_close()
 
 
-FAST = FetchOptions(connect_timeout=2.0, read_timeout=0.3, retries=1, backoff=0.01, max_bytes=4096 * 4)
+FAST = FetchOptions(
+    connect_timeout=2.0, read_timeout=0.3, retries=1, backoff=0.01, max_bytes=4096 * 4
+)
 
 
 def test_download_then_cache_hit_makes_no_second_request(server: str, tmp_path: Path) -> None:

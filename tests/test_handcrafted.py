@@ -7,19 +7,21 @@ import math
 
 import numpy as np
 import pytest
-from contracts.extractor_contract import ExtractorContract
 from PIL import Image
 
 from artrec.features import handcrafted as hc
 from artrec.features.extractor import FeatureExtractor
 from artrec.features.handcrafted import FEATURE_NAMES, HandcraftedExtractor, attractiveness_features
+from contracts.extractor_contract import ExtractorContract
 
 
 def flat(value: tuple[int, int, int], h: int = 12, w: int = 10) -> np.ndarray:
     return np.tile(np.asarray(value, dtype=np.uint8), (h, w, 1))
 
 
-def halves(left: tuple[int, int, int], right: tuple[int, int, int], h: int = 8, w: int = 10) -> np.ndarray:
+def halves(
+    left: tuple[int, int, int], right: tuple[int, int, int], h: int = 8, w: int = 10
+) -> np.ndarray:
     arr = flat(left, h, w)
     arr[:, w // 2 :] = right
     return arr
@@ -33,7 +35,14 @@ def test_flat_grey() -> None:
     arr = flat((128, 128, 128))
     f = dict(zip(FEATURE_NAMES, attractiveness_features(arr).tolist(), strict=True))
     assert f["brightness"] == pytest.approx(128 / 255, abs=1e-6)
-    for name in ("saturation", "contrast_rms", "contrast_rgb", "sharpness", "colourfulness", "entropy"):
+    for name in (
+        "saturation",
+        "contrast_rms",
+        "contrast_rgb",
+        "sharpness",
+        "colourfulness",
+        "entropy",
+    ):
         assert f[name] == pytest.approx(0.0, abs=1e-7), name
     assert f["naturalness"] == 0.0  # grey has no saturated skin/grass/sky pixels
     # every neighbour equals the centre: all bits set, uniform code 8
@@ -63,9 +72,13 @@ def test_entropy_of_four_equal_levels_is_two_bits() -> None:
 
 def test_colourfulness_known_values() -> None:
     # pure red: rg = 255, yb = 127.5, no spread -> 0.3 * sqrt(255^2 + 127.5^2)
-    assert feature(flat((255, 0, 0)), "colourfulness") == pytest.approx(0.3 * math.hypot(255, 127.5), rel=1e-6)
+    assert feature(flat((255, 0, 0)), "colourfulness") == pytest.approx(
+        0.3 * math.hypot(255, 127.5), rel=1e-6
+    )
     # half red / half green: sigma_rg = 255, mu_rg = 0, yb = 127.5 everywhere
-    assert feature(halves((255, 0, 0), (0, 255, 0)), "colourfulness") == pytest.approx(255 + 0.3 * 127.5)
+    assert feature(halves((255, 0, 0), (0, 255, 0)), "colourfulness") == pytest.approx(
+        255 + 0.3 * 127.5
+    )
     assert feature(flat((255, 0, 0)), "saturation") == pytest.approx(1.0)
     assert feature(flat((255, 0, 0)), "brightness") == pytest.approx(0.299, abs=1e-6)
 
@@ -108,7 +121,9 @@ def test_slow_references_for_contrast_and_sharpness() -> None:
     rng = np.random.default_rng(2)
     rgb = rng.random((6, 7, 3))
     mean = rgb.reshape(-1, 3).mean(axis=0)
-    slow_rgb = math.sqrt(sum(float(((rgb[i, j] - mean) ** 2).sum()) for i in range(6) for j in range(7)) / 42)
+    slow_rgb = math.sqrt(
+        sum(float(((rgb[i, j] - mean) ** 2).sum()) for i in range(6) for j in range(7)) / 42
+    )
     assert hc.contrast_rgb(rgb) == pytest.approx(slow_rgb)
     y = hc.luma(rgb)
     laps = [

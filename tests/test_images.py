@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from _image_factory import (
     cmyk_jpeg_bytes,
     gradient_rgb,
@@ -14,8 +16,6 @@ from _image_factory import (
     save_jpeg,
     truncated_jpeg_bytes,
 )
-from PIL import Image
-
 from artrec.errors import ArtrecError
 from artrec.images import BadImageError, read_image
 from artrec.images.reader import to_rgb
@@ -121,7 +121,9 @@ def test_bytes_and_stream_sources(tmp_path: Path) -> None:
     ],
     ids=["zero", "text", "truncated", "cmyk-truncated", "bomb-hard", "bomb-header"],
 )
-def test_broken_files_raise_bad_image_with_reason(tmp_path: Path, content: bytes, reason: str) -> None:
+def test_broken_files_raise_bad_image_with_reason(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
     path = tmp_path / "x.jpg"
     path.write_bytes(content)
     with pytest.raises(BadImageError) as info:
