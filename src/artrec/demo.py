@@ -57,7 +57,7 @@ AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mea
 BASELINES: tuple[str, ...] = ("random", "popular", "artist")
 #: The notebook's own method, which every configuration is paired-tested against.
 NOTEBOOK_CONFIG = f"visrank:{HYBRID}/cosine/sum_distance"
-TRIMMED_ITEMS = 400
+TRIMMED_ITEMS = 300
 RESULTS_META = "demo_results"
 
 

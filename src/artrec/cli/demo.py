@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--trimmed",
         action="store_true",
-        help="use a deterministic subset of 400 paintings (quick look, CI)",
+        help="use a deterministic subset of 300 paintings (quick look, CI)",
     )
     parser.add_argument(
         "--n-items", type=positive_int, default=None, help="use a subset of this many paintings"

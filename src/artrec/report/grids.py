@@ -69,7 +69,7 @@ def thumbnail(catalog: Catalog, item_id: str, size: int = 128) -> Image.Image:
             im = im.convert("RGB")
     except Exception:  # an unreadable image becomes a placeholder, never an error
         return placeholder(size, str(item_id))
-    im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    im = ImageOps.contain(im, (size, size), Image.Resampling.LANCZOS)  # up or down
     if im.size != (size, size):
         canvas = Image.new("RGB", (size, size), BACKGROUND_RGB)
         canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))

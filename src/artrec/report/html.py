@@ -369,9 +369,9 @@ def findings(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         h_cfg, c_cfg = cfg_for(hyb), cfg_for(cnn)
         if h_cfg and c_cfg:
             txt += (
-                f"What is lost is mostly fine-grained, low-variance detail: the {n_comp}-d hybrid "
-                f"scores {ndcg} {_fmt(mean(h_cfg, ndcg), 3)} against {_fmt(mean(c_cfg, ndcg), 3)} for the "
-                f"full {_e(cnn)} features, while vectors are "
+                f"What is lost is the long tail of low-variance directions: the {n_comp}-d hybrid "
+                f"scores {ndcg} {_fmt(mean(h_cfg, ndcg), 3)} against {_fmt(mean(c_cfg, ndcg), 3)} for "
+                f"PCA(100) of {_e(cnn)} alone, while vectors are "
                 f"{_e(round(dims / n_comp, 1) if dims else '?')}x smaller, so similarity search is that much cheaper."
             )
         out.append(("What does PCA keep and lose at 100 components?", txt))

@@ -54,10 +54,11 @@ def explained_variance_plot(
         raise DataError("explained_variance_plot needs at least one curve")
     fig = _figure(7.0, 3.6)
     ax = fig.add_subplot(1, 1, 1)
-    for name, ratios in curves.items():
+    styles = ("-", "--", ":", "-.")
+    for i, (name, ratios) in enumerate(curves.items()):
         cum = np.cumsum(np.asarray(ratios, dtype=np.float64))
         x = np.arange(1, len(cum) + 1)
-        (line,) = ax.plot(x, cum, label=name, lw=1.8)
+        (line,) = ax.plot(x, cum, label=name, lw=2.2 - 0.3 * i, ls=styles[i % len(styles)])
         if mark is not None and len(cum) >= mark:
             ax.plot([mark], [cum[mark - 1]], "o", color=line.get_color())
             ax.annotate(

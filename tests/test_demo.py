@@ -1,0 +1,116 @@
+"""The demo on the real dataset, trimmed (this is how CI runs the demo), then warm from cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REAL = os.environ.get("ARTREC_DATA_HOME")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not REAL, reason="needs ARTREC_DATA_HOME (CI always sets it)"),
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from artrec.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo") / "ws"
+    calls: list[tuple[str, int, int | None]] = []
+    t0 = time.perf_counter()
+    result = run_demo(root, REAL, trimmed=True, progress=lambda s, d, t: calls.append((s, d, t)))
+    return {"result": result, "calls": calls, "seconds": time.perf_counter() - t0, "root": root}
+
+
+def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
+    from artrec.demo import (
+        AGGREGATIONS,
+        BASELINES,
+        EMBEDDINGS,
+        METRICS,
+        NOTEBOOK_CONFIG,
+        TRIMMED_ITEMS,
+    )
+    from artrec.features.base import FeatureSet
+
+    result = demo["result"]
+    ws = result.workspace
+    assert 0.9 * TRIMMED_ITEMS <= ws.n_items() <= TRIMMED_ITEMS
+    assert set(FeatureSet.available(ws.features_dir)) >= {"efficientnet_lite0", "handcrafted"}
+    assert set(FeatureSet.available(ws.embeddings_dir)) >= set(EMBEDDINGS)
+    assert ws.get_meta("default_embedding") == "hybrid"
+    assert FeatureSet.load(ws.embeddings_dir, "hybrid").dim == 100
+    r = result.results
+    assert r["label"] == "simulated"
+    ev = r["evaluation"]
+    assert ev["baseline"] == NOTEBOOK_CONFIG and ev["protocol"] == "time-replay"
+    configs = {row["config"] for row in ev["rows"]}
+    assert len(configs) == len(EMBEDDINGS) * len(METRICS) * len(AGGREGATIONS) + len(BASELINES)
+    assert {"random", "popular", "artist", NOTEBOOK_CONFIG} <= configs
+    # Every non-baseline configuration carries its paired test against the notebook's method.
+    for row in ev["rows"]:
+        if row["metric"] == "auc":
+            assert (row["p_ttest"] is None) == (row["config"] == NOTEBOOK_CONFIG)
+    # The notebook's method beats random on AUC (the simulated tastes are partly visual).
+    auc = {row["config"]: row["mean"] for row in ev["rows"] if row["metric"] == "auc"}
+    assert auc[NOTEBOOK_CONFIG] > auc["random"]
+    assert set(r["same_artist"]) >= {*EMBEDDINGS, "random"}
+    assert r["same_artist"]["efficientnet_lite0"]["p@10"] > 2 * r["same_artist"]["random"]["p@10"]
+    assert len(r["similar_examples"]) == 4 and r["collectors"]
+    for c in r["collectors"]:
+        assert c["recommendations"] and not set(c["bought"]) & {
+            x["item_id"] for x in c["recommendations"]
+        }
+    # Progress for every step, each ending with done == total.
+    steps = {s for s, _, _ in demo["calls"]}
+    assert {
+        "data",
+        "simulation",
+        "extract efficientnet_lite0",
+        "extract handcrafted",
+        "embeddings",
+        "evaluation",
+        "report",
+    } <= steps
+    # The run is stored, and the report exists and is self-contained.
+    assert ws.runs("demo")[0]["results"]["evaluation"]["rows"] == ev["rows"]
+    html = result.report_path.read_text()
+    assert result.report_path.name == "demo.html" and "data:image/jpeg;base64," in html
+    assert "<script src" not in html and "<link" not in html
+
+
+def test_warm_run_uses_the_cache(demo: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from artrec.cli import main
+
+    t0 = time.perf_counter()
+    rc = main(["demo", "-w", str(demo["root"]), "--data-home", str(REAL), "--trimmed", "--quiet"])
+    took = time.perf_counter() - t0
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert (
+        "cached: data, simulation, features:efficientnet_lite0, features:handcrafted, embeddings, analysis"
+        in out
+    )
+    report_line = next(line for line in out.splitlines() if line.startswith("report: "))
+    path = Path(report_line.split(": ", 1)[1])
+    assert path.is_file()
+    assert took < 60, f"warm run took {took:.0f} s"
+    ws = demo["result"].workspace
+    assert len(ws.runs("demo")) == 1, "a warm run does not recompute"
+    stored = json.loads(ws.get_meta("demo_results") or "{}")["results"]
+    assert stored["evaluation"]["rows"] == demo["result"].results["evaluation"]["rows"]
+
+
+def test_report_command_reuses_demo_results(demo: dict[str, Any], tmp_path: Path) -> None:
+    from artrec.cli import main
+
+    out = tmp_path / "again.html"
+    assert main(["report", "-w", str(demo["root"]), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "visrank:hybrid/cosine/sum_distance" in text and "SIMULATED" in text
