@@ -110,7 +110,7 @@ class FaissIndex(SimilarityIndex):
     nlist, nprobe, train_size
         IVF: number of cells, cells scanned per query, and k-means training sample size
         (``None``: the defaults in the module docstring; ``train_size`` defaults to
-        ``min(n, 64 * nlist)``).
+        ``min(n, 40 * nlist)``).
     M, ef_construction, ef_search
         HNSW: links per node, candidate list size at build and at query time.
     over_fetch
@@ -293,7 +293,7 @@ class FaissIndex(SimilarityIndex):
 
     def _training_sample(self, vectors: np.ndarray) -> np.ndarray:
         n = vectors.shape[0]
-        size = self.train_size if self.train_size is not None else 64 * self.nlist_
+        size = self.train_size if self.train_size is not None else 40 * self.nlist_
         size = max(min(size, n), self.nlist_)
         self.train_size_ = size
         if size >= n:
