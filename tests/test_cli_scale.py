@@ -61,12 +61,7 @@ def test_index_build_and_info(ws_root: Path, capsys: pytest.CaptureFixture[str])
     hnsw = listed["pixels--faiss-hnsw--cosine"]
     assert "M=16" in hnsw["params"] and "ef_search=50" in hnsw["params"]
     assert hnsw["kind"] == "faiss-hnsw" and hnsw["n_items"] == 120 and hnsw["size_mb"] > 0
-    assert any(
-        r["kind"] == "index-build"
-        for r in __import__("artrec.data.workspace", fromlist=["Workspace"])
-        .Workspace.open(ws_root)
-        .runs()
-    )
+    assert any(r["kind"] == "index-build" for r in Workspace.open(ws_root).runs())
 
 
 def test_index_build_errors_are_one_line(ws_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
