@@ -141,19 +141,16 @@ def load_catalog_file(path: str | Path, image_dir: str | Path | None = None) -> 
     columns: dict[str, list[Any]] = {}
     images: list[str | None] = []
     stock: list[bool] = []
-    id_col: str | None = None
-    image_col: str | None = None
     has_stock = False
     for where, rec in _records(path):
+        # JSON records may differ in their keys, so the columns are looked up per record
+        id_col = next((c for c in _ID_COLUMNS if c in rec), None)
         if id_col is None:
-            id_col = next((c for c in _ID_COLUMNS if c in rec), None)
-            if id_col is None:
-                raise DataError(
-                    f"{path.name}: no item id column (expected 'item_id' or 'id'; "
-                    f"found: {', '.join(rec) or 'none'})"
-                )
-            image_col = next((c for c in _IMAGE_COLUMNS if c in rec), None)
-            has_stock = "in_stock" in rec
+            raise DataError(
+                f"{path.name}: {where}: no item id (expected an 'item_id' or 'id' field; "
+                f"found: {', '.join(rec) or 'none'})"
+            )
+        image_col = next((c for c in _IMAGE_COLUMNS if c in rec), None)
         item_id = _text(rec.get(id_col))
         if item_id is None:
             raise DataError(f"{path.name}: {where}: empty {id_col}")
@@ -169,12 +166,14 @@ def load_catalog_file(path: str | Path, image_dir: str | Path | None = None) -> 
                 continue
             col = columns.setdefault(key, [None] * row)
             col.append(_field(key, value, path, where))
-        for col in columns.values():  # a JSON record may lack keys others have
+        for col in columns.values():  # a record may lack keys that others have
             if len(col) < row + 1:
                 col.append(None)
         image = _text(rec.get(image_col)) if image_col else None
         images.append(_resolve_image(item_id, image, img_root))
-        stock.append(_flag(rec.get("in_stock"), path, where) if has_stock else True)
+        if "in_stock" in rec:
+            has_stock = True
+        stock.append(_flag(rec.get("in_stock"), path, where))
     n = len(ids)
     metadata = {}
     for key, values in columns.items():
