@@ -4,8 +4,9 @@ A pickle is a small program: loading one can import any module and call any func
 (``os.system`` included). The notebook ships its purchase histories as pickles, so artrec
 reads them with :class:`RestrictedUnpickler`, which refuses every global except the builtin
 ``set`` and ``frozenset`` types (which protocols 0-3 need to spell a set). Dicts, lists,
-tuples, ints, floats, strings, bytes, booleans and ``None`` need no globals at all, so
-everything the seed files legitimately hold loads, and nothing else does.
+tuples, ints, floats, strings, booleans and ``None`` need no globals in any protocol (bytes
+none from protocol 3 on; protocols 0-2 spell them as a call of ``_codecs.encode``, which
+is refused), so everything the seed files legitimately hold loads, and nothing else does.
 """
 
 from __future__ import annotations
