@@ -525,11 +525,11 @@ def build_embedding(
     feature_names: Sequence[str],
     name: str,
     n_components: int = 100,
-    *,
     l2_normalize: bool = False,
+    set_default: bool = True,
+    *,
     standardize: bool = True,
     svd_solver: str = "auto",
-    set_default: bool = True,
 ) -> FeatureSet:
     """Fit an embedding on workspace feature sets, embed every item and save both.
 

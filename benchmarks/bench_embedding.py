@@ -1,0 +1,146 @@
+"""Seed data and the embedding at the notebook's scale: the notebook's way vs artrec's, side by side.
+
+On a SIMULATED seed-format folder (default 13,297 artworks x (2048 + 4096) features and
+2,919 users, written by :func:`artrec.data.synthetic.write_seed_assets`) it measures:
+
+* ``generate``: writing the simulated assets folder;
+* ``import``: :func:`artrec.data.seed.import_seed` into a fresh workspace;
+* ``notebook``: the notebook's embedding, faithfully -- ``np.hstack`` of the two matrices,
+  z-score with ``std[std == 0] = 1``, ``sklearn.decomposition.PCA(n_components=100)
+  .fit_transform`` (scikit-learn's default solver, randomized for this shape);
+* ``artrec``: :class:`artrec.embedding.Embedding` (``svd_solver="auto"``: exact,
+  streaming from the memory-mapped feature files).
+
+Each step runs in its own child process, so the peak resident memory reported is that
+step's alone (``ru_maxrss``, which includes the ~100 MiB of Python + numpy). The
+agreement line compares the notebook's and artrec's components up to sign (max abs
+difference / std of the component). Times on a shared machine are noisy; compare the
+ratio within one run.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_embedding.py                       # full size
+    .venv/bin/python benchmarks/bench_embedding.py --items 2000 --users 300   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _generate(work: str, items: int, users: int, dims: tuple[int, int]) -> dict[str, float]:
+    from artrec.data.synthetic import write_seed_assets
+
+    t = time.perf_counter()
+    write_seed_assets(Path(work) / "assets", items, users, dims=dims, seed=0)
+    return {"seconds": time.perf_counter() - t, "peak_mib": _peak_mib()}
+
+
+def _import(work: str) -> dict[str, float]:
+    from artrec.data.seed import import_seed
+
+    t = time.perf_counter()
+    import_seed(Path(work) / "assets", Path(work) / "ws")
+    return {"seconds": time.perf_counter() - t, "peak_mib": _peak_mib()}
+
+
+def _notebook(work: str, k: int) -> dict[str, float]:
+    import sklearn.decomposition
+
+    assets = Path(work) / "assets"
+    t = time.perf_counter()
+    resnet50_featmat = np.load(assets / "resnet50_feature_matrix.npy")
+    vgg19_featmat = np.load(assets / "vgg19_feature_matrix.npy")
+    hybrid = np.hstack([resnet50_featmat, vgg19_featmat])
+    mean = hybrid.mean(0)
+    std = hybrid.std(0)
+    std[std == 0] = 1
+    z = (hybrid - mean) / std
+    pca100_resnet_vgg_hybrid_featmat = sklearn.decomposition.PCA(n_components=k).fit_transform(z)
+    seconds = time.perf_counter() - t
+    np.save(Path(work) / "notebook.npy", pca100_resnet_vgg_hybrid_featmat)
+    return {"seconds": seconds, "peak_mib": _peak_mib()}
+
+
+def _artrec(work: str, k: int) -> dict[str, float]:
+    from artrec.data.workspace import Workspace
+    from artrec.embedding import Embedding
+    from artrec.features.base import FeatureSet
+
+    ws = Workspace.open(Path(work) / "ws")
+    t = time.perf_counter()
+    sets = [FeatureSet.load(ws.features_dir, n) for n in ("resnet50", "vgg19")]
+    vectors = Embedding(k).fit_transform(sets, "hybrid")
+    seconds = time.perf_counter() - t
+    np.save(Path(work) / "artrec.npy", vectors.matrix)
+    return {"seconds": seconds, "peak_mib": _peak_mib()}
+
+
+def _in_child(fn: Any, *args: Any) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return dict(pool.apply(fn, args))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=13_297)
+    parser.add_argument("--users", type=int, default=2_919)
+    parser.add_argument("--dims", type=int, nargs=2, default=(2048, 4096))
+    parser.add_argument("--components", type=int, default=100)
+    parser.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
+    args = parser.parse_args()
+    dims = (int(args.dims[0]), int(args.dims[1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or tmp
+        Path(work).mkdir(parents=True, exist_ok=True)
+        results = {
+            "generate": _in_child(_generate, work, args.items, args.users, dims),
+            "import": _in_child(_import, work),
+            "notebook": _in_child(_notebook, work, args.components),
+            "artrec": _in_child(_artrec, work, args.components),
+        }
+        nb = np.load(Path(work) / "notebook.npy")
+        ours = np.load(Path(work) / "artrec.npy")
+    signs = np.sign((nb * ours).sum(0))
+    err = np.abs(ours - nb * signs).max(0) / nb.std(0)
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"data: SIMULATED, {args.items} items x ({dims[0]} + {dims[1]}) float32, "
+        f"{args.users} users, PCA {args.components}\n"
+    )
+    print("| step | seconds | peak RSS (MiB) |")
+    print("|---|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['seconds']:.1f} | {r['peak_mib']:.0f} |")
+    nb_r, ar_r = results["notebook"], results["artrec"]
+    print(
+        f"\nartrec / notebook: time {ar_r['seconds'] / nb_r['seconds']:.2f}x, "
+        f"peak memory {ar_r['peak_mib'] / nb_r['peak_mib']:.2f}x"
+    )
+    cuts = [c for c in (10, 50, args.components) if c <= len(err)]
+    print(
+        "agreement with the notebook (max |diff| / component std, up to sign): "
+        + ", ".join(f"first {c}: {err[:c].max():.1e}" for c in cuts)
+    )
+
+
+if __name__ == "__main__":
+    main()
