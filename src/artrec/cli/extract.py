@@ -176,14 +176,22 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
     base = workspace.root if workspace is not None else None
     items = items_from(source, base_dir=base)
     out = output or (workspace.features_dir if workspace is not None else Path("features"))
-    features = ray_engine.extract_with_ray(
-        [(it.item_id, it.source) for it in items],
-        extractor,
-        address=args.address,
-        batch_size=args.batch_size,
-        output_dir=out,
-        precision=args.precision,
-    )
+    bar = None if args.no_progress else _progress_bar(args.extractor)
+    try:
+        features = ray_engine.extract_with_ray(
+            [(it.item_id, it.source) for it in items],
+            extractor,
+            address=args.address,
+            batch_size=args.batch_size,
+            output_dir=out,
+            precision=args.precision,
+            retry_bad=args.retry_bad,
+            cache_dir=workspace.images_dir if workspace is not None else None,
+            progress=None if bar is None else bar.update_to,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     emit(
         [
             {

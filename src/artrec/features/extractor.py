@@ -187,7 +187,7 @@ class TorchModelExtractor(FeatureExtractor):
     ----------
     channels_last
         Use the channels-last memory format. ``None`` (default): on CUDA only, where
-        convolutions are faster with it; on CPU it measured no faster for these models.
+        convolutions are faster with it; on CPU it is off unless asked for.
     """
 
     #: Per-channel mean and std in 0..255 units.
