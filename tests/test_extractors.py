@@ -105,6 +105,7 @@ def test_resnet50_from_a_local_weights_file(tmp_path: Path) -> None:
     assert str(path) in ext.info()["weights"]
 
 
+@pytest.mark.slow
 def test_vgg19_gives_fc7_after_relu() -> None:
     ext = TorchvisionExtractor("vgg19", weights="random", seed=3)
     assert ext.dim == 4096

@@ -250,54 +250,64 @@ def test_list_input_without_output_dir_is_kept_in_memory(tmp_path: Path) -> None
     assert vectors.matrix.shape == (3, 2)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "artrec", *args], capture_output=True, text=True, timeout=300
-    )
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from artrec.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
-def test_cli_extract_folder_reports_bad_items(tmp_path: Path) -> None:
+def test_cli_extract_folder_and_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "imgs"
     write_good_images(folder, 2)
     (folder / "zero.jpg").write_bytes(b"")
     out = tmp_path / "features"
-    res = _cli(
-        "extract",
-        "--folder",
-        str(folder),
-        "-o",
-        str(out),
-        "--extractor",
-        "handcrafted",
-        "--workers",
-        "0",
-        "--no-progress",
+    common = ("--extractor", "handcrafted", "--workers", "0")
+    code, stdout, stderr = _cli(capsys, "extract", "--folder", str(folder), "-o", str(out), *common)
+    assert code == 0, stderr
+    assert "zero-byte file" in stdout and "handcrafted" in stdout
+    assert "item/s" in stderr  # the tqdm bar shows a rate
+    code, stdout, _ = _cli(
+        capsys, "extract", "--folder", str(folder), "-o", str(out), *common, "--format", "json"
     )
-    assert res.returncode == 0, res.stderr
-    assert "zero-byte file" in res.stdout and "handcrafted" in res.stdout
-    res = _cli(
-        "extract",
-        "--folder",
-        str(folder),
-        "-o",
-        str(out),
-        "--extractor",
-        "handcrafted",
-        "--workers",
-        "0",
-        "--format",
-        "json",
-    )
-    assert res.returncode == 0, res.stderr
-    summary = json.loads(res.stdout)[0]
+    assert code == 0
+    summary = json.loads(stdout)[0]
     assert (summary["items"], summary["extracted"], summary["reused"], summary["bad"]) == (
         2,
         0,
         2,
         1,
     )
-    assert "item/s" in res.stderr or "it/s" in res.stderr  # the tqdm bar shows a rate
-    res = _cli("extract", "--folder", str(tmp_path / "nowhere"), "--extractor", "handcrafted")
-    assert res.returncode == 2 and "not a directory" in res.stderr
-    res = _cli("extract", "--folder", str(folder), "--extractor", "nosuchnet")
-    assert res.returncode == 2 and "unknown extractor" in res.stderr
+    # a catalogue file whose image paths are relative to the file
+    (folder / "catalogue.csv").write_text(
+        "item_id,title,image\nx,First,img000.jpg\ny,Second,img001.jpg\n"
+    )
+    code, stdout, stderr = _cli(
+        capsys,
+        "extract",
+        "--catalog",
+        str(folder / "catalogue.csv"),
+        "-o",
+        str(tmp_path / "cat"),
+        *common,
+        "--format",
+        "json",
+        "--no-progress",
+    )
+    assert code == 0, stderr
+    assert json.loads(stdout)[0]["items"] == 2
+    assert FeatureSet.load(tmp_path / "cat", "handcrafted").item_ids.tolist() == ["x", "y"]
+
+
+def test_cli_extract_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, stderr = _cli(capsys, "extract", "--folder", str(tmp_path / "nowhere"))
+    assert code == 2 and "not a directory" in stderr
+    code, _, stderr = _cli(capsys, "extract", "--folder", str(tmp_path), "--extractor", "nosuchnet")
+    assert code == 2 and "unknown extractor" in stderr
+    code, _, stderr = _cli(capsys, "extract", "-w", str(tmp_path / "no-ws"))
+    assert code == 2 and "error" in stderr
+    code, _, stderr = _cli(capsys, "extract", "--folder", str(tmp_path), "--address", "x")
+    assert code == 2 and "--engine ray" in stderr
