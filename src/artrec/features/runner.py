@@ -58,7 +58,7 @@ from artrec import __version__
 from artrec.data.catalog import as_id_array
 from artrec.errors import DataError
 from artrec.features.base import FeatureSet, load_npy
-from artrec.features.extractor import FeatureExtractor, check_precision
+from artrec.features.extractor import FeatureExtractor, TorchModelExtractor, check_precision
 from artrec.images.fetch import FetchOptions, fetch_url, is_url
 from artrec.images.reader import DEFAULT_MAX_PIXELS, BadImageError, read_image
 
@@ -406,6 +406,7 @@ def plan_extraction(
     output_dir: str | Path,
     *,
     retry_bad: bool = False,
+    precision: str = "fp32",
 ) -> ExtractionPlan:
     """Work out which items still need extracting, given earlier (possibly interrupted) runs.
 
@@ -419,11 +420,17 @@ def plan_extraction(
         Directory of the final feature set and of its shard store.
     retry_bad
         Re-attempt items listed as bad by an earlier complete run.
+    precision
+        The autocast precision of the run; for torch models it is part of the
+        fingerprint, since bf16/fp16 features differ slightly from fp32 ones and are
+        never mixed with them.
     """
     all_items = normalise_items(items)
     out = Path(output_dir)
     name = extractor.name
     fingerprint = extractor.fingerprint()
+    if check_precision(precision) != "fp32" and isinstance(extractor, TorchModelExtractor):
+        fingerprint += f"|precision={precision}"
     wanted = {it.item_id for it in all_items}
     reused: dict[str, np.ndarray] = {}
     carried: list[BadItem] = []
@@ -600,7 +607,7 @@ def run_extraction(
         raise DataError(f"shard_size must be >= 1, got {shard_size}")
     check_precision(precision)
     started = time.perf_counter()
-    plan = plan_extraction(items, extractor, output_dir, retry_bad=retry_bad)
+    plan = plan_extraction(items, extractor, output_dir, retry_bad=retry_bad, precision=precision)
     workers = default_num_workers() if num_workers is None else int(num_workers)
     total = len(plan.pending)
     done = 0
