@@ -475,7 +475,7 @@ class Embedding:
         pca = PCA(n_components=k, svd_solver=solver, random_state=self.random_state).fit(z)
         # PCA centres z again; its mean is ~0 already, fold the residual into mean_.
         mean += pca.mean_.astype(np.float64) * scale
-        total_var = float(pca.explained_variance_[0] / pca.explained_variance_ratio_[0])
+        total_var = float(np.var(z, axis=0, ddof=1, dtype=np.float64).sum())
         return (
             pca.components_.astype(np.float64),
             pca.explained_variance_.astype(np.float64),
