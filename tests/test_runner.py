@@ -311,3 +311,19 @@ def test_cli_extract_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 2 and "error" in stderr
     code, _, stderr = _cli(capsys, "extract", "--folder", str(tmp_path), "--address", "x")
     assert code == 2 and "--engine ray" in stderr
+
+
+def test_precision_is_part_of_a_torch_extractor_fingerprint(tmp_path: Path) -> None:
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from artrec.features.efficientnet import EfficientNetLite0Extractor
+    from artrec.features.runner import plan_extraction
+
+    items = [("a", "a.jpg")]
+    fp32 = plan_extraction(items, EfficientNetLite0Extractor(), tmp_path / "1").fingerprint
+    bf16 = plan_extraction(items, EfficientNetLite0Extractor(), tmp_path / "2", precision="bf16")
+    assert bf16.fingerprint != fp32
+    hand = [
+        plan_extraction(items, HandcraftedExtractor(), tmp_path / p, precision=p).fingerprint
+        for p in ("fp32", "bf16")
+    ]
+    assert hand[0] == hand[1]  # no model, no precision
