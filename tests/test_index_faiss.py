@@ -287,3 +287,16 @@ def test_batch_ranking_on_faiss_equals_ranking_on_exact() -> None:
         FaissIndex("hnsw", "cosine").build(x, ids), profiles, k=10, n_candidates=50
     )
     assert np.mean(hnsw.rows == exact.rows) > 0.95
+
+
+def test_candidate_rows_fast_path() -> None:
+    x = np.arange(30, dtype=np.float32)[:, None] * np.array([[1.0, 0.0]], dtype=np.float32)
+    index = FaissIndex("flat", "euclidean").build(x, [str(r) for r in range(30)])
+    rows = index.candidate_rows(x[[0, 29]], 3)
+    assert rows.tolist() == [[0, 1, 2], [29, 28, 27]]
+    index.hide(["1"])
+    index.remove(["2"])  # rows after 2 move up: item "3" is now row 2
+    assert index.candidate_rows(x[[0]], 3).tolist() == [[0, 2, 3]]
+    assert index.candidate_rows(x[[0]], 40)[0, -1] == -1  # fewer visible items than asked
+    with pytest.raises(DataError, match="dimension 3"):
+        index.candidate_rows(np.ones((1, 3)), 2)

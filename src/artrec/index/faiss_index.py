@@ -74,7 +74,7 @@ _META_FILE = "index.json"
 #: Rows normalised and handed to FAISS at once while building (bounds temporary memory).
 _ADD_CHUNK = 65536
 #: Queries re-scored at once (bounds the gathered candidate block).
-_QUERY_CHUNK = 2048
+_QUERY_CHUNK = 256
 
 
 def import_faiss() -> Any:
@@ -114,7 +114,7 @@ class FaissIndex(SimilarityIndex):
     M, ef_construction, ef_search
         HNSW: links per node, candidate list size at build and at query time.
     over_fetch
-        Extra candidates fetched per query before exact re-scoring (``None``: ``k``).
+        Extra candidates fetched per query before exact re-scoring (``None``: ``min(k, 32)``).
     seed
         Seed of the IVF training sample and of k-means.
     **aliases
@@ -501,7 +501,7 @@ class FaissIndex(SimilarityIndex):
         n_visible = self.n_visible
         if nq == 0 or n_visible == 0:
             return rows_out, scores_out
-        extra = k if self.over_fetch is None else int(self.over_fetch)
+        extra = min(k, 32) if self.over_fetch is None else int(self.over_fetch)
         fetch = min(n_visible, k + extra + (1 if excl is not None else 0))
         params = self._search_params(fetch)
         label_to_row = self._label_to_row()
@@ -519,6 +519,34 @@ class FaissIndex(SimilarityIndex):
             scores = self._exact_scores(np.asarray(queries[lo:hi], dtype=np.float64), cand)
             rows_out[lo:hi], scores_out[lo:hi] = _order(cand, scores, k)
         return rows_out, scores_out
+
+    def candidate_rows(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """The rows FAISS finds for each query, without exact re-scoring: ``(n, k)`` int64.
+
+        A fast path for candidate generation (see :func:`artrec.recommend.batch.rank_with_index`):
+        the order is FAISS's own and no row is excluded except hidden and removed ones;
+        padding is ``-1``.
+        """
+        self._check_built()
+        queries = _check_matrix(np.asarray(queries), "queries")
+        if queries.shape[1] != self.dim_:
+            raise DataError(f"queries have dimension {queries.shape[1]}, the index has {self.dim_}")
+        if not np.isfinite(queries).all():
+            raise DataError("queries hold NaN or inf")
+        fetch = min(int(k), self.n_visible)
+        out = np.full((queries.shape[0], int(k)), -1, dtype=np.int64)
+        if fetch < 1 or queries.shape[0] == 0:
+            return out
+        params = self._search_params(fetch)
+        label_to_row = self._label_to_row()
+        for lo in range(0, queries.shape[0], _ADD_CHUNK):
+            hi = min(queries.shape[0], lo + _ADD_CHUNK)
+            _, labels = self.index_.search(self._prepare(queries[lo:hi]), fetch, params=params)
+            labels = labels.astype(np.int64, copy=False)
+            if label_to_row is not None:
+                labels = np.where(labels >= 0, label_to_row[np.maximum(labels, 0)], -1)
+            out[lo:hi, :fetch] = np.where(labels >= 0, labels, -1)
+        return out
 
     def _label_to_row(self) -> np.ndarray | None:
         """FAISS label -> row (``-1`` for removed), or ``None`` while they are the same."""

@@ -52,7 +52,7 @@ INDEX_AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "to
 #: Users ranked per chunk by default.
 DEFAULT_BATCH_CHUNK = 1024
 #: Candidates per profile item fetched from an index by default.
-DEFAULT_CANDIDATES = 100
+DEFAULT_CANDIDATES = 50
 
 FORMAT = "artrec-batch-recommendations"
 FORMAT_VERSION = 1
@@ -182,8 +182,6 @@ def rank_with_index(
         ``(n_profiles, k)`` rows, scores and explanations (the most similar profile row,
         the earlier one on ties), ties broken by row.
     """
-    from artrec.index.kernels import pairwise, prepare
-
     if k < 1:
         raise DataError(f"k must be >= 1, got {k}")
     if aggregation not in INDEX_AGGREGATIONS:
@@ -209,56 +207,131 @@ def rank_with_index(
     sizes = np.array([len(p) for p in plist], dtype=np.int64)
     if n == 0 or sizes.sum() == 0:
         return Ranking(rows_out, scores_out, because_out)
-    metric = index.metric
-    all_rows = np.concatenate(plist)
-    # Similarities live in the index's metric; prepared vectors make them one product.
-    prof_vecs = prepare(index.vectors_of(all_rows), metric, np.float64)
     fetch = min(n_candidates, n_items)
-    neigh, _ = index.search(index.vectors_of(all_rows), fetch)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    for j in range(n):
-        size = int(sizes[j])
-        if size == 0:
-            continue
-        lo = int(starts[j])
-        cand = np.unique(neigh[lo : lo + size])
-        cand = cand[cand >= 0]
-        if len(exclude[j]):
-            cand = cand[~np.isin(cand, exclude[j])]
-        if mask is not None:
-            cand = cand[mask[cand]]
-        if cand.size == 0:
-            continue
-        sims = np.asarray(
-            pairwise(
-                prepare(index.vectors_of(cand), metric, np.float64),
-                prof_vecs[lo : lo + size],
-                metric,
-            ),
-            dtype=np.float64,
+    # Users are ranked in blocks of about _PROFILE_BLOCK profile items, so the candidate
+    # pairs held at once stay near _PROFILE_BLOCK * n_candidates.
+    lo = 0
+    while lo < n:
+        hi, total = lo, 0
+        while hi < n and (hi == lo or total + sizes[hi] <= _PROFILE_BLOCK):
+            total += int(sizes[hi])
+            hi += 1
+        _rank_block(
+            index,
+            plist[lo:hi],
+            exclude[lo:hi],
+            mask,
+            k,
+            aggregation,
+            m,
+            fetch,
+            rows_out[lo:hi],
+            scores_out[lo:hi],
+            because_out[lo:hi],
         )
-        scores = _aggregate(sims, aggregation, m, metric)
-        order = np.lexsort((cand, -scores))[:k]
-        kk = len(order)
-        rows_out[j, :kk] = cand[order]
-        scores_out[j, :kk] = scores[order]
-        because_out[j, :kk] = plist[j][np.argmax(sims[order], axis=1)]
+        lo = hi
     return Ranking(rows_out, scores_out, because_out)
 
 
-def _aggregate(sims: np.ndarray, aggregation: str, m: int, metric: str) -> np.ndarray:
-    """Reduce ``(n_candidates, |profile|)`` similarities to one score per candidate."""
-    size = sims.shape[1]
+#: Profile items whose neighbours are scored together in :func:`rank_with_index`.
+_PROFILE_BLOCK = 1024
+
+
+def _rank_block(
+    index: SimilarityIndex,
+    plist: list[np.ndarray],
+    exclude: Sequence[np.ndarray],
+    mask: np.ndarray | None,
+    k: int,
+    aggregation: str,
+    m: int,
+    fetch: int,
+    rows_out: np.ndarray,
+    scores_out: np.ndarray,
+    because_out: np.ndarray,
+) -> None:
+    """Rank one block of users, vectorised over all (user, candidate) pairs of the block."""
+    from artrec.index.kernels import prepare
+
+    sizes = np.array([len(p) for p in plist], dtype=np.int64)
+    if sizes.sum() == 0:
+        return
+    n_items = index.n_items
+    metric = index.metric
+    all_rows = np.concatenate(plist)
+    owner = np.repeat(np.arange(len(plist), dtype=np.int64), sizes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    prof_raw = index.vectors_of(all_rows)
+    # Candidates only: an index that can skip exact re-scoring (FAISS) is asked to.
+    fast = getattr(index, "candidate_rows", None)
+    neigh = fast(prof_raw, fetch) if callable(fast) else index.search(prof_raw, fetch)[0]
+    # Distinct (user, candidate) pairs, as sorted keys user * n_items + row.
+    pair_user = np.repeat(owner, neigh.shape[1])
+    pair_cand = neigh.ravel()
+    valid = pair_cand >= 0
+    keys = np.unique(pair_user[valid] * n_items + pair_cand[valid])
+    ex_sizes = np.array([len(e) for e in exclude], dtype=np.int64)
+    if ex_sizes.sum():
+        ex_keys = np.repeat(
+            np.arange(len(plist), dtype=np.int64), ex_sizes
+        ) * n_items + np.concatenate([np.asarray(e, dtype=np.int64) for e in exclude])
+        keys = keys[~np.isin(keys, ex_keys)]
+    pu, pc = keys // n_items, keys % n_items
+    if mask is not None:
+        keep = mask[pc]
+        pu, pc = pu[keep], pc[keep]
+    if pc.size == 0:
+        return
+    prof = prepare(prof_raw, metric, np.float64)
+    cand = prepare(index.vectors_of(pc), metric, np.float64)
+    # sims[i, j]: similarity of pair i's candidate to the j-th profile item of its user.
+    width = int(sizes.max())
+    sims = np.full((len(pc), width), -np.inf)
+    for j in range(width):
+        has = sizes[pu] > j
+        sims[has, j] = _rowwise_similarity(cand[has], prof[starts[pu[has]] + j], metric)
+    n_prof = sizes[pu]
+    scores = _aggregate(sims, n_prof, aggregation, m, metric)
+    best = np.argmax(sims, axis=1)  # first on ties, as VisRank explains
+    because = all_rows[starts[pu] + best]
+    order = np.lexsort((pc, -scores, pu))
+    pu_s = pu[order]
+    group_start = np.searchsorted(pu_s, np.arange(len(plist)))
+    rank = np.arange(len(order)) - group_start[pu_s]
+    take = rank < k
+    users, slots, chosen = pu_s[take], rank[take], order[take]
+    rows_out[users, slots] = pc[chosen]
+    scores_out[users, slots] = scores[chosen]
+    because_out[users, slots] = because[chosen]
+
+
+def _rowwise_similarity(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """Similarity of ``a[i]`` and ``b[i]`` for every ``i`` (prepared vectors, as the kernels)."""
+    if metric in ("cosine", "correlation", "dot"):
+        return np.asarray(np.einsum("ij,ij->i", a, b))
+    diff = np.abs(a - b)
+    if metric == "euclidean":
+        return np.asarray(-np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+    if metric == "manhattan":
+        return np.asarray(-diff.sum(axis=1))
+    return np.asarray(-diff.max(axis=1))  # chebyshev
+
+
+def _aggregate(
+    sims: np.ndarray, sizes: np.ndarray, aggregation: str, m: int, metric: str
+) -> np.ndarray:
+    """Reduce padded ``(n_pairs, width)`` similarities (``-inf`` padding) to one score each."""
     if aggregation == "max":
         return np.asarray(sims.max(axis=1))
     if aggregation == "topm_mean":
-        top = np.partition(sims, size - m, axis=1)[:, size - m :] if size > m else sims
-        return np.asarray(top.mean(axis=1))
-    total = sims.sum(axis=1)
+        top = -np.sort(-sims, axis=1)[:, :m]
+        top = np.where(np.isfinite(top), top, 0.0)
+        return np.asarray(top.sum(axis=1) / np.minimum(sizes, m))
+    total = np.where(np.isfinite(sims), sims, 0.0).sum(axis=1)
     if aggregation == "mean":
-        return np.asarray(total / size)
+        return np.asarray(total / sizes)
     if aggregation == "sum_distance" and metric in ("cosine", "correlation"):
-        return np.asarray(total - size)
+        return np.asarray(total - sizes)
     return np.asarray(total)
 
 
