@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ def run_demo(
     report_path: str | Path | None = None,
     progress: Progress | None = None,
     num_workers: int | None = None,
+    eval_workers: int | None = None,
 ) -> DemoResult:
     """Run the demo pipeline (see the module docstring) and write the report.
 
@@ -128,11 +130,16 @@ def run_demo(
         ``progress(step, done, total)`` callback (the CLI draws tqdm bars).
     num_workers
         Image-decoding workers of the feature extraction (``None``: the runner's default).
+    eval_workers
+        Processes evaluating configurations in parallel (``None``: up to 2, one per core;
+        1 evaluates in this process). Results do not depend on it.
     """
     from artrec.data.public_art import fetch_public_art, load_public_art, locate_public_art
     from artrec.data.public_art import select_subset as _select
 
     report = progress or _noop
+    if eval_workers is None:
+        eval_workers = max(1, min(2, os.cpu_count() or 1))
     ws = workspace if isinstance(workspace, Workspace) else Workspace.create(workspace)
     if not ws.db_path.exists():
         ws = Workspace.create(ws.root)
@@ -276,7 +283,9 @@ def run_demo(
         results = json.loads(stored_results)["results"]
         cached.append("analysis")
     else:
-        results = _analyse(ws, k=k, protocol=protocol, report=report, timings=timings)
+        results = _analyse(
+            ws, k=k, eval_workers=eval_workers, protocol=protocol, report=report, timings=timings
+        )
         results.update(
             {
                 "title": "artrec on public-art: 5,736 real paintings"
@@ -326,6 +335,7 @@ def _analyse(
     ws: Workspace,
     *,
     k: int,
+    eval_workers: int,
     protocol: str,
     report: Progress,
     timings: dict[str, float],
@@ -376,7 +386,7 @@ def _analyse(
     split = make_split(protocol, data.interactions, catalog)
     configs = config_grid(list(EMBEDDINGS), METRICS, AGGREGATIONS, BASELINES)
     report("evaluation", 0, len(configs))
-    comparison = _compare_with_progress(configs, data, split, k, report)
+    comparison = _compare_with_progress(configs, data, split, k, report, eval_workers)
     ev = comparison.to_dict()
     first = next(iter(comparison.results.values()))
     results["evaluation"] = {
@@ -425,34 +435,74 @@ def _analyse(
     return results
 
 
-def _compare_with_progress(
-    configs: Sequence[Any], data: Any, split: Any, k: int, report: Progress
-) -> Any:
-    """:func:`~artrec.evaluation.compare.compare` one configuration at a time (for progress)."""
-    from artrec.evaluation.compare import compare_results
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _init_worker(catalog: Any, split: Any, embeddings: Mapping[str, np.ndarray], k: int) -> None:
+    """Process-pool initializer: keep the shared evaluation inputs in the worker."""
+    _WORKER_STATE.update(catalog=catalog, split=split, embeddings=embeddings, k=k)
+
+
+def _evaluate_config(config: Any) -> Any:
+    """Evaluate one configuration on the shared split (in a worker or in-process)."""
     from artrec.evaluation.evaluator import evaluate
 
-    div = data.vectors(HYBRID)
-    out = []
-    for i, config in enumerate(configs):
-        vectors = data.vectors(config.embedding) if config.needs_embedding else None
-        out.append(
-            evaluate(
-                config.build(),
-                data.catalog,
-                split,
-                k=k,
-                vectors=vectors,
-                diversity_vectors=div,
-                name=config.name,
-                params={
-                    "kind": config.kind,
-                    "embedding": config.embedding,
-                    "metric": config.metric,
-                    "aggregation": config.aggregation,
-                    "m": config.m,
-                },
-            )
-        )
-        report("evaluation", i + 1, len(configs))
+    st = _WORKER_STATE
+    vectors = st["embeddings"][config.embedding] if config.needs_embedding else None
+    return evaluate(
+        config.build(),
+        st["catalog"],
+        st["split"],
+        k=st["k"],
+        vectors=vectors,
+        diversity_vectors=st["embeddings"][HYBRID],
+        name=config.name,
+        params={
+            "kind": config.kind,
+            "embedding": config.embedding,
+            "metric": config.metric,
+            "aggregation": config.aggregation,
+            "m": config.m,
+        },
+    )
+
+
+def _compare_with_progress(
+    configs: Sequence[Any], data: Any, split: Any, k: int, report: Progress, workers: int
+) -> Any:
+    """Evaluate every configuration on ``split`` (``workers`` processes), then paired tests.
+
+    The same as :func:`~artrec.evaluation.compare.compare` on a ready split, one
+    configuration at a time so that progress can be reported. Worker processes are forked
+    where the platform can (no re-import of the caller's main module; the workers use numpy
+    only), else spawned; results come back in configuration order, so the outcome does not
+    depend on ``workers``.
+    """
+    from artrec.evaluation.compare import compare_results
+
+    embeddings = {name: data.vectors(name) for name in EMBEDDINGS}
+    out: list[Any] = []
+    if workers <= 1:
+        _init_worker(data.catalog, split, embeddings, k)
+        try:
+            for i, config in enumerate(configs):
+                out.append(_evaluate_config(config))
+                report("evaluation", i + 1, len(configs))
+        finally:
+            _WORKER_STATE.clear()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(
+                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            ),
+            initializer=_init_worker,
+            initargs=(data.catalog, split, embeddings, k),
+        ) as pool:
+            for i, result in enumerate(pool.map(_evaluate_config, configs)):
+                out.append(result)
+                report("evaluation", i + 1, len(configs))
     return compare_results(out, NOTEBOOK_CONFIG, configs)

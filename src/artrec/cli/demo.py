@@ -47,6 +47,12 @@ def register(subparsers: Any) -> None:
         default=None,
         help="image-decoding worker processes for feature extraction (default: automatic)",
     )
+    parser.add_argument(
+        "--eval-workers",
+        type=positive_int,
+        default=None,
+        help="processes evaluating configurations in parallel (default: up to 2)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=None, help="report file to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=run)
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         report_path=args.output,
         progress=progress,
         num_workers=args.workers,
+        eval_workers=args.eval_workers,
     )
     took = time.perf_counter() - t0
     cached = f" (cached: {', '.join(result.cached)})" if result.cached else ""
