@@ -192,6 +192,11 @@ def run_config(n: int, d: int, args: argparse.Namespace) -> list[dict[str, Any]]
             results.append({**row, "build_s": secs, "memory_mib": mem})
             for key in sweep:
                 setattr(index, key, defaults[key] if key != "nprobe" else None)
+        if kind == "hnsw" and args.save_hnsw:
+            target = os.path.join(args.save_hnsw, f"{n}x{d}")
+            index.save(target)
+            with open(os.path.join(target, "build_seconds.json"), "w") as f:
+                json.dump({"build_s": secs}, f)
         del index
         gc.collect()
     for r in results:
@@ -220,6 +225,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument(
+        "--save-hnsw",
+        default=None,
+        help="save each HNSW index to DIR/<n>x<d> (bench_batch_recommend.py --cache can reuse it)",
+    )
     args = parser.parse_args()
 
     import faiss
