@@ -27,8 +27,14 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import os
+
+if __name__ == "__main__":  # BLAS threads must be fixed before numpy loads (see bench_index.py)
+    _blas = os.environ.get("ARTREC_BENCH_BLAS_THREADS", "1")
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _blas)
+
+import argparse
 import platform
 import tempfile
 import time
@@ -98,7 +104,8 @@ def main() -> None:
     faiss.omp_set_num_threads(args.threads)
     print(
         f"# machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}, "
-        f"faiss {faiss.__version__}, threads {args.threads}"
+        f"faiss {faiss.__version__}, FAISS threads {args.threads}, "
+        f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}"
     )
     print(f"# SIMULATED: {args.items:,} items x d={args.dim}, {args.users:,} users, k={args.k}")
     t = time.perf_counter()

@@ -15,7 +15,8 @@ the same data and measured on the same queries:
 The data is SYNTHETIC: unit vectors with a low intrinsic dimension (24) in uneven (Zipf)
 clusters, like a PCA embedding of CNN features; the queries are further points of the
 same distribution that are not in the index. FAISS runs with ``--threads`` OpenMP threads
-(default 1: the machine is shared, and single-query latency is what a server sees).
+and numpy with ``$ARTREC_BENCH_BLAS_THREADS`` BLAS threads (both default 1: the machine is
+shared, and single-query latency is what a server sees).
 
 Run (the full set takes a while on 2 cores; the 1M HNSW build dominates)::
 
@@ -27,10 +28,19 @@ It prints a Markdown table (and ``--json PATH`` writes the raw numbers).
 
 from __future__ import annotations
 
+import os
+
+# BLAS threads must be fixed before numpy loads. One thread (default) is what a server
+# answering single queries should use: on this shared 2-core machine a multi-threaded
+# OpenBLAS matrix-vector product of a 10k x 128 query takes ~50x longer under load.
+if __name__ == "__main__":
+    _blas = os.environ.get("ARTREC_BENCH_BLAS_THREADS", "1")
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _blas)
+
 import argparse
 import gc
 import json
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -237,7 +247,8 @@ def main() -> None:
     faiss.omp_set_num_threads(args.threads)
     print(
         f"# machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}, "
-        f"faiss {faiss.__version__}, numpy {np.__version__}, faiss threads {args.threads}"
+        f"faiss {faiss.__version__}, numpy {np.__version__}, faiss threads {args.threads}, "
+        f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}"
     )
     all_rows: list[dict[str, Any]] = []
     for cfg in args.configs:
