@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.artrec-installed
 
-.PHONY: demo test lint typecheck pytest bench clean-venv
+.PHONY: demo test lint typecheck pytest services bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+# Debian's chromium (browser test) and a PostgreSQL server on 127.0.0.1 (store tests).
+# Needs root (apt-get); otherwise those tests are skipped and say why.
+services:
+	@if [ "$$(id -u)" = 0 ]; then bash scripts/ci-services.sh > .services.env; \
+	else echo "services: not root, skipping chromium/PostgreSQL set-up" >&2; : > .services.env; fi
+
+pytest: $(STAMP) services
+	. ./.services.env && $(BIN)/python -m pytest
 
 test: lint typecheck pytest
 
