@@ -20,7 +20,7 @@ from artrec.evaluation import (
     config_grid,
     evaluate,
 )
-from artrec.evaluation.compare import holm, paired_test
+from artrec.evaluation.compare import holm, paired_test, wilcoxon_method
 from artrec.evaluation.protocols import given_split, leave_last_out
 from artrec.features.base import FeatureSet
 from artrec.recommend.baselines import PopularRecommender, RandomRecommender
@@ -102,6 +102,18 @@ def test_paired_test_equals_scipy() -> None:
     assert tiny.n == 1 and math.isnan(tiny.p_ttest)
 
 
+def test_wilcoxon_method_choice() -> None:
+    assert wilcoxon_method(np.array([0.1, -0.2, 0.3])) == "exact"
+    assert wilcoxon_method(np.array([0.1, -0.1, 0.3])) == "asymptotic"  # tie in |d|
+    assert wilcoxon_method(np.array([0.0, -0.2, 0.3])) == "asymptotic"  # a zero
+    assert wilcoxon_method(np.arange(1.0, 52.0)) == "asymptotic"  # more than 50
+    # small samples with ties: the p-value is the tie-corrected normal approximation
+    a = np.array([0.5, 1.0, 1.0, 0.2, 0.0, 1.0])
+    b = np.array([0.2, 0.0, 1.0, 0.1, 0.0, 0.5])
+    expected = stats.wilcoxon(a, b, method="asymptotic").pvalue
+    assert paired_test(a, b).p_wilcoxon == pytest.approx(expected)
+
+
 def test_holm_by_hand() -> None:
     # sorted: 0.01 (x3) -> 0.03, 0.02 (x2) -> 0.04, 0.04 (x1) -> 0.04
     assert holm([0.04, 0.01, 0.02]).tolist() == pytest.approx([0.04, 0.03, 0.04])
@@ -139,6 +151,10 @@ def test_compare_uses_the_same_users_and_scipy_p_values() -> None:
             if np.array_equal(x, y):
                 continue
             assert t.p_ttest == pytest.approx(stats.ttest_rel(x, y).pvalue, nan_ok=True)
+            assert t.p_wilcoxon == pytest.approx(
+                stats.wilcoxon(x, y, method=wilcoxon_method(x - y)).pvalue
+            )
+            # with 25 users and ties, SciPy's own default picks the same method
             assert t.p_wilcoxon == pytest.approx(stats.wilcoxon(x, y).pvalue)
     # Holm within a metric: adjusted = holm(raw) over the family of configurations
     family = [t for t in res.tests if t.metric == "auc"]
