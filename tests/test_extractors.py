@@ -82,6 +82,7 @@ def test_lite0_rejects_a_wrong_weights_file(tmp_path: Path) -> None:
         ext.setup("cpu")
 
 
+@pytest.mark.slow
 def test_resnet50_from_a_local_weights_file(tmp_path: Path) -> None:
     import torchvision
 
