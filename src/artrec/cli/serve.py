@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=positive_int, default=1, help="uvicorn worker processes (default: 1)"
     )
     parser.add_argument(
+        "--blas-threads",
+        type=positive_int,
+        default=1,
+        help="BLAS/OpenMP threads per worker (default: 1; requests run in parallel instead, "
+        "and multi-threaded BLAS on one query vector mostly spins)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default="info",
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from artrec.data.workspace import Workspace
 
+    _limit_blas_threads(args.blas_threads)
     Workspace.open(args.workspace)
     settings = Settings(
         workspace=args.workspace.resolve(),
@@ -107,3 +115,18 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     return 0
+
+
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _limit_blas_threads(n: int) -> None:
+    """Cap BLAS threads: through the environment for worker processes spawned later, and
+    with threadpoolctl for this process, whose numpy may already be loaded."""
+    for name in _BLAS_ENV:
+        os.environ[name] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    threadpool_limits(limits=n)

@@ -307,8 +307,9 @@ def recommend(
     if known:
         excluded = set(known)
         excluded.update(i for i in exclude or () if catalog.has(i))
+        sold = set(state.store.sold_item_ids())
         if only_in_stock:
-            excluded.update(i for i in state.store.sold_item_ids() if catalog.has(i))
+            excluded.update(i for i in sold if catalog.has(i))
         found = state.engine.recommend(
             known,
             k,
@@ -322,7 +323,7 @@ def recommend(
         wanted = [r.item_id for r in found] + [
             r.because_item_id for r in found if r.because_item_id
         ]
-        records = state.store.items(wanted)
+        records = state.store.items(wanted, sold=sold)
         for rec in found:
             if rec.item_id not in records:
                 continue

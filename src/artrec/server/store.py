@@ -134,10 +134,15 @@ class Store:
     engine
         A SQLAlchemy engine whose database holds the ``items``, ``interactions`` and
         ``meta`` tables.
+    cache_size
+        Most item records :meth:`items` keeps in memory. Metadata (title, artist, ...) is
+        cached; the stock flag never is.
     """
 
-    def __init__(self, engine: SAEngine) -> None:
+    def __init__(self, engine: SAEngine, *, cache_size: int = 100_000) -> None:
         self.engine = engine
+        self.cache_size = cache_size
+        self._records: dict[str, dict[str, Any]] = {}
 
     # -- life cycle -------------------------------------------------------------------
     @classmethod
@@ -255,17 +260,34 @@ class Store:
             raise UnknownIdError(f"unknown item id {item_id!r}")
         return _item_dict(rec)
 
-    def items(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Item id -> item dict for those of ``item_ids`` in the store (unknown ones left out)."""
+    def items(
+        self, item_ids: Iterable[str], *, sold: set[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Item id -> item dict for those of ``item_ids`` in the store (unknown ones left out).
+
+        Metadata comes from an in-memory cache filled on first use (the server never edits
+        it); ``in_stock`` is always current: from ``sold`` when the caller has just read
+        :meth:`sold_item_ids`, else read now.
+        """
         wanted = list(dict.fromkeys(item_ids))
+        missing = [i for i in wanted if i not in self._records]
+        if missing:
+            if len(self._records) + len(missing) > self.cache_size:
+                self._records.clear()
+            with self.engine.connect() as conn:
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    for rec in conn.execute(
+                        sa.select(*_ITEM_SELECT).where(items_table.c.item_id.in_(chunk))
+                    ):
+                        self._records[rec[0]] = _item_dict(rec)
+        if sold is None:
+            sold = set(self.sold_item_ids())
         out: dict[str, dict[str, Any]] = {}
-        with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                for rec in conn.execute(
-                    sa.select(*_ITEM_SELECT).where(items_table.c.item_id.in_(chunk))
-                ):
-                    out[rec[0]] = _item_dict(rec)
+        for item_id in wanted:
+            rec = self._records.get(item_id)
+            if rec is not None:
+                out[item_id] = {**rec, "in_stock": item_id not in sold}
         return out
 
     def search(

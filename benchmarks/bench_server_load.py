@@ -1,0 +1,275 @@
+"""Load benchmark of the artrec server: 32 concurrent clients over loopback.
+
+Starts ``artrec serve`` (uvicorn, a fixed number of worker processes) on 127.0.0.1 over the
+full 5,736-painting public-art workspace, then drives ``GET /items/{id}/similar`` and
+``POST /recommendations`` with ``--clients`` concurrent keep-alive clients for a fixed
+number of requests each, and reports throughput, latency percentiles and errors.
+
+The workspace is ``--workspace`` when given (e.g. the demo workspace, whose default
+embedding is the EfficientNet + hand-engineered hybrid). Otherwise one is built in
+``--cache`` from ``$ARTREC_DATA_HOME/public-art`` with a cheap real embedding:
+thumbnails downsampled to 16x16 RGB, PCA to 100 dimensions (the demo embedding's size),
+L2-normalised. The embedding used is printed with the results.
+
+Bounded: loopback only, a fixed request count, a timeout per request, and the server
+process is always stopped.
+
+Usage::
+
+    python benchmarks/bench_server_load.py [--workers 2] [--clients 32] [--requests 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EMBEDDING = "pixels_pca100"
+
+
+def build_workspace(root: Path, data_home: Path) -> Path:
+    """The full public-art workspace with the pixel-PCA(100) embedding, built once."""
+    from PIL import Image
+
+    from artrec.data.public_art import fetch_public_art
+    from artrec.data.workspace import Workspace
+    from artrec.features.base import FeatureSet
+
+    if (root / "artrec.db").is_file() and EMBEDDING in FeatureSet.available(root / "embeddings"):
+        return root
+    ws = fetch_public_art(data_home, root, download_if_missing=False)
+    catalog = Workspace.open(root).catalog()
+    assert catalog.image is not None
+    rows = []
+    for path in catalog.image.tolist():
+        with Image.open(path) as img:
+            small = img.convert("RGB").resize((16, 16), Image.Resampling.BILINEAR)
+        rows.append(np.asarray(small, dtype=np.float64).ravel() / 255.0)
+    x = np.stack(rows)
+    x -= x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    z = x @ vt[:100].T
+    z /= np.linalg.norm(z, axis=1, keepdims=True) + 1e-12
+    FeatureSet(
+        EMBEDDING,
+        catalog.item_ids,
+        z.astype(np.float32),
+        {"model": "16x16 RGB pixels + PCA(100) + L2", "note": "server load benchmark"},
+    ).save(ws.embeddings_dir)
+    ws.set_meta("default_embedding", EMBEDDING)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(workspace: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "artrec",
+        "serve",
+        "-w",
+        str(workspace),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(cmd, start_new_session=True)
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> dict[str, Any]:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with code {proc.returncode}")
+        try:
+            res = httpx.get(base + "/health", timeout=2.0)
+            if res.status_code == 200:
+                return dict(res.json())
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("server did not become ready")
+
+
+async def drive(
+    base: str,
+    make_request: Any,
+    *,
+    clients: int,
+    total: int,
+    timeout: float,
+) -> dict[str, Any]:
+    """Run ``total`` requests from ``clients`` concurrent clients; latency stats in ms."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    counter = iter(range(total))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
+
+        async def client(cid: int) -> None:
+            rng = random.Random(cid)
+            for _ in counter:
+                method, url, body = make_request(rng)
+                t0 = time.perf_counter()
+                try:
+                    res = await http.request(method, url, json=body)
+                    ok = res.status_code == 200
+                    key = f"HTTP {res.status_code}"
+                except httpx.HTTPError as exc:
+                    ok, key = False, type(exc).__name__
+                latencies.append((time.perf_counter() - t0) * 1000.0)
+                if not ok:
+                    errors[key] = errors.get(key, 0) + 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in range(clients)))
+        wall = time.perf_counter() - start
+    lat = np.asarray(latencies)
+    return {
+        "requests": len(lat),
+        "seconds": round(wall, 3),
+        "throughput_rps": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p90_ms": round(float(np.percentile(lat, 90)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+        "max_ms": round(float(lat.max()), 2),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, help="use this workspace (e.g. the demo's)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("TMPDIR", "/tmp")) / "artrec-bench-server-ws",
+        help="where to build the benchmark workspace when --workspace is not given",
+    )
+    parser.add_argument("--data-home", type=Path, default=os.environ.get("ARTREC_DATA_HOME"))
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    parser.add_argument(
+        "--requests", type=int, default=4000, help="requests per endpoint (default 4000)"
+    )
+    parser.add_argument("-k", type=int, default=10, help="results per request (default 10)")
+    parser.add_argument("--profile-size", type=int, default=5, help="liked ids per POST (5)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    if args.workspace is not None:
+        workspace = args.workspace
+    else:
+        if args.data_home is None:
+            parser.error("set ARTREC_DATA_HOME or --data-home, or give --workspace")
+        print(f"building/using benchmark workspace {args.cache}", file=sys.stderr)
+        workspace = build_workspace(args.cache, Path(args.data_home))
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(f"interrupted by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(workspace, port, args.workers)
+    try:
+        health = wait_ready(base, proc)
+        import httpx
+
+        ids = [
+            i["item_id"]
+            for page in range(1, 1 + -(-health["items"] // 100))
+            for i in httpx.get(f"{base}/items", params={"page": page, "per_page": 100}).json()[
+                "items"
+            ]
+        ]
+        k = args.k
+
+        def similar(rng: random.Random) -> tuple[str, str, None]:
+            return "GET", f"/items/{rng.choice(ids)}/similar?k={k}", None
+
+        def recommend(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+            return (
+                "POST",
+                "/recommendations",
+                {"liked_item_ids": rng.sample(ids, args.profile_size), "k": k},
+            )
+
+        results: dict[str, Any] = {
+            "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})",
+            "python": platform.python_version(),
+            "workspace": str(workspace),
+            "items": health["items"],
+            "embedding": health["embedding"],
+            "workers": args.workers,
+            "clients": args.clients,
+            "k": k,
+            "profile_size": args.profile_size,
+            "endpoints": {},
+        }
+        for name, maker in (
+            ("GET /items/{id}/similar", similar),
+            ("POST /recommendations", recommend),
+        ):
+            # warm-up: every worker builds its index / fitted recommender
+            asyncio.run(
+                drive(base, maker, clients=args.clients, total=args.clients * 8, timeout=60)
+            )
+            results["endpoints"][name] = asyncio.run(
+                drive(base, maker, clients=args.clients, total=args.requests, timeout=args.timeout)
+            )
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    print(json.dumps(results, indent=2))
+    print()
+    print(
+        "| endpoint | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | errors |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results["endpoints"].items():
+        print(
+            f"| `{name}` | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | "
+            f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
