@@ -285,9 +285,9 @@ class Store:
             sold = set(self.sold_item_ids())
         out: dict[str, dict[str, Any]] = {}
         for item_id in wanted:
-            rec = self._records.get(item_id)
-            if rec is not None:
-                out[item_id] = {**rec, "in_stock": item_id not in sold}
+            cached = self._records.get(item_id)
+            if cached is not None:
+                out[item_id] = {**cached, "in_stock": item_id not in sold}
         return out
 
     def search(
