@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -73,6 +74,36 @@ def build_workspace(root: Path, data_home: Path) -> Path:
     return root
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo.extend(p for p, (ppid, _) in stats.items() if ppid == pid)
+    return total
+
+
+def client_cpu_seconds() -> float:
+    """CPU seconds used so far by this (the client) process."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -116,6 +147,55 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0)
     raise SystemExit("server did not become ready")
 
 
+class _Connection:
+    """A minimal HTTP/1.1 keep-alive client connection (the benchmark's load generator).
+
+    httpx costs about as much CPU per request as the server itself; on a 2-core machine the
+    load generator would then steal half the CPU from the server it measures. This client
+    writes a request and reads a ``Content-Length`` response, nothing more.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        head += f"Content-Length: {len(payload)}\r\n\r\n"
+        self.writer.write(head.encode() + payload)
+        status_line = await self.reader.readuntil(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        length, close = 0, False
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            if line == b"\r\n":
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        data = await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status, data
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
 async def drive(
     base: str,
     make_request: Any,
@@ -124,33 +204,40 @@ async def drive(
     total: int,
     timeout: float,
 ) -> dict[str, Any]:
-    """Run ``total`` requests from ``clients`` concurrent clients; latency stats in ms."""
-    import httpx
-
+    """Run ``total`` requests from ``clients`` concurrent keep-alive clients; latencies in ms."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     errors: dict[str, int] = {}
     counter = iter(range(total))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
 
-        async def client(cid: int) -> None:
-            rng = random.Random(cid)
+    async def client(cid: int) -> None:
+        rng = random.Random(cid)
+        conn = _Connection(host, int(port))
+        try:
             for _ in counter:
                 method, url, body = make_request(rng)
                 t0 = time.perf_counter()
                 try:
-                    res = await http.request(method, url, json=body)
-                    ok = res.status_code == 200
-                    key = f"HTTP {res.status_code}"
-                except httpx.HTTPError as exc:
+                    status, data = await asyncio.wait_for(conn.request(method, url, body), timeout)
+                    ok = status == 200 and data[:1] == b"{"
+                    key = f"HTTP {status}"
+                except (
+                    OSError,
+                    asyncio.IncompleteReadError,
+                    asyncio.TimeoutError,
+                    ValueError,
+                ) as exc:
                     ok, key = False, type(exc).__name__
+                    await conn.close()
                 latencies.append((time.perf_counter() - t0) * 1000.0)
                 if not ok:
                     errors[key] = errors.get(key, 0) + 1
+        finally:
+            await conn.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(client(c) for c in range(clients)))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    wall = time.perf_counter() - start
     lat = np.asarray(latencies)
     return {
         "requests": len(lat),
@@ -231,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             "items": health["items"],
             "embedding": health["embedding"],
             "workers": args.workers,
+            "load_average_at_start": os.getloadavg(),
             "clients": args.clients,
             "k": k,
             "profile_size": args.profile_size,
@@ -241,12 +329,22 @@ def main(argv: list[str] | None = None) -> int:
             ("POST /recommendations", recommend),
         ):
             # warm-up: every worker builds its index / fitted recommender
+            print(f"warming up {name}", file=sys.stderr)
             asyncio.run(
                 drive(base, maker, clients=args.clients, total=args.clients * 8, timeout=60)
             )
-            results["endpoints"][name] = asyncio.run(
+            print(f"measuring {name}: {args.requests} requests", file=sys.stderr)
+            server0, client0 = tree_cpu_seconds(proc.pid), client_cpu_seconds()
+            stats = asyncio.run(
                 drive(base, maker, clients=args.clients, total=args.requests, timeout=args.timeout)
             )
+            stats["server_cpu_ms_per_request"] = round(
+                (tree_cpu_seconds(proc.pid) - server0) * 1000 / stats["requests"], 3
+            )
+            stats["client_cpu_ms_per_request"] = round(
+                (client_cpu_seconds() - client0) * 1000 / stats["requests"], 3
+            )
+            results["endpoints"][name] = stats
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -255,16 +353,19 @@ def main(argv: list[str] | None = None) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
+    results["load_average_at_end"] = os.getloadavg()
     print(json.dumps(results, indent=2))
     print()
     print(
-        "| endpoint | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | errors |"
+        "| endpoint | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | "
+        "max (ms) | errors | server CPU/req (ms) | client CPU/req (ms) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results["endpoints"].items():
         print(
             f"| `{name}` | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | "
-            f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} |"
+            f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} | "
+            f"{r['server_cpu_ms_per_request']} | {r['client_cpu_ms_per_request']} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
