@@ -318,11 +318,12 @@ def test_auc_matches_reference_and_sklearn_on_random_cases() -> None:
 
 def test_auc_is_fast_on_a_large_candidate_set() -> None:
     rng = np.random.default_rng(0)
-    scores = rng.normal(size=200_000)
-    rel = rng.choice(200_000, size=50, replace=False)
-    labels = np.zeros(200_000, int)
-    labels[rel] = 1
-    assert M.auc(scores, None, rel) == pytest.approx(roc_auc_score(labels, scores))
+    for n_pos in (1, 50, 100_000):
+        scores = np.round(rng.normal(size=200_000), 3)  # ties too
+        rel = rng.choice(200_000, size=n_pos, replace=False)
+        labels = np.zeros(200_000, int)
+        labels[rel] = 1
+        assert M.auc(scores, None, rel) == pytest.approx(roc_auc_score(labels, scores))
 
 
 def test_beyond_accuracy_metrics_match_references_on_random_cases() -> None:
