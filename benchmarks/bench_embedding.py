@@ -12,7 +12,7 @@ On a SIMULATED seed-format folder (default 13,297 artworks x (2048 + 4096) featu
   streaming from the memory-mapped feature files).
 
 Each step runs in its own child process, so the peak resident memory reported is that
-step's alone (``ru_maxrss``, which includes the ~100 MiB of Python + numpy). The
+step's alone (``VmHWM``, which includes the ~100 MiB of Python + numpy). The
 agreement line compares the notebook's and artrec's components up to sign (max abs
 difference / std of the component). Times on a shared machine are noisy; compare the
 ratio within one run.
@@ -39,6 +39,18 @@ import numpy as np
 
 
 def _peak_mib() -> float:
+    """This process's peak resident memory: ``VmHWM`` on Linux, else ``ru_maxrss``.
+
+    (``ru_maxrss`` survives ``execve`` on Linux, so a spawned child could report its
+    parent's peak; ``VmHWM`` is the child's own.)
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
