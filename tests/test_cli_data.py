@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests._seed_helpers import Evil, write_pickle, write_tiny_assets
 
 import artrec.cli as cli
+from _seed_helpers import Evil, write_pickle, write_tiny_assets
 from artrec.data.workspace import Workspace
 from artrec.embedding import Embedding
 from artrec.features.base import FeatureSet

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn.decomposition
-from tests._seed_helpers import write_tiny_assets
 
+from _seed_helpers import write_tiny_assets
 from artrec.data.seed import import_seed, load_seed_assets
 from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace

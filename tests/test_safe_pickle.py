@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests._seed_helpers import Custom, Evil, write_pickle
 
+from _seed_helpers import Custom, Evil, write_pickle
 from artrec.data.safe_pickle import (
     load_pickle,
     load_user_items,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests._seed_helpers import (
+
+from _seed_helpers import (
     TINY_IDS,
     TINY_RESNET,
     TINY_TEST,
@@ -18,7 +19,6 @@ from tests._seed_helpers import (
     write_pickle,
     write_tiny_assets,
 )
-
 from artrec.data.seed import import_seed, load_seed_assets
 from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace
