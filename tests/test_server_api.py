@@ -727,3 +727,46 @@ def test_titles_are_html_escaped(client: TestClient, workspace: Path) -> None:
     finally:
         with con:
             con.execute("UPDATE items SET title = ? WHERE item_id = ?", (old, item))
+
+
+# -- settings and the serve command -------------------------------------------------------------
+def test_settings_round_trip_and_validation(tmp_path: Path) -> None:
+    from artrec.errors import ArtrecError
+
+    s = Settings(workspace=tmp_path, max_k=7, image_roots=(tmp_path / "imgs",), index="exact")
+    again = Settings.from_json(s.to_json())
+    assert again == s
+    with pytest.raises(ArtrecError, match="max_k"):
+        Settings(workspace=tmp_path, max_k=0)
+    with pytest.raises(ArtrecError, match="recommend_kinds"):
+        Settings(workspace=tmp_path, recommend_kinds=("view",))
+    with pytest.raises(ArtrecError, match="bogus"):
+        Settings.from_json(json.dumps({"workspace": str(tmp_path), "bogus": 1}))
+    with pytest.raises(ArtrecError, match="JSON"):
+        Settings.from_json("{")
+
+
+def test_unsupported_database_is_a_clear_error(workspace: Path) -> None:
+    from artrec.errors import ArtrecError
+
+    with pytest.raises(ArtrecError, match="unsupported database 'mysql'"):
+        create_app(Settings(workspace=workspace, database_url="mysql://x@y/z"))
+
+
+def test_serve_command_fails_in_one_line_without_a_workspace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from artrec.cli import main
+
+    assert main(["serve", "-w", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("artrec: error: no artrec workspace") and err.count("\n") == 1
+
+
+def test_create_app_without_embeddings_is_a_clear_error(tmp_path: Path) -> None:
+    from artrec.data.workspace import Workspace
+    from artrec.errors import ArtrecError
+
+    Workspace.create(tmp_path / "empty")
+    with pytest.raises(ArtrecError, match="embedding"):
+        create_app(Settings(workspace=tmp_path / "empty"))
