@@ -316,6 +316,25 @@ def test_auc_matches_reference_and_sklearn_on_random_cases() -> None:
     assert checked > 300
 
 
+def test_auc_with_many_positives_matches_reference() -> None:
+    # more than 16 positives: the sorted-negatives path
+    rng = np.random.default_rng(13)
+    checked = 0
+    for _ in range(60):
+        n = int(rng.integers(40, 160))
+        scores = rng.integers(0, int(rng.integers(2, 30)), size=n).astype(np.float64)
+        mask = rng.random(n) < 0.9
+        rel = {int(r) for r in rng.choice(n, size=int(rng.integers(17, n // 2)), replace=False)}
+        pos = [r for r in rel if mask[r]]
+        if len(pos) <= 16 or len(pos) == int(mask.sum()):
+            continue
+        assert M.auc(scores, mask, sorted(rel)) == pytest.approx(
+            ref_auc(scores.tolist(), mask.tolist(), rel)
+        )
+        checked += 1
+    assert checked > 30
+
+
 def test_auc_is_fast_on_a_large_candidate_set() -> None:
     rng = np.random.default_rng(0)
     for n_pos in (1, 50, 100_000):

@@ -237,10 +237,10 @@ def auc(
         AUC = \frac{1}{|P||N|} \sum_{p \in P} \sum_{n \in N}
               \left([s_p > s_n] + \tfrac12 [s_p = s_n]\right)
 
-    Computed exactly in ``O(c log |P|)`` for ``c`` candidates, without forming the pairs:
-    the positive scores are sorted once and every negative is located among them by binary
-    search, which counts the positives above it and tied with it (the Mann-Whitney U
-    statistic).
+    Computed exactly without forming the pairs as a matrix (the Mann-Whitney count of the
+    negatives below and tied with each positive): by direct vectorised comparison when there
+    are at most 16 positives (``O(|P| c)`` for ``c`` candidates, the usual case), otherwise
+    by binary search of each positive in the sorted negatives (``O(c log c)``).
 
     Parameters
     ----------
@@ -266,15 +266,27 @@ def auc(
     n_neg = int(mask.sum()) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    pos_sorted = np.sort(s[positive])
+    pos_scores = s[positive]
     negatives = s[mask & ~positive]
-    below_or_tied = np.searchsorted(pos_sorted, negatives, side="right")
-    strictly_below = np.searchsorted(pos_sorted, negatives, side="left")
-    # positives above each negative, plus half the positives tied with it
-    above = n_pos - below_or_tied
-    tied = below_or_tied - strictly_below
-    u = float(above.sum()) + 0.5 * float(tied.sum())
+    if n_pos <= _DIRECT_AUC_MAX_POSITIVES:
+        # few positives (the usual case): compare each with every negative, vectorised
+        wins = 0
+        ties = 0
+        for p in pos_scores.tolist():
+            wins += int(np.count_nonzero(negatives < p))
+            ties += int(np.count_nonzero(negatives == p))
+        return (wins + 0.5 * ties) / (n_pos * n_neg)
+    neg_sorted = np.sort(negatives)
+    below = np.searchsorted(neg_sorted, pos_scores, side="left")
+    below_or_tied = np.searchsorted(neg_sorted, pos_scores, side="right")
+    # negatives below each positive, plus half the negatives tied with it
+    u = float(below.sum()) + 0.5 * float((below_or_tied - below).sum())
     return u / (n_pos * n_neg)
+
+
+#: Up to this many positives, :func:`auc` counts by direct comparison (``O(|P| c)``, fast
+#: vectorised scans); above it, by binary search in the sorted negatives (``O(c log c)``).
+_DIRECT_AUC_MAX_POSITIVES = 16
 
 
 def positions_of(
