@@ -93,6 +93,13 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _p(v: Any) -> str:
+    """A p-value: 3 decimals, or scientific notation below 0.001."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.3f}" if v >= 0.001 else f"{v:.1e}"
+
+
 def _pct(v: float | None) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
@@ -185,7 +192,7 @@ def _metrics_table(results: Mapping[str, Any]) -> str:
             sig = ""
             if p is not None and pw is not None and p < 0.05 and pw < 0.05:
                 sig = '<span class="sig" title="Holm-adjusted paired t and Wilcoxon p < 0.05">*</span>'
-            ptxt = f"<br><small>p={_fmt(p, 3)}</small>" if p is not None else ""
+            ptxt = f"<br><small>p={_p(p)}</small>" if p is not None else ""
             tds.append(
                 f'<td data-config="{_e(c)}" data-metric="{_e(m)}" data-mean="{_e(mean)}">'
                 f'<span class="mean">{_fmt(mean)}</span>{sig}{ci}{ptxt}</td>'
@@ -253,7 +260,8 @@ def _collector_section(r: _Renderer, results: Mapping[str, Any]) -> str:
             recs.append(r.card(str(rec["item_id"]), why, hit))
         parts.append(
             f'<div class="panel collector" data-user-id="{_e(c["user_id"])}"><h4>{_e(c["user_id"])}'
-            f" — bought {len(c.get('bought', []))} works; config {_e(c.get('config', ''))}</h4>"
+            f" — bought {c.get('n_bought', len(c.get('bought', [])))} works (the last "
+            f"{len(c.get('bought', []))} shown); config {_e(c.get('config', ''))}</h4>"
             f"<h3>What they bought</h3><div class='strip'>{bought}</div>"
             + (
                 f"<h3>What they bought next (held out)</h3><div class='strip'>{after}</div>"
@@ -459,7 +467,7 @@ def findings(results: Mapping[str, Any]) -> list[tuple[str, str]]:
             else:
                 txt += (
                     f"The paired difference is {_fmt(b_row.get('diff'), 3)} with Holm-adjusted p = "
-                    f"{_fmt(p, 3)}: "
+                    f"{_p(p)}: "
                     + (
                         "a significant improvement. "
                         if sig
@@ -470,6 +478,24 @@ def findings(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 row = cells.get((bl, ndcg))
                 if row:
                     txt += f"{_e(bl)} baseline: {_fmt(row['mean'], 3)}. "
+            vis = [c for c in configs if c.startswith("visrank:") and cells.get((c, ndcg))]
+            if vis and best not in vis:
+                top = max(vis, key=lambda c: cells[(c, ndcg)]["mean"] or 0.0)
+                top_v = cells[(top, ndcg)]["mean"] or 0.0
+                rnd = (cells.get(("random", ndcg)) or {}).get("mean")
+                versus = ""
+                if rnd is not None:
+                    versus = (
+                        f"{top_v / rnd:.1f} times random's {ndcg}"
+                        if rnd > 0
+                        else f"against {_fmt(rnd, 3)} for random"
+                    )
+                txt += (
+                    f"Among the visual configurations the best is <b>{_e(top)}</b> "
+                    f"({_fmt(top_v, 3)}{', ' + versus if versus else ''}) but below <b>{_e(best)}</b>; "
+                    "a production system should combine the two signals (e.g. visual similarity "
+                    "within and around the collector's artists). "
+                )
             txt += (
                 "Because the collectors' tastes are simulated from artists, centuries, media and "
                 "museums, the favourite-artist baseline is a strong, honest competitor."
@@ -518,7 +544,7 @@ def _facts(results: Mapping[str, Any], catalog: Catalog) -> str:
         facts.append(("evaluation cases", ev.get("n_cases")))
     timings = results.get("timings") or {}
     if timings:
-        facts.append(("pipeline time", f"{sum(timings.values()):.0f} s"))
+        facts.append(("to compute these results", f"{sum(timings.values()):.0f} s"))
     return (
         "<div class='facts'>"
         + "".join(f"<div class='fact'><b>{_e(v)}</b>{_e(name)}</div>" for name, v in facts)
