@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from artrec.recommend.base import top_k
+from artrec.ranking import top_k
 
 
 def _reference(scores: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]]]:

@@ -37,7 +37,8 @@ from artrec.data.catalog import Catalog
 from artrec.errors import DataError
 from artrec.evaluation import metrics as M
 from artrec.evaluation.protocols import Split
-from artrec.recommend.base import Recommender, TrainData, top_k
+from artrec.ranking import top_k
+from artrec.recommend.base import Recommender, TrainData
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace

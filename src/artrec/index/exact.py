@@ -30,7 +30,7 @@ from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, UnknownIdError
 from artrec.index.base import SimilarityIndex, check_metric
 from artrec.index.kernels import pairwise, prepare, squared_norms
-from artrec.recommend.base import top_k
+from artrec.ranking import top_k
 
 #: Format tag written to ``index.json``.
 FORMAT = "artrec-exact-index"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from artrec.errors import DataError
+from artrec.ranking import top_k
 
 #: Users scored at once by the generic :meth:`Recommender.rank`, to bound memory.
 DEFAULT_CHUNK = 256
@@ -142,35 +143,3 @@ class Recommender(ABC):
     def _available(self) -> np.ndarray | None:
         data: TrainData | None = getattr(self, "data_", None)
         return None if data is None else data.available
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns of each row of ``scores``: score descending, then column ascending.
-
-    Entries equal to ``-inf`` never qualify; short lists are padded with ``-1`` / ``-inf``.
-    """
-    n, m = scores.shape
-    kk = min(k, m)
-    rows = np.full((n, k), -1, dtype=np.int64)
-    vals = np.full((n, k), -np.inf, dtype=np.float64)
-    if kk == 0:
-        return rows, vals
-    if kk < m:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        # argpartition may cut a tie at the k-th score arbitrarily; take every tied column.
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-        for i in range(n):
-            cand = np.flatnonzero(scores[i] >= kth[i])
-            order = np.lexsort((cand, -scores[i, cand]))[:kk]
-            chosen = cand[order]
-            rows[i, :kk] = chosen
-            vals[i, :kk] = scores[i, chosen]
-    else:
-        for i in range(n):
-            order = np.lexsort((np.arange(m), -scores[i]))
-            rows[i, :kk] = order
-            vals[i, :kk] = scores[i, order]
-    invalid = ~np.isfinite(vals) & (vals < 0)
-    rows[invalid] = -1
-    vals[invalid] = -np.inf
-    return rows, vals
