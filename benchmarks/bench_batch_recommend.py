@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--chunk-size", type=int, default=1024)
-    parser.add_argument("--candidates", type=int, default=50)
+    parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument(
         "--exact-sample", type=int, default=200, help="users checked against dense VisRank"
     )

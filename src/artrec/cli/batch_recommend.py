@@ -69,8 +69,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--candidates",
         type=positive_int,
-        default=50,
-        help="neighbours per profile item fetched from the index (default 50)",
+        default=100,
+        help="neighbours per profile item fetched from the index (default 100)",
     )
     parser.add_argument(
         "--chunk-size", type=positive_int, default=1024, help="users per chunk (default 1024)"

@@ -52,7 +52,7 @@ INDEX_AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "to
 #: Users ranked per chunk by default.
 DEFAULT_BATCH_CHUNK = 1024
 #: Candidates per profile item fetched from an index by default.
-DEFAULT_CANDIDATES = 50
+DEFAULT_CANDIDATES = 100
 
 FORMAT = "artrec-batch-recommendations"
 FORMAT_VERSION = 1
