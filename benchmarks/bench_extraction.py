@@ -35,7 +35,11 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N thumbnails (default all)")
     parser.add_argument("--extractor", default="efficientnet_lite0")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="DataLoader worker counts to compare, comma-separated (default: the runner's default)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--repeats", type=int, default=1)
@@ -55,7 +59,11 @@ def main() -> int:
         thumbs = thumbs[: args.limit]
     items = [ExtractionItem(p.stem, str(p)) for p in thumbs]
     n = len(items)
-    workers = default_num_workers() if args.workers is None else args.workers
+    worker_counts = (
+        [default_num_workers()]
+        if args.workers is None
+        else [int(w) for w in str(args.workers).split(",")]
+    )
     load_before = os.getloadavg()
 
     extractor = get_extractor(args.extractor)
@@ -71,7 +79,7 @@ def main() -> int:
             extractor.forward(decoded[i : i + args.batch_size])
         return n / (time.perf_counter() - start)
 
-    def runner(precision: str) -> float:
+    def runner(precision: str, workers: int) -> float:
         extractor.setup(args.device, precision)
         out = Path(tempfile.mkdtemp(prefix="artrec-bench-extract-"))
         try:
@@ -92,13 +100,17 @@ def main() -> int:
         return rate
 
     results: dict[tuple[str, str], float] = {}
+    kinds = ["bare"] + [f"runner-w{w}" for w in worker_counts]
     for precision in args.precisions.split(","):
         for _ in range(args.repeats):
-            for kind, fn in (("bare", bare), ("runner", runner)):
-                rate = fn(precision)
+            for kind in kinds:
+                if kind == "bare":
+                    rate = bare(precision)
+                else:
+                    rate = runner(precision, int(kind.removeprefix("runner-w")))
                 key = (kind, precision)
                 results[key] = max(results.get(key, 0.0), rate)
-                print(f"  {kind:6s} {precision}: {rate:7.1f} items/s", file=sys.stderr)
+                print(f"  {kind:10s} {precision}: {rate:7.1f} items/s", file=sys.stderr)
 
     device = getattr(extractor, "device_", args.device)
     print(
@@ -108,19 +120,24 @@ def main() -> int:
     print(f"load average before: {load_before[0]:.2f}, after: {os.getloadavg()[0]:.2f}")
     print(
         f"images: {n} public-art thumbnails (200x200 JPEG -> 224x224), extractor "
-        f"{args.extractor}, batch {args.batch_size}, {workers} DataLoader worker(s); "
+        f"{args.extractor}, batch {args.batch_size}, best of {args.repeats}, passes interleaved; "
         f"pre-decoding took {decode_s:.1f} s ({n / decode_s:.0f} images/s on one core)"
     )
-    print("| precision | bare forward (items/s) | runner, JPEG -> disk (items/s) | runner / bare |")
-    print("|---|---:|---:|---:|")
-    for precision in args.precisions.split(","):
-        b, r = results[("bare", precision)], results[("runner", precision)]
-        print(f"| {precision} | {b:.1f} | {r:.1f} | {r / b:.2f} |")
-    if ("bare", "bf16") in results and ("bare", "fp32") in results:
-        print(
-            f"bf16 / fp32: bare {results[('bare', 'bf16')] / results[('bare', 'fp32')]:.2f}, "
-            f"runner {results[('runner', 'bf16')] / results[('runner', 'fp32')]:.2f}"
-        )
+    print("| precision | pipeline | items/s | / bare forward |")
+    print("|---|---|---:|---:|")
+    precisions = args.precisions.split(",")
+    for precision in precisions:
+        b = results[("bare", precision)]
+        for kind in kinds:
+            r = results[(kind, precision)]
+            if kind == "bare":
+                label = "bare forward on pre-decoded tensors"
+            else:
+                label = f"runner, JPEG -> disk, {kind.removeprefix('runner-w')} worker(s)"
+            print(f"| {precision} | {label} | {r:.1f} | {r / b:.2f} |")
+    if "bf16" in precisions and "fp32" in precisions:
+        ratios = ", ".join(f"{k} {results[(k, 'bf16')] / results[(k, 'fp32')]:.2f}" for k in kinds)
+        print(f"bf16 / fp32 throughput: {ratios}")
     return 0
 
 
