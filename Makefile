@@ -5,6 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.artrec-installed
 
+# The public-art dataset: $ARTREC_DATA_HOME when set, else a checkout's sibling datasets
+# folder when it has one; otherwise artrec looks in the user cache or downloads it.
+ifeq ($(origin ARTREC_DATA_HOME), undefined)
+ifneq ($(wildcard ../shared/datasets/public-art/data.json),)
+export ARTREC_DATA_HOME := $(abspath ../shared/datasets)
+endif
+endif
+
 .PHONY: demo test lint typecheck pytest services bench clean-venv
 
 $(STAMP): pyproject.toml
