@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
         "--workers",
         type=int,
         default=None,
-        help="decoding worker processes (default: CPU cores - 1, at most 4; 0: none)",
+        help="decoding worker processes (default: by device and cores, see docs/features.md; "
+        "0: decode in the main process)",
     )
     parser.add_argument(
         "--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps"
