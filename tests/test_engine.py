@@ -245,3 +245,29 @@ def test_thread_safe_reads(ws: Workspace) -> None:
     assert not errors
     assert len(results) == 40
     assert all(s == expected_sim and r == expected_rec for s, r in results)
+
+
+def test_uses_the_index_saved_by_index_build(fresh_ws: Workspace, monkeypatch) -> None:
+    """A FAISS index saved in the workspace is loaded, not rebuilt, and answers like exact."""
+    from artrec.index import factory
+    from artrec.index.faiss_index import FaissIndex
+    from artrec.index.store import save_index
+
+    fs = FeatureSet.load(fresh_ws.embeddings_dir, "pixels")
+    saved = FaissIndex("flat", "cosine").build(np.asarray(fs.matrix), fs.item_ids)
+    save_index(fresh_ws, saved, embedding="pixels", kind="faiss-flat")
+    exact = Engine.from_workspace(fresh_ws).similar(fs.item_ids[0], k=5)
+
+    def no_rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the saved index should have been used")
+
+    monkeypatch.setattr(factory, "make_index", no_rebuild)
+    engine = Engine.from_workspace(fresh_ws, index="faiss-flat")
+    got = engine.similar(fs.item_ids[0], k=5)
+    assert [n.item_id for n in got] == [n.item_id for n in exact]
+    np.testing.assert_allclose([n.score for n in got], [n.score for n in exact], atol=1e-5)
+    # explicit parameters ask for a fresh index, which is built (and here refused)
+    with pytest.raises(AssertionError, match="saved index"):
+        Engine.from_workspace(fresh_ws, index="faiss-flat", index_params={"over_fetch": 2}).similar(
+            fs.item_ids[0], k=5
+        )

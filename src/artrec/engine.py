@@ -194,13 +194,31 @@ class Engine:
             with self._lock:
                 index = self._indexes.get(key)
                 if index is None:
-                    from artrec.index.factory import make_index
-
                     rows = np.flatnonzero(emb.has_vector)
-                    index = make_index(self.index_kind, metric, **self.index_params)
-                    index.build(emb.vectors[rows], self.catalog.item_ids[rows])
+                    index = self._saved_index(name, metric, self.catalog.item_ids[rows])
+                    if index is None:
+                        from artrec.index.factory import make_index
+
+                        index = make_index(self.index_kind, metric, **self.index_params)
+                        index.build(emb.vectors[rows], self.catalog.item_ids[rows])
                     self._indexes[key] = index
         return index, emb
+
+    def _saved_index(self, name: str, metric: str, item_ids: np.ndarray) -> SimilarityIndex | None:
+        """The index saved by ``artrec index build`` for this embedding, kind and metric.
+
+        Used only when no explicit index parameters were given and the saved index covers
+        exactly the items that have a vector, in the same order; otherwise ``None`` (the
+        caller builds one in memory).
+        """
+        if self.index_params:
+            return None
+        from artrec.index.store import load_saved_index
+
+        saved = load_saved_index(self.workspace, name, self.index_kind, metric)
+        if saved is None or len(saved.item_ids_) != len(item_ids):
+            return None
+        return saved if np.array_equal(saved.item_ids_, item_ids) else None
 
     def _recommender(self, name: str, metric: str, aggregation: str, m: int) -> VisRankRecommender:
         check_metric(metric)
