@@ -37,7 +37,6 @@ When to refit the PCA (:func:`refit_advice`)
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -50,6 +49,7 @@ import numpy as np
 from artrec.data.catalog import Catalog, as_id_array
 from artrec.errors import DataError
 from artrec.features.base import FeatureSet
+from artrec.fileio import write_json
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
@@ -393,8 +393,8 @@ def append_rows(directory: str | Path, name: str, rows: FeatureSet) -> FeatureSe
         "n_appended": int(old.meta.get("n_appended", 0)) + n_new,
     }
     os.replace(tmp, directory / f"{name}.npy")
-    _write_text(directory / f"{name}.ids.json", json.dumps(ids))
-    _write_text(directory / f"{name}.json", json.dumps(meta, indent=2, default=str))
+    write_json(directory / f"{name}.ids.json", ids)
+    write_json(directory / f"{name}.json", meta, indent=2)
     return FeatureSet.load(directory, name)
 
 
@@ -480,9 +480,3 @@ def restock_artworks(
         save_index(workspace, index, embedding=saved.embedding, kind=saved.kind, name=saved.name)
         changed.append(saved.name)
     return changed
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -13,7 +13,6 @@ place, so a crash never leaves a half-written feature set behind.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 
 from artrec.data.catalog import as_id_array
 from artrec.errors import DataError
+from artrec.fileio import atomic_write
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,8 @@ class FeatureSet:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         npy = directory / f"{self.name}.npy"
-        _atomic_write(
-            npy, lambda f: np.save(f, np.ascontiguousarray(self.matrix, dtype=np.float32))
-        )
-        _atomic_write(
+        atomic_write(npy, lambda f: np.save(f, np.ascontiguousarray(self.matrix, dtype=np.float32)))
+        atomic_write(
             directory / f"{self.name}.ids.json",
             lambda f: f.write(json.dumps(self.item_ids.tolist()).encode()),
         )
@@ -113,7 +111,7 @@ class FeatureSet:
             "dim": self.dim,
             "dtype": "float32",
         }
-        _atomic_write(
+        atomic_write(
             directory / f"{self.name}.json",
             lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()),
         )
@@ -170,12 +168,3 @@ def load_npy(path: str | Path, *, mmap: bool = True) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise DataError(f"{path}: expected a single array")
     return arr
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

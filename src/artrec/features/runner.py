@@ -64,6 +64,7 @@ from artrec.features.extractor import (
     check_precision,
     resolve_device,
 )
+from artrec.fileio import atomic_write_bytes
 from artrec.images.fetch import FetchOptions, fetch_url, is_url
 from artrec.images.reader import DEFAULT_MAX_PIXELS, BadImageError, read_image
 
@@ -271,7 +272,7 @@ class ShardStore:
                 shutil.rmtree(self.directory)
         if not self.directory.is_dir():
             self.directory.mkdir(parents=True)
-            _atomic_write_bytes(config, json.dumps({"fingerprint": self.fingerprint}).encode())
+            atomic_write_bytes(config, json.dumps({"fingerprint": self.fingerprint}).encode())
 
     def _complete(self) -> list[tuple[int, Path]]:
         if not self.directory.is_dir():
@@ -339,7 +340,7 @@ class ShardStore:
         os.replace(tmp, npy)
         meta = {"item_ids": list(item_ids), "bad": [b.to_dict() for b in bad]}
         json_path = base.with_suffix(".json")
-        _atomic_write_bytes(json_path, json.dumps(meta).encode())
+        atomic_write_bytes(json_path, json.dumps(meta).encode())
         return json_path
 
     def clear(self) -> None:
@@ -700,12 +701,3 @@ def run_extraction(
         n_new_bad=n_new_bad,
     )
     return features, report
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

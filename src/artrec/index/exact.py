@@ -20,7 +20,6 @@ vectors.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, UnknownIdError
+from artrec.fileio import atomic_write
 from artrec.index.base import SimilarityIndex, check_metric
 from artrec.index.kernels import pairwise, prepare, squared_norms
 from artrec.ranking import top_k
@@ -254,11 +254,11 @@ class ExactIndex(SimilarityIndex):
         self._fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic(
+        atomic_write(
             directory / "vectors.npy",
             lambda f: np.save(f, np.asarray(self.vectors_), allow_pickle=False),
         )
-        _atomic(
+        atomic_write(
             directory / "ids.json", lambda f: f.write(json.dumps(self.item_ids_.tolist()).encode())
         )
         meta = {
@@ -272,7 +272,9 @@ class ExactIndex(SimilarityIndex):
             "dim": self.dim,
             "hidden_rows": np.flatnonzero(self.hidden_).tolist(),
         }
-        _atomic(directory / "index.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        atomic_write(
+            directory / "index.json", lambda f: f.write(json.dumps(meta, indent=2).encode())
+        )
 
     @classmethod
     def load(cls, directory: str | Path, *, mmap: bool = True) -> ExactIndex:
@@ -345,10 +347,3 @@ def _merge(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
     pad = out_rows < 0
     out_scores[pad] = -np.inf
     return out_rows, out_scores
-
-
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)

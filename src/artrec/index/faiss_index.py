@@ -45,6 +45,7 @@ import numpy as np
 
 from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, MissingDependencyError, UnknownIdError
+from artrec.fileio import read_json, write_json
 from artrec.index.base import SimilarityIndex
 
 #: FAISS structures offered.
@@ -633,7 +634,7 @@ class FaissIndex(SimilarityIndex):
         tmp_labels = directory / f".{_LABELS_FILE}.tmp-{pid}.npy"
         np.save(tmp_labels, self._labels, allow_pickle=False)
         os.replace(tmp_labels, directory / _LABELS_FILE)
-        _write_json(directory / _IDS_FILE, self.item_ids_.tolist())
+        write_json(directory / _IDS_FILE, self.item_ids_.tolist())
         meta = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -646,7 +647,7 @@ class FaissIndex(SimilarityIndex):
             "hidden": self.hidden_ids.tolist(),
             "faiss_version": getattr(faiss, "__version__", "unknown"),
         }
-        _write_json(directory / _META_FILE, meta)
+        write_json(directory / _META_FILE, meta)
 
     @classmethod
     def load(cls, directory: str | Path, *, mmap: bool = True) -> FaissIndex:
@@ -660,7 +661,7 @@ class FaissIndex(SimilarityIndex):
         faiss = import_faiss()
         directory = Path(directory)
         meta_path = directory / _META_FILE
-        meta = _read_json(meta_path)
+        meta = read_json(meta_path)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise DataError(f"{meta_path}: not an artrec FAISS index sidecar")
         if meta.get("version") != FORMAT_VERSION:
@@ -673,7 +674,7 @@ class FaissIndex(SimilarityIndex):
             index = cls(str(meta.get("kind")), str(meta.get("metric")), **params)
         except TypeError as exc:
             raise DataError(f"{meta_path}: bad parameters ({exc})") from None
-        ids = _read_json(directory / _IDS_FILE)
+        ids = read_json(directory / _IDS_FILE)
         if not isinstance(ids, list):
             raise DataError(f"{directory / _IDS_FILE}: must hold a JSON list of ids")
         vectors = load_npy(directory / _VECTORS_FILE, mmap=mmap)
@@ -771,18 +772,3 @@ def _check_unique(ids: np.ndarray) -> None:
         if item_id in seen:
             raise DataError(f"duplicate item id {item_id!r}")
         seen.add(item_id)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None

@@ -15,13 +15,13 @@ back end wrote it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artrec.errors import DataError
+from artrec.fileio import write_json
 from artrec.index.base import SimilarityIndex
 
 if TYPE_CHECKING:
@@ -86,10 +86,7 @@ def save_index(
         "saved": time.time(),
         **dict(extra or {}),
     }
-    path = directory / STORE_FILE
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, path)
+    write_json(directory / STORE_FILE, record, indent=1)
     return directory
 
 

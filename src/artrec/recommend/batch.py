@@ -32,8 +32,6 @@ Memory: one chunk of rankings plus the run's memory maps, whatever the number of
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ import numpy as np
 
 from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, UnknownIdError
+from artrec.fileio import read_json, write_json
 from artrec.index.base import SimilarityIndex
 from artrec.recommend.base import Ranking, Recommender
 
@@ -483,7 +482,7 @@ def _open_run(
     n_users, k, n_chunks = int(meta["n_users"]), int(meta["k"]), int(meta["n_chunks"])
     meta_path = directory / "meta.json"
     if meta_path.is_file():
-        old = _read_json(meta_path)
+        old = read_json(meta_path)
         if not resume:
             raise DataError(
                 f"batch run {directory} already exists; choose another name or resume it"
@@ -491,7 +490,7 @@ def _open_run(
         same = {key: old.get(key) for key in _RESUME_KEYS} == {
             key: meta.get(key) for key in _RESUME_KEYS
         }
-        if not same or _read_json(directory / "users.json") != users.tolist():
+        if not same or read_json(directory / "users.json") != users.tolist():
             raise DataError(
                 f"batch run {directory} was started with other users or settings; "
                 "choose another run name"
@@ -499,8 +498,8 @@ def _open_run(
         mode = "r+"
     else:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_json(directory / "users.json", users.tolist())
-        _write_json(directory / "items.json", items.tolist())
+        write_json(directory / "users.json", users.tolist())
+        write_json(directory / "items.json", items.tolist())
         mode = "w+"
     try:
         rows = _memmap(directory / "rows.npy", mode, np.int64, (n_users, k), -1)
@@ -510,7 +509,7 @@ def _open_run(
     except (OSError, ValueError) as exc:
         raise DataError(f"batch run {directory}: unreadable arrays ({exc})") from None
     if mode == "w+":
-        _write_json(meta_path, {**meta, "created": time.time()})
+        write_json(meta_path, {**meta, "created": time.time()})
     return rows, scores, because, done
 
 
@@ -547,11 +546,11 @@ def load_batch(directory: str | Path) -> BatchRecommendations:
     from artrec.features.base import load_npy
 
     directory = Path(directory)
-    meta = _read_json(directory / "meta.json")
+    meta = read_json(directory / "meta.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DataError(f"{directory / 'meta.json'}: not an artrec batch run")
-    users = _read_json(directory / "users.json")
-    items = _read_json(directory / "items.json")
+    users = read_json(directory / "users.json")
+    items = read_json(directory / "items.json")
     if not isinstance(users, list) or not isinstance(items, list):
         raise DataError(f"{directory}: users.json and items.json must hold JSON lists")
     rows = load_npy(directory / "rows.npy")
@@ -577,18 +576,3 @@ def _check_profiles(
             raise DataError(f"{what} {j} holds a row outside 0..{n_items - 1}")
         out.append(rows)
     return out
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, default=str))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None

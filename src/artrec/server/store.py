@@ -25,22 +25,12 @@ from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from artrec.data.catalog import METADATA_FIELDS
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError, UnknownIdError
 
 #: Catalogue columns returned for an item, besides ``item_id``, ``in_stock`` and ``extra``.
-ITEM_FIELDS: tuple[str, ...] = (
-    "title",
-    "artist",
-    "year",
-    "date",
-    "medium",
-    "museum",
-    "city",
-    "century",
-    "height_cm",
-    "width_cm",
-)
+ITEM_FIELDS: tuple[str, ...] = METADATA_FIELDS
 
 _COPY_BATCH = 2000
 _PG_LOCK_KEY = 0x61727472  # "artr": serialises schema creation among worker processes

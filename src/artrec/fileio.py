@@ -1,0 +1,57 @@
+"""Small file helpers shared across artrec: atomic writes and checked JSON reads.
+
+Every artefact artrec writes goes to a temporary file beside its target that is then
+renamed into place, so an interrupted process never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from artrec.errors import DataError
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Call ``write(f)`` on a temporary binary file, flush it to disk, then rename it to ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def write_json(path: str | Path, value: Any, *, indent: int | None = None) -> None:
+    """Write ``value`` as JSON to ``path`` atomically (non-JSON values as their ``str``)."""
+    atomic_write_bytes(path, json.dumps(value, indent=indent, default=str).encode("utf-8"))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file; raise :class:`DataError` naming the file when it is missing or invalid."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
