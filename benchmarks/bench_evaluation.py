@@ -58,7 +58,7 @@ def main() -> int:
 
     from artrec.data.workspace import Workspace
     from artrec.evaluation import compare, config_grid, evaluate
-    from artrec.evaluation.compare import EvalData
+    from artrec.evaluation.comparison import EvalData
     from artrec.evaluation.evaluator import train_data
     from artrec.evaluation.metrics import auc
     from artrec.evaluation.protocols import given_split
@@ -148,10 +148,7 @@ def main() -> int:
         tracemalloc.stop()
 
     # 3. compare() ---------------------------------------------------------------------------
-    import importlib
-
-    # the package re-exports the function compare(), which shadows the module attribute
-    cmp = importlib.import_module("artrec.evaluation.compare")
+    import artrec.evaluation.comparison as cmp
 
     configs = config_grid(
         ["hybrid"], ["cosine"], ["sum_distance", "mean", "max", "topm_mean"], ["random", "popular"]

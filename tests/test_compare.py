@@ -20,7 +20,7 @@ from artrec.evaluation import (
     config_grid,
     evaluate,
 )
-from artrec.evaluation.compare import holm, paired_test, wilcoxon_method
+from artrec.evaluation.comparison import holm, paired_test, wilcoxon_method
 from artrec.evaluation.protocols import given_split, leave_last_out
 from artrec.features.base import FeatureSet
 from artrec.recommend.baselines import PopularRecommender, RandomRecommender

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from artrec.evaluation import evaluate
-from artrec.evaluation.compare import compare_results
+from artrec.evaluation.comparison import compare_results
 from artrec.evaluation.protocols import leave_last_out, time_replay
 from artrec.recommend.baselines import FavouriteArtistRecommender, RandomRecommender
 

@@ -80,7 +80,7 @@ def small_ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     from artrec.data.simulate import SimulationParams, simulate_collectors, write_simulation
     from artrec.embedding import build_embedding
-    from artrec.evaluation.compare import compare, config_grid
+    from artrec.evaluation.comparison import compare, config_grid
     from artrec.features.api import extract
 
     root = tmp_path_factory.mktemp("report") / "ws"

@@ -341,7 +341,7 @@ def _analyse(
     timings: dict[str, float],
 ) -> dict[str, Any]:
     """Steps 5-8: same-artist retrieval, similar examples, evaluation, collectors."""
-    from artrec.evaluation.compare import EvalData, config_grid
+    from artrec.evaluation.comparison import EvalData, config_grid
     from artrec.evaluation.protocols import make_split
     from artrec.report.collect import list_diversity, pick_queries, same_artist_table
 
@@ -472,13 +472,13 @@ def _compare_with_progress(
 ) -> Any:
     """Evaluate every configuration on ``split`` (``workers`` processes), then paired tests.
 
-    The same as :func:`~artrec.evaluation.compare.compare` on a ready split, one
+    The same as :func:`~artrec.evaluation.comparison.compare` on a ready split, one
     configuration at a time so that progress can be reported. Worker processes are forked
     where the platform can (no re-import of the caller's main module; the workers use numpy
     only), else spawned; results come back in configuration order, so the outcome does not
     depend on ``workers``.
     """
-    from artrec.evaluation.compare import compare_results
+    from artrec.evaluation.comparison import compare_results
 
     embeddings = {name: data.vectors(name) for name in EMBEDDINGS}
     out: list[Any] = []

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``artrec compare``."""
     from artrec.data.workspace import Workspace
     from artrec.errors import ArtrecError
-    from artrec.evaluation.compare import EvalData, compare, config_grid
+    from artrec.evaluation.comparison import EvalData, compare, config_grid
     from artrec.evaluation.protocols import make_split
 
     ws = Workspace.open(args.workspace)

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     from artrec.data.workspace import Workspace
     from artrec.errors import ArtrecError
-    from artrec.evaluation.compare import Config, EvalData, config_params
+    from artrec.evaluation.comparison import Config, EvalData, config_params
     from artrec.evaluation.evaluator import evaluate
     from artrec.evaluation.protocols import make_split
 

@@ -3,10 +3,10 @@
 * :mod:`artrec.evaluation.metrics`: pure per-user metric functions.
 * :mod:`artrec.evaluation.protocols`: given split, leave-last-out, time replay.
 * :mod:`artrec.evaluation.evaluator`: :func:`evaluate` one recommender on one split.
-* :mod:`artrec.evaluation.compare`: :func:`compare` configurations with paired tests.
+* :mod:`artrec.evaluation.comparison`: :func:`compare` configurations with paired tests.
 """
 
-from artrec.evaluation.compare import (
+from artrec.evaluation.comparison import (
     ComparisonResult,
     Config,
     EvalData,

@@ -280,7 +280,7 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
             engine, interactions, n=3, k=k, embedding=default, one_of_a_kind=sim is not None
         )
     results["evaluation"] = _evaluation(workspace, interactions, default, k)
-    from artrec.evaluation.compare import load_vectors
+    from artrec.evaluation.comparison import load_vectors
 
     artists = catalog.artists()
     try:
@@ -311,7 +311,7 @@ def _evaluation(
         }
     if not len(interactions):
         return {}
-    from artrec.evaluation.compare import compare, config_grid
+    from artrec.evaluation.comparison import compare, config_grid
 
     purchases = workspace.interactions(kinds=("purchase",))
     if purchases.splits is not None:

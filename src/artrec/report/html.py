@@ -16,7 +16,7 @@ Keys of ``results`` (all optional except where noted; missing parts are left out
 ``simulation`` (``stats``), ``features``, ``embeddings`` (name -> sidecar summary with
 ``explained_variance_ratio``), ``spectra`` (name -> full explained-variance ratio list),
 ``same_artist`` (name -> ``{"p@10", "map", "n_queries"}``), ``evaluation`` (``protocol``,
-``k``, ``baseline``, ``rows``: :meth:`artrec.evaluation.compare.ComparisonResult.to_rows`),
+``k``, ``baseline``, ``rows``: :meth:`artrec.evaluation.comparison.ComparisonResult.to_rows`),
 ``similar_examples`` (``[{"query", "metric", "embeddings": {name: [[item_id, score], ...]}}]``),
 ``collectors`` (``[{"user_id", "bought", "next", "recommendations": [{"item_id", "score",
 "because_item_id"}], "config"}]``), ``diversity`` (config -> figures), ``map`` (``{"embedding"}``),
