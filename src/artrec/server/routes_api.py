@@ -322,7 +322,7 @@ def recommend(
     if known:
         excluded = set(known)
         excluded.update(i for i in exclude or () if catalog.has(i))
-        sold = set(state.store.sold_item_ids())
+        sold = state.store.sold_set()
         if only_in_stock:
             excluded.update(i for i in sold if catalog.has(i))
         found = state.engine.recommend(

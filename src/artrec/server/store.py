@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,6 +134,13 @@ class Store:
         self.engine = engine
         self.cache_size = cache_size
         self._records: dict[str, dict[str, Any]] = {}
+        # Sold-set cache (SQLite only): valid while the database's data_version, read on a
+        # dedicated connection, is unchanged; any commit by another connection (this
+        # process's pool, other workers, the CLI) changes it.
+        self._sold: frozenset[str] | None = None
+        self._sold_version: int | None = None
+        self._version_conn: sqlite3.Connection | None = None
+        self._version_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------
     @classmethod
@@ -175,6 +183,11 @@ class Store:
 
     def close(self) -> None:
         """Release the database connections."""
+        with self._version_lock:
+            if self._version_conn is not None:
+                self._version_conn.close()
+                self._version_conn = None
+            self._sold = None
         self.engine.dispose()
 
     def _prepare(self, workspace: Workspace) -> None:
@@ -251,7 +264,7 @@ class Store:
         return _item_dict(rec)
 
     def items(
-        self, item_ids: Iterable[str], *, sold: set[str] | None = None
+        self, item_ids: Iterable[str], *, sold: Set[str] | None = None
     ) -> dict[str, dict[str, Any]]:
         """Item id -> item dict for those of ``item_ids`` in the store (unknown ones left out).
 
@@ -261,6 +274,9 @@ class Store:
         """
         wanted = list(dict.fromkeys(item_ids))
         missing = [i for i in wanted if i not in self._records]
+        if missing and not self._records:
+            self._prefill()
+            missing = [i for i in wanted if i not in self._records]
         if missing:
             if len(self._records) + len(missing) > self.cache_size:
                 self._records.clear()
@@ -272,13 +288,21 @@ class Store:
                     ):
                         self._records[rec[0]] = _item_dict(rec)
         if sold is None:
-            sold = set(self.sold_item_ids())
+            sold = self.sold_set()
         out: dict[str, dict[str, Any]] = {}
         for item_id in wanted:
             cached = self._records.get(item_id)
             if cached is not None:
                 out[item_id] = {**cached, "in_stock": item_id not in sold}
         return out
+
+    def _prefill(self) -> None:
+        """Fill the metadata cache with the whole catalogue when it fits in ``cache_size``."""
+        stmt = sa.select(*_ITEM_SELECT).limit(self.cache_size + 1)
+        with self.engine.connect() as conn:
+            records = {rec[0]: _item_dict(rec) for rec in conn.execute(stmt)}
+        if len(records) <= self.cache_size:
+            self._records.update(records)
 
     def search(
         self,
@@ -346,17 +370,56 @@ class Store:
                 .where(items_table.c.item_id == item_id)
                 .values(in_stock=int(bool(in_stock)))
             )
+        self._sold = None
         if result.rowcount == 0:
             raise UnknownIdError(f"unknown item id {item_id!r}")
 
     def sold_item_ids(self) -> list[str]:
         """Ids of the items marked sold."""
+        return sorted(self.sold_set())
+
+    def sold_set(self) -> frozenset[str]:
+        """Ids of the items marked sold, always current.
+
+        With SQLite the set is cached per process and re-read only when the database's
+        ``PRAGMA data_version`` changed (a few microseconds to check); with PostgreSQL it
+        is read on every call, so a PATCH is seen by every worker at once.
+        """
+        version = self._data_version()
+        if version is not None:
+            cached = self._sold
+            if cached is not None and version == self._sold_version:
+                return cached
+        sold = frozenset(self._read_sold())
+        if version is not None:
+            self._sold, self._sold_version = sold, version
+        return sold
+
+    def _read_sold(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(
                 conn.execute(
                     sa.select(items_table.c.item_id).where(items_table.c.in_stock == 0)
                 ).scalars()
             )
+
+    def _data_version(self) -> int | None:
+        """SQLite's ``data_version`` on a dedicated connection; ``None`` for other backends."""
+        if self.backend != "sqlite":
+            return None
+        with self._version_lock:
+            try:
+                if self._version_conn is None:
+                    database = self.engine.url.database
+                    if not database or database == ":memory:":
+                        return None
+                    self._version_conn = sqlite3.connect(
+                        database, timeout=30.0, check_same_thread=False, isolation_level=None
+                    )
+                row = self._version_conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+        return int(row[0])
 
     # -- interactions -----------------------------------------------------------------
     def add_interaction(
