@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,9 @@ class ServerState:
         Name of the embedding used when a request names none.
     image_roots
         Resolved directories from which item images may be served.
+    item_models
+        Cache of :class:`artrec.server.schemas.Item` models (see :func:`cached_item_model
+        <artrec.server.routes_api.cached_item_model>`).
     """
 
     settings: Settings
@@ -63,10 +66,17 @@ class ServerState:
     store: Store
     default_embedding: str
     image_roots: tuple[Path, ...]
+    #: Validated item models of the hot endpoints, by ``(item_id, in_stock)``. Item
+    #: metadata never changes while the server runs (only stock does, which is in the key).
+    item_models: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
 
-def get_state(request: Request) -> ServerState:
-    """The :class:`ServerState` of the app serving ``request``."""
+async def get_state(request: Request) -> ServerState:
+    """The :class:`ServerState` of the app serving ``request``.
+
+    ``async`` so that FastAPI calls it inline rather than through its thread pool (a
+    thread hand-off per request, a noticeable share of a similar-items request's CPU).
+    """
     state: ServerState = request.app.state.artrec
     return state
 

@@ -6,6 +6,7 @@ capped at :attr:`Settings.max_k <artrec.server.settings.Settings.max_k>`.
 
 from __future__ import annotations
 
+import functools
 import math
 import mimetypes
 from pathlib import Path
@@ -121,6 +122,27 @@ def item_model(record: dict[str, Any]) -> schemas.Item:
     return schemas.Item(**record, image_url=image_url(record["item_id"]))
 
 
+#: Most item models :func:`cached_item_model` keeps per server process.
+ITEM_MODEL_CACHE = 50_000
+
+
+def cached_item_model(state: ServerState, record: dict[str, Any]) -> schemas.Item:
+    """:func:`item_model` of a store record, validated once per ``(item_id, in_stock)``.
+
+    Store records carry the catalogue metadata (fixed while the server runs) and the
+    current stock, so the key identifies the model; the cache is dropped when full.
+    """
+    key = (record["item_id"], bool(record["in_stock"]))
+    cache = state.item_models
+    model = cache.get(key)
+    if model is None:
+        if len(cache) >= ITEM_MODEL_CACHE:
+            cache.clear()
+        model = cache[key] = item_model(record)
+    return model
+
+
+@functools.lru_cache(maxsize=65_536)
 def image_url(item_id: str) -> str:
     """The server path of an item's image."""
     from urllib.parse import quote
@@ -263,7 +285,7 @@ def _servable_image(location: str, state: ServerState) -> Path | None:
     responses=_ERRORS,
     tags=["recommendations"],
 )
-def similar_items(
+async def similar_items(
     state: State,
     item_id: ItemIdPath,
     k: KQuery = 10,
@@ -281,7 +303,9 @@ def similar_items(
     found = state.engine.similar(item_id, k, metric=metric, embedding=embedding)
     records = state.store.items(n.item_id for n in found)
     results = [
-        schemas.Neighbour(item=item_model(records[n.item_id]), score=_finite(n.score) or 0.0)
+        schemas.Neighbour(
+            item=cached_item_model(state, records[n.item_id]), score=_finite(n.score) or 0.0
+        )
         for n in found
         if n.item_id in records
     ]
@@ -356,7 +380,7 @@ def recommend(
                 )
             results.append(
                 schemas.Recommendation(
-                    item=item_model(records[rec.item_id]),
+                    item=cached_item_model(state, records[rec.item_id]),
                     score=_finite(rec.score) or 0.0,
                     because=because,
                 )
@@ -422,7 +446,7 @@ def user_recommendations(
     responses={**_ERRORS, 413: {"model": schemas.ErrorBody, "description": "Body too large"}},
     tags=["recommendations"],
 )
-def anonymous_recommendations(state: State, body: schemas.RecommendRequest) -> Response:
+async def anonymous_recommendations(state: State, body: schemas.RecommendRequest) -> Response:
     """Recommendations for a visitor without an account, from the liked ids in the body."""
     limit = state.settings.max_profile_items
     if len(body.liked_item_ids) > limit:
