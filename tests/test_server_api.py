@@ -538,6 +538,35 @@ def test_likes_survive_a_restart_and_are_seen_by_the_workspace(
     assert not ws.catalog().in_stock[ws.catalog().rows_of([sold])[0]]
 
 
+def test_stock_changed_elsewhere_is_seen_at_once(workspace: Path, tmp_path: Path) -> None:
+    """The per-worker sold-set cache follows writes by other workers and by the CLI."""
+    root = tmp_path / "ws"
+    shutil.copytree(workspace, root)
+    settings = Settings(workspace=root)
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        liked = _ids(a, artist="Claude Monet")[3:6]
+        body = {"liked_item_ids": liked, "k": 8}
+        top = a.post("/recommendations", json=body).json()["results"][0]["item"]["item_id"]
+        assert b.post("/recommendations", json=body).json()["results"][0]["item"]["item_id"] == top
+        # another worker marks it sold
+        assert a.patch(f"/items/{top}", json={"in_stock": False}).status_code == 200
+        got = [
+            r["item"]["item_id"] for r in b.post("/recommendations", json=body).json()["results"]
+        ]
+        assert top not in got
+        similar = b.get(f"/items/{liked[0]}/similar", params={"k": 50}).json()["results"]
+        assert all(r["item"]["in_stock"] is (r["item"]["item_id"] != top) for r in similar)
+        # another process (the CLI, a script) puts it back in stock
+        con = sqlite3.connect(root / "artrec.db")
+        with con:
+            con.execute("UPDATE items SET in_stock = 1 WHERE item_id = ?", (top,))
+        con.close()
+        for c in (a, b):
+            res = c.post("/recommendations", json=body).json()
+            assert res["results"][0]["item"]["item_id"] == top
+            assert res["results"][0]["item"]["in_stock"] is True
+
+
 def test_concurrent_writers_lose_nothing(workspace: Path, tmp_path: Path) -> None:
     from artrec.data.workspace import Workspace
     from artrec.server.store import Store
