@@ -40,18 +40,24 @@ def write_json(path: str | Path, value: Any, *, indent: int | None = None) -> No
     atomic_write_bytes(path, json.dumps(value, indent=indent, default=str).encode("utf-8"))
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file; raise :class:`DataError` naming the file when it is missing or invalid."""
+def read_json(path: str | Path, *, label: str | None = None) -> Any:
+    """Read a JSON file; raise :class:`DataError` naming the file when it is missing or invalid.
+
+    ``label`` names the file in messages (default: its full path); a missing file's message
+    then also says which folder it was looked for in.
+    """
     path = Path(path)
+    name = str(path) if label is None else label
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        where = "no such file" if label is None else f"missing from {path.parent}"
+        raise DataError(f"{name}: {where}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
+        raise DataError(f"{name}: cannot read ({exc})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None

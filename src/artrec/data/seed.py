@@ -15,7 +15,6 @@ the restricted unpickler of :mod:`artrec.data.safe_pickle`, never with :func:`pi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from artrec.data.safe_pickle import load_user_items
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError
 from artrec.features.base import FeatureSet, load_npy
+from artrec.fileio import read_json
 
 IDS_FILE = "index2artworkId.json"
 URLS_FILE = "artworkImageUrlsCache.json"
@@ -326,23 +326,8 @@ def import_seed(
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path.name}: missing from {path.parent}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name}: cannot read ({exc})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-
-
 def _read_ids(path: Path) -> np.ndarray:
-    ids = _read_json(path)
+    ids = read_json(path, label=path.name)
     if not isinstance(ids, list):
         raise DataError(
             f"{path.name}: expected a JSON list of artwork ids, got {type(ids).__name__}"
@@ -367,7 +352,7 @@ def _read_urls(path: Path, item_ids: np.ndarray, warnings: list[str]) -> tuple[n
     if not path.is_file():
         warnings.append(f"{path.name} is missing; no image URLs")
         return image, len(item_ids)
-    cache = _read_json(path)
+    cache = read_json(path, label=path.name)
     if not isinstance(cache, dict):
         raise DataError(f"{path.name}: expected a JSON object {{id: {{'medium': url}}}}")
     missing = 0
