@@ -95,12 +95,17 @@ class SimilarityIndex(ABC):
     def vectors_of(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors of ``rows`` (``(len(rows), dim)``), as given to :meth:`build`."""
 
+    def _row_lookup(self) -> dict[str, int]:
+        """Raw id -> row. Implementations that maintain their own map override this."""
+        cached: tuple[np.ndarray, dict[str, int]] | None = getattr(self, "_lookup_cache", None)
+        if cached is None or cached[0] is not self.item_ids_:
+            cached = (self.item_ids_, {i: r for r, i in enumerate(self.item_ids_.tolist())})
+            self._lookup_cache = cached
+        return cached[1]
+
     def rows_of(self, item_ids: Any) -> np.ndarray:
         """Rows of raw ``item_ids``; raises :class:`UnknownIdError` naming the first unknown id."""
-        lookup: dict[str, int] | None = getattr(self, "_row_of", None)
-        if lookup is None or len(lookup) != len(self.item_ids_):
-            lookup = {i: r for r, i in enumerate(self.item_ids_.tolist())}
-            self._row_of = lookup
+        lookup = self._row_lookup()
         rows = []
         for item_id in as_id_array(item_ids).tolist():
             row = lookup.get(item_id)

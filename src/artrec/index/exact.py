@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from artrec.data.catalog import as_id_array
-from artrec.errors import DataError, UnknownIdError
+from artrec.errors import DataError
 from artrec.fileio import atomic_write
 from artrec.index.base import SimilarityIndex, check_metric
 from artrec.index.kernels import pairwise, prepare, squared_norms
@@ -237,16 +237,9 @@ class ExactIndex(SimilarityIndex):
         self.hidden_ = self.hidden_.copy()
         self.hidden_[self.rows_of(item_ids)] = False
 
-    def rows_of(self, item_ids: Any) -> np.ndarray:
-        """Rows of raw ``item_ids``; raises :class:`UnknownIdError` naming the first unknown id."""
+    def _row_lookup(self) -> dict[str, int]:
         self._fitted()
-        rows = []
-        for item_id in as_id_array(item_ids).tolist():
-            row = self._row_of.get(item_id)
-            if row is None:
-                raise UnknownIdError(f"unknown item id {item_id!r}")
-            rows.append(row)
-        return np.asarray(rows, dtype=np.int64)
+        return self._row_of
 
     # -- persistence --------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:

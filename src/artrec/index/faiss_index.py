@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from artrec.data.catalog import as_id_array
-from artrec.errors import DataError, MissingDependencyError, UnknownIdError
+from artrec.errors import DataError, MissingDependencyError
 from artrec.fileio import read_json, write_json
 from artrec.index.base import SimilarityIndex
 
@@ -455,16 +455,9 @@ class FaissIndex(SimilarityIndex):
         self._l2r_cache = None
         return int((~keep).sum())
 
-    def rows_of(self, item_ids: Any) -> np.ndarray:
-        """Rows of raw ``item_ids``; raises :class:`UnknownIdError` naming the first unknown id."""
+    def _row_lookup(self) -> dict[str, int]:
         self._check_built()
-        rows = []
-        for item_id in as_id_array(item_ids).tolist():
-            row = self._row_of.get(item_id)
-            if row is None:
-                raise UnknownIdError(f"unknown item id {item_id!r}")
-            rows.append(row)
-        return np.asarray(rows, dtype=np.int64)
+        return self._row_of
 
     # -- search -------------------------------------------------------------------------------
     def search(
