@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions, as_id_array
-from artrec.errors import ArtrecError, DataError
+from artrec.errors import ArtrecError, DataError, UnknownIdError
 
 SCHEMA_VERSION = 1
 DB_NAME = "artrec.db"
@@ -258,8 +258,6 @@ class Workspace:
 
         Raises :class:`UnknownIdError` naming the first id not in the catalogue.
         """
-        from artrec.errors import UnknownIdError
-
         ids = as_id_array(item_ids).tolist()
         with self.connect() as con:
             for item_id in ids:
