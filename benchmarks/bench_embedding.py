@@ -91,7 +91,7 @@ def _notebook(work: str, k: int) -> dict[str, float]:
 def _artrec(work: str, k: int) -> dict[str, float]:
     from artrec.data.workspace import Workspace
     from artrec.embedding import Embedding
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     ws = Workspace.open(Path(work) / "ws")
     t = time.perf_counter()

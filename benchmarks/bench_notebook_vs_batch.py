@@ -144,9 +144,9 @@ def run_notebook(workdir: Path, users: list[int], trace: bool) -> dict[str, Any]
 
 # -- (b) artrec's batch path ----------------------------------------------------------------------
 def run_batch(workdir: Path, trace: bool) -> dict[str, Any]:
-    from artrec.data.catalog import as_id_array
     from artrec.recommend.base import TrainData
     from artrec.recommend.visrank import VisRankRecommender
+    from artrec.vectors import as_id_array
 
     featmat, index2artworkId, past = load_inputs(workdir)
     vectors = featmat.astype(np.float32)  # as stored in the workspace

@@ -47,7 +47,7 @@ def build_workspace(root: Path, data_home: Path) -> Path:
 
     from artrec.data.public_art import fetch_public_art
     from artrec.data.workspace import Workspace
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     if (root / "artrec.db").is_file() and EMBEDDING in FeatureSet.available(root / "embeddings"):
         return root

@@ -17,7 +17,7 @@ from PIL import Image
 
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.workspace import Workspace
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 N_ITEMS = 120
 

@@ -58,7 +58,7 @@ def pixel_embedding(paths: list[str], dim: int = 32) -> np.ndarray:
 def build_workspace(root: Path) -> Path:
     """Create the test workspace at ``root``; returns ``root``."""
     from artrec.data.public_art import fetch_public_art
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     directory = dataset_dir()
     records = json.loads((directory / "data.json").read_text())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from artrec.data import Catalog, Interactions
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, UnknownIdError
+from artrec.vectors import as_id_array
 
 
 def test_ids_are_text_and_ints_match_their_text():

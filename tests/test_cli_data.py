@@ -12,7 +12,7 @@ import artrec.cli as cli
 from _seed_helpers import Evil, write_pickle, write_tiny_assets
 from artrec.data.workspace import Workspace
 from artrec.embedding import Embedding
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import pytest
 from artrec.cli import main
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.workspace import Workspace
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from artrec.evaluation import (
 )
 from artrec.evaluation.comparison import holm, paired_test, wilcoxon_method
 from artrec.evaluation.protocols import given_split, leave_last_out
-from artrec.features.base import FeatureSet
 from artrec.recommend.baselines import PopularRecommender, RandomRecommender
 from artrec.recommend.visrank import VisRankRecommender
+from artrec.vectors import FeatureSet
 
 
 def make_data(seed: int = 0, n_items: int = 60, n_users: int = 25) -> EvalData:

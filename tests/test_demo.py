@@ -37,7 +37,7 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
         NOTEBOOK_CONFIG,
         TRIMMED_ITEMS,
     )
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     result = demo["result"]
     ws = result.workspace

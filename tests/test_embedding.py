@@ -15,7 +15,7 @@ from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace
 from artrec.embedding import Embedding, build_embedding, load_embedding
 from artrec.errors import DataError
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 
 def _sets(n: int = 60, dims: tuple[int, int] = (12, 20), seed: int = 0) -> list[FeatureSet]:

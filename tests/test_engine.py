@@ -15,7 +15,7 @@ from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.engine import Engine, Neighbour, Recommendation
 from artrec.errors import ArtrecError, DataError, UnknownIdError
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from artrec.errors import DataError
-from artrec.features import FeatureSet
-from artrec.features.base import load_npy
+from artrec.vectors import FeatureSet, load_npy
 
 
 def test_save_load_round_trip_is_float32_and_memory_mapped(tmp_path):

@@ -14,10 +14,8 @@ from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.embedding import Embedding, build_embedding
 from artrec.errors import DataError, UnknownIdError
-from artrec.features.base import FeatureSet
 from artrec.incremental import (
     add_artworks,
-    append_rows,
     captured_variance,
     refit_advice,
     remove_artworks,
@@ -25,6 +23,7 @@ from artrec.incremental import (
 )
 from artrec.index.exact import ExactIndex
 from artrec.index.store import load_index, save_index
+from artrec.vectors import FeatureSet, append_rows
 
 
 # -- refit advice: hand-computed cases ---------------------------------------------------------

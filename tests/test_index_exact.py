@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from artrec.errors import DataError, MissingDependencyError, UnknownIdError
-from artrec.index.base import METRICS
 from artrec.index.exact import ExactIndex
 from artrec.index.factory import INDEX_KINDS, make_index
+from artrec.similarity import METRICS
 from contracts.index_contract import IndexContract, reference_similarity
 
 

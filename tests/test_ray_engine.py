@@ -18,8 +18,8 @@ ray = pytest.importorskip("ray")
 
 from artrec.errors import DataError  # noqa: E402
 from artrec.features.api import extract, get_extractor, items_from  # noqa: E402
-from artrec.features.base import FeatureSet  # noqa: E402
 from artrec.features.ray_engine import extract_with_ray  # noqa: E402
+from artrec.vectors import FeatureSet  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

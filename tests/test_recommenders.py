@@ -7,7 +7,6 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from artrec.errors import DataError
-from artrec.index.base import METRICS
 from artrec.recommend.base import Recommender, TrainData
 from artrec.recommend.baselines import (
     FavouriteArtistRecommender,
@@ -16,6 +15,7 @@ from artrec.recommend.baselines import (
 )
 from artrec.recommend.rerank import mmr
 from artrec.recommend.visrank import AGGREGATIONS, VisRankRecommender
+from artrec.similarity import METRICS
 from contracts.recommender_contract import (
     N_ITEMS,
     PROFILES,

@@ -217,8 +217,8 @@ def test_recommendation_captions_and_findings(small_ws: dict[str, Any], tmp_path
 def test_grids_from_python_api(tmp_path: Path) -> None:
     """similar_grid / recommendation_grid on a tiny real workspace built from generated JPEGs."""
     from artrec.data.catalog import Catalog, Interactions
-    from artrec.features.base import FeatureSet
     from artrec.report.grids import image_grid, recommendation_grid, similar_grid, thumbnail
+    from artrec.vectors import FeatureSet
 
     ws = Workspace.create(tmp_path / "ws")
     colours = [(250, 0, 0), (240, 10, 10), (0, 0, 250), (10, 10, 240), (0, 250, 0), (128, 128, 128)]

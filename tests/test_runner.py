@@ -19,9 +19,9 @@ from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.errors import DataError
 from artrec.features.api import extract, extract_with_report, items_from
-from artrec.features.base import FeatureSet
 from artrec.features.handcrafted import HandcraftedExtractor
 from artrec.features.runner import ExtractionItem, ShardStore, run_extraction
+from artrec.vectors import FeatureSet
 
 pytest.importorskip("torch")
 

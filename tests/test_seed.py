@@ -23,7 +23,7 @@ from artrec.data.seed import import_seed, load_seed_assets
 from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError, UnsafePickleError
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 
 def _events(ws: Workspace, split: str) -> dict[str, list[str]]:

@@ -54,7 +54,7 @@ def records() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def embedding(workspace: Path) -> tuple[list[str], np.ndarray]:
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     fs = FeatureSet.load(workspace / "embeddings", EMBEDDING, mmap=False)
     return fs.item_ids.tolist(), np.asarray(fs.matrix, dtype=np.float64)

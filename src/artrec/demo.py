@@ -203,7 +203,7 @@ def run_demo(
     report("simulation", 1, 1)
 
     # 3. features ------------------------------------------------------------------------
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     t0 = time.perf_counter()
     feature_info: dict[str, Any] = {}

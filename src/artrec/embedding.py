@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from artrec.errors import DataError
-from artrec.features.base import FeatureSet
+from artrec.vectors import FeatureSet
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace

@@ -25,10 +25,11 @@ import numpy as np
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.workspace import Workspace
 from artrec.errors import DataError, UnknownIdError
-from artrec.features.base import FeatureSet
-from artrec.index.base import SimilarityIndex, check_metric
+from artrec.index.base import SimilarityIndex
 from artrec.recommend.base import TrainData
 from artrec.recommend.visrank import AGGREGATIONS, VisRankRecommender
+from artrec.similarity import check_metric
+from artrec.vectors import FeatureSet
 
 #: Candidates considered per requested item when re-ranking with MMR.
 MMR_POOL_FACTOR = 5

@@ -37,27 +37,21 @@ When to refit the PCA (:func:`refit_advice`)
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from artrec.data.catalog import Catalog, as_id_array
+from artrec.data.catalog import Catalog
 from artrec.errors import DataError
-from artrec.features.base import FeatureSet
-from artrec.fileio import write_json
+from artrec.vectors import FeatureSet, append_rows, as_id_array
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
     from artrec.embedding import Embedding
     from artrec.features.extractor import FeatureExtractor
-
-#: Rows copied at a time when appending to a stored matrix.
-_COPY_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -354,48 +348,6 @@ def _extract_new(
         workspace, extractor, workspace=workspace, **dict(options or {})
     )
     return features, int(report.n_extracted)
-
-
-def append_rows(directory: str | Path, name: str, rows: FeatureSet) -> FeatureSet:
-    """Append ``rows`` to the stored feature set ``name`` without loading the old matrix.
-
-    The old rows are streamed into a new file, which replaces the old one atomically (as
-    do the ids and the sidecar, which records ``n_appended``). Raises :class:`DataError`
-    when the dimensions differ or an id is already stored. Returns the stored set
-    (memory-mapped).
-    """
-    directory = Path(directory)
-    old = FeatureSet.load(directory, name)
-    if rows.dim != old.dim:
-        raise DataError(
-            f"cannot append {rows.dim}-dimensional rows to {name!r} ({old.dim} dimensions)"
-        )
-    known = set(old.item_ids.tolist())
-    for item_id in rows.item_ids.tolist():
-        if item_id in known:
-            raise DataError(f"item {item_id!r} is already in {name!r}")
-    n_old, n_new = len(old), len(rows)
-    pid = os.getpid()
-    tmp = directory / f".{name}.append-{pid}.npy"
-    out = np.lib.format.open_memmap(
-        tmp, mode="w+", dtype=np.float32, shape=(n_old + n_new, old.dim)
-    )
-    for lo in range(0, n_old, _COPY_CHUNK):
-        hi = min(n_old, lo + _COPY_CHUNK)
-        out[lo:hi] = old.matrix[lo:hi]
-    out[n_old:] = np.asarray(rows.matrix, dtype=np.float32)
-    out.flush()
-    del out
-    ids = [*old.item_ids.tolist(), *rows.item_ids.tolist()]
-    meta = {
-        **old.meta,
-        "n_items": n_old + n_new,
-        "n_appended": int(old.meta.get("n_appended", 0)) + n_new,
-    }
-    os.replace(tmp, directory / f"{name}.npy")
-    write_json(directory / f"{name}.ids.json", ids)
-    write_json(directory / f"{name}.json", meta, indent=2)
-    return FeatureSet.load(directory, name)
 
 
 def _add_to_indexes(workspace: Workspace, embedding: str, vectors: FeatureSet) -> list[str]:

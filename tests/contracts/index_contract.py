@@ -25,7 +25,8 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from artrec.errors import ArtrecError, DataError, UnknownIdError
-from artrec.index.base import METRICS, SimilarityIndex
+from artrec.index.base import SimilarityIndex
+from artrec.similarity import METRICS
 
 _SCIPY = {
     "cosine": "cosine",

@@ -14,7 +14,7 @@ import argparse
 from typing import Any
 
 from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
-from artrec.index.base import METRICS
+from artrec.similarity import METRICS
 
 _SOURCES = ("visrank", "exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
 _AGGREGATIONS = ("sum_distance", "sum", "mean", "max", "topm_mean")
@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from artrec.cli.index import parse_params, resolve_embedding
     from artrec.data.workspace import Workspace
     from artrec.errors import DataError
-    from artrec.features.base import FeatureSet
     from artrec.recommend.batch import recommend_all
+    from artrec.vectors import FeatureSet
 
     ws = Workspace.open(args.workspace)
     embedding = resolve_embedding(ws, args.embedding)

@@ -9,7 +9,7 @@ from typing import Any
 
 from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
 from artrec.cli.evaluate import AGGREGATION_CHOICES, add_protocol_args, simulated_note
-from artrec.index.base import METRICS
+from artrec.similarity import METRICS
 
 BASELINE_CHOICES = ("random", "popular", "artist")
 

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
-from artrec.index.base import METRICS
+from artrec.similarity import METRICS
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace

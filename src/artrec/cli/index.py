@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from artrec.cli._common import add_format_arg, add_workspace_arg, emit
-from artrec.index.base import METRICS
+from artrec.similarity import METRICS
 
 #: Index kinds offered on the command line (kept in step with artrec.index.factory).
 _INDEX_CHOICES = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
@@ -108,7 +108,7 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 def resolve_embedding(workspace: Any, name: str | None) -> str:
     """The embedding to use: ``name``, else the workspace default, else the only one there is."""
     from artrec.errors import DataError
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     available = FeatureSet.available(workspace.embeddings_dir)
     if name is not None:
@@ -137,9 +137,9 @@ def run_build(args: argparse.Namespace) -> int:
     import time
 
     from artrec.data.workspace import Workspace
-    from artrec.features.base import FeatureSet
     from artrec.index.factory import make_index
     from artrec.index.store import save_index
+    from artrec.vectors import FeatureSet
 
     ws = Workspace.open(args.workspace)
     embedding = resolve_embedding(ws, args.embedding)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
-from artrec.index.base import METRICS
+from artrec.similarity import METRICS
 
 #: Index kinds offered on the command line (kept in step with artrec.index.factory).
 _INDEX_CHOICES = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")

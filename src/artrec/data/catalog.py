@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from artrec.errors import DataError, UnknownIdError
+from artrec.vectors import as_id_array
 
 #: Metadata columns the catalogue knows by name. Other keys go to ``extra``.
 METADATA_FIELDS: tuple[str, ...] = (
@@ -33,25 +34,6 @@ METADATA_FIELDS: tuple[str, ...] = (
 
 #: Artist values that mean "not known" and never count as a shared artist.
 UNKNOWN_ARTISTS: frozenset[str] = frozenset({"", "unknown", "unknown artist", "anonymous"})
-
-
-def as_id_array(ids: Iterable[Any]) -> np.ndarray:
-    """Return ``ids`` as a 1-D numpy array of Python ``str`` (dtype object).
-
-    Integer ids (as in the notebook's ``index2artworkId.json``) become their decimal text,
-    so ``1234`` and ``"1234"`` name the same artwork everywhere.
-    """
-    if isinstance(ids, (str, bytes)):
-        raise DataError(f"expected a sequence of ids, got the single id {ids!r}")
-    values = ids.ravel().tolist() if isinstance(ids, np.ndarray) else list(ids)
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        out[i] = str(v)
-    return out
 
 
 @dataclass(frozen=True)

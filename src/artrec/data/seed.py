@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import Catalog, Interactions, as_id_array
+from artrec.data.catalog import Catalog, Interactions
 from artrec.data.safe_pickle import load_user_items
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError
-from artrec.features.base import FeatureSet, load_npy
 from artrec.fileio import read_json
+from artrec.vectors import FeatureSet, as_id_array, load_npy
 
 IDS_FILE = "index2artworkId.json"
 URLS_FILE = "artworkImageUrlsCache.json"

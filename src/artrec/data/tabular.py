@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions, as_id_array
+from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions
 from artrec.errors import DataError, MissingDependencyError
-from artrec.features.base import FeatureSet, load_npy
+from artrec.vectors import FeatureSet, as_id_array, load_npy
 
 _CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}

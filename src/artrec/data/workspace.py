@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions, as_id_array
+from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions
 from artrec.errors import ArtrecError, DataError, UnknownIdError
+from artrec.vectors import as_id_array
 
 SCHEMA_VERSION = 1
 DB_NAME = "artrec.db"

@@ -47,8 +47,8 @@ from artrec.evaluation.evaluator import (
     paired_cases,
 )
 from artrec.evaluation.protocols import Split, make_split
-from artrec.index.base import METRICS
 from artrec.recommend.base import Recommender
+from artrec.similarity import METRICS
 
 #: Recommender kinds a :class:`Config` can name.
 KINDS: tuple[str, ...] = ("visrank", "random", "popular", "artist")

@@ -1,5 +1,1 @@
-"""Feature sets and feature extractors."""
-
-from artrec.features.base import FeatureSet
-
-__all__ = ["FeatureSet"]
+"""Feature extractors (CNNs, hand-engineered), the batched runner and the extraction API."""

@@ -4,7 +4,7 @@
 >>> features = extract("path/to/images", "efficientnet_lite0", output_dir="features")  # doctest: +SKIP
 >>> Embedding(n_components=100).fit_transform([features])  # doctest: +SKIP
 
-The returned :class:`~artrec.features.base.FeatureSet` is what the embedding step
+The returned :class:`~artrec.vectors.FeatureSet` is what the embedding step
 (:class:`artrec.embedding.Embedding`) takes. Bad images are not in it; they are listed in
 ``features.meta["bad_items"]`` (and counted in ``features.meta["n_bad"]``).
 """
@@ -20,7 +20,6 @@ from typing import Any
 from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError
-from artrec.features.base import FeatureSet
 from artrec.features.extractor import FeatureExtractor
 from artrec.features.runner import (
     ExtractionItem,
@@ -29,6 +28,7 @@ from artrec.features.runner import (
     run_extraction,
 )
 from artrec.images.fetch import FetchOptions, is_url
+from artrec.vectors import FeatureSet
 
 #: The default extractor: pretrained, offline, small.
 DEFAULT_EXTRACTOR = "efficientnet_lite0"

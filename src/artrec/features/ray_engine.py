@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from artrec.errors import DataError, MissingDependencyError
-from artrec.features.base import FeatureSet
 from artrec.features.extractor import FeatureExtractor, check_precision
 from artrec.features.runner import (
     BadItem,
@@ -49,6 +48,7 @@ from artrec.features.runner import (
 )
 from artrec.images.fetch import FetchOptions
 from artrec.images.reader import DEFAULT_MAX_PIXELS
+from artrec.vectors import FeatureSet
 
 
 def import_ray() -> Any:

@@ -55,9 +55,7 @@ from typing import Any
 import numpy as np
 
 from artrec import __version__
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError
-from artrec.features.base import FeatureSet, load_npy
 from artrec.features.extractor import (
     FeatureExtractor,
     TorchModelExtractor,
@@ -67,6 +65,7 @@ from artrec.features.extractor import (
 from artrec.fileio import atomic_write_bytes
 from artrec.images.fetch import FetchOptions, fetch_url, is_url
 from artrec.images.reader import DEFAULT_MAX_PIXELS, BadImageError, read_image
+from artrec.vectors import FeatureSet, as_id_array, load_npy
 
 #: ``progress(done, total)``: items processed so far (good or bad) out of those pending.
 ProgressCallback = Callable[[int, int], None]

@@ -1,5 +1,5 @@
 """Similarity indexes: exact (numpy) and approximate (FAISS)."""
 
-from artrec.index.base import METRICS, SimilarityIndex
+from artrec.index.base import SimilarityIndex
 
-__all__ = ["METRICS", "SimilarityIndex"]
+__all__ = ["SimilarityIndex"]

@@ -28,17 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, UnknownIdError
-
-METRICS: tuple[str, ...] = ("cosine", "euclidean", "manhattan", "correlation", "chebyshev", "dot")
-
-
-def check_metric(metric: str) -> str:
-    """Return ``metric`` if known, else raise :class:`DataError` listing the choices."""
-    if metric not in METRICS:
-        raise DataError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return metric
+from artrec.vectors import as_id_array
 
 
 class SimilarityIndex(ABC):

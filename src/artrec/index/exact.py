@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError
 from artrec.fileio import atomic_write
-from artrec.index.base import SimilarityIndex, check_metric
-from artrec.index.kernels import pairwise, prepare, squared_norms
+from artrec.index.base import SimilarityIndex
 from artrec.ranking import top_k
+from artrec.similarity import check_metric, pairwise, prepare, squared_norms
+from artrec.vectors import as_id_array
 
 #: Format tag written to ``index.json``.
 FORMAT = "artrec-exact-index"
@@ -272,7 +272,7 @@ class ExactIndex(SimilarityIndex):
     @classmethod
     def load(cls, directory: str | Path, *, mmap: bool = True) -> ExactIndex:
         """Read an index written by :meth:`save`; raises :class:`DataError` naming a bad file."""
-        from artrec.features.base import load_npy
+        from artrec.vectors import load_npy
 
         directory = Path(directory)
         meta_path = directory / "index.json"

@@ -11,7 +11,8 @@ import importlib
 from typing import Any
 
 from artrec.errors import DataError, MissingDependencyError
-from artrec.index.base import SimilarityIndex, check_metric
+from artrec.index.base import SimilarityIndex
+from artrec.similarity import check_metric
 
 #: Index kinds :func:`make_index` knows.
 INDEX_KINDS: tuple[str, ...] = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
@@ -25,7 +26,7 @@ def make_index(kind: str = "exact", metric: str = "cosine", **params: Any) -> Si
     kind
         One of :data:`INDEX_KINDS`.
     metric
-        One of :data:`artrec.index.base.METRICS` (FAISS kinds support fewer).
+        One of :data:`artrec.similarity.METRICS` (FAISS kinds support fewer).
     **params
         Passed to the index constructor (e.g. ``batch_size`` for ``exact``; ``nlist``,
         ``nprobe``, ``M``, ``efSearch`` for FAISS).

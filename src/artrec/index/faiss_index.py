@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, MissingDependencyError
 from artrec.fileio import read_json, write_json
 from artrec.index.base import SimilarityIndex
+from artrec.vectors import as_id_array
 
 #: FAISS structures offered.
 KINDS: tuple[str, ...] = ("flat", "ivf", "hnsw")
@@ -305,7 +305,7 @@ class FaissIndex(SimilarityIndex):
 
     def _prepare(self, block: np.ndarray) -> np.ndarray:
         """A C-contiguous float32 copy of ``block`` as FAISS stores it (normalised for cosine)."""
-        from artrec.index.kernels import prepare
+        from artrec.similarity import prepare
 
         return prepare(block, "cosine" if self.metric == "cosine" else "dot", np.float32)
 
@@ -586,7 +586,7 @@ class FaissIndex(SimilarityIndex):
         elif self.metric == "dot":
             scores = np.einsum("qfd,qd->qf", vecs, q)
         else:
-            from artrec.index.kernels import prepare
+            from artrec.similarity import prepare
 
             pq = prepare(q, "cosine", np.float64)
             pv = prepare(vecs.reshape(-1, self.dim_), "cosine", np.float64).reshape(vecs.shape)
@@ -649,7 +649,7 @@ class FaissIndex(SimilarityIndex):
         Raises :class:`DataError` naming the file when a part is missing, corrupt or
         inconsistent with the others.
         """
-        from artrec.features.base import load_npy
+        from artrec.vectors import load_npy
 
         faiss = import_faiss()
         directory = Path(directory)

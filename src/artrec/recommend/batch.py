@@ -40,11 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError, UnknownIdError
 from artrec.fileio import read_json, write_json
 from artrec.index.base import SimilarityIndex
 from artrec.recommend.base import Ranking, Recommender
+from artrec.vectors import as_id_array
 
 #: Aggregations :func:`rank_with_index` knows (the same as VisRank's).
 INDEX_AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mean")
@@ -250,7 +250,7 @@ def _rank_block(
     because_out: np.ndarray,
 ) -> None:
     """Rank one block of users, vectorised over all (user, candidate) pairs of the block."""
-    from artrec.index.kernels import prepare
+    from artrec.similarity import prepare
 
     sizes = np.array([len(p) for p in plist], dtype=np.int64)
     if sizes.sum() == 0:
@@ -543,7 +543,7 @@ def _memmap(path: Path, mode: str, dtype: Any, shape: tuple[int, ...], fill: Any
 
 def load_batch(directory: str | Path) -> BatchRecommendations:
     """Read a run written by :func:`recommend_all` (arrays memory-mapped, read-only)."""
-    from artrec.features.base import load_npy
+    from artrec.vectors import load_npy
 
     directory = Path(directory)
     meta = read_json(directory / "meta.json")

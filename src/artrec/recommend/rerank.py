@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from artrec.errors import DataError
-from artrec.index.kernels import prepare
+from artrec.similarity import prepare
 
 
 def mmr(

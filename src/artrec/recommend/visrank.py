@@ -13,7 +13,7 @@ aggregation         score(i)
 ==================  ==========================================================
 
 ``sim`` is the metric's similarity and ``dist`` its distance (see
-:mod:`artrec.index.kernels`): for cosine, ``dist = 1 - cosine similarity``, so
+:mod:`artrec.similarity`): for cosine, ``dist = 1 - cosine similarity``, so
 ``sum_distance`` reports ``sum(cos) - |P|``. The notebook ranks items by the sum of
 distances *ascending*; reporting minus that sum keeps "higher is better" and gives the
 same order. Because ``dist`` is an affine function of ``sim`` with slope ``-1`` under every
@@ -41,9 +41,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from artrec.errors import DataError
-from artrec.index.base import check_metric
-from artrec.index.kernels import LINEAR_METRICS, pairwise, prepare, squared_norms
 from artrec.recommend.base import DEFAULT_CHUNK, Ranking, Recommender, TrainData
+from artrec.similarity import LINEAR_METRICS, check_metric, pairwise, prepare, squared_norms
 
 #: Aggregations :class:`VisRankRecommender` knows.
 AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mean")
@@ -57,7 +56,7 @@ class VisRankRecommender(Recommender):
     Parameters
     ----------
     metric
-        Similarity metric (see :data:`artrec.index.base.METRICS`).
+        Similarity metric (see :data:`artrec.similarity.METRICS`).
     aggregation
         One of :data:`AGGREGATIONS` (see the module docstring).
     m

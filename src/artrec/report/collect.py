@@ -240,7 +240,7 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
             return dict(json.loads(raw)["results"])
     from artrec.data.simulate import stored_simulation
     from artrec.engine import Engine
-    from artrec.features.base import FeatureSet
+    from artrec.vectors import FeatureSet
 
     if workspace.n_items() == 0:
         raise ArtrecError(f"workspace {workspace.root} has no catalogue; nothing to report")

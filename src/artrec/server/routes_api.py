@@ -79,7 +79,7 @@ def cap_k(state: ServerState, k: int) -> int:
 
 def check_metric(metric: str | None, state: ServerState) -> str:
     """The metric to use (server default for ``None``); 422 for an unknown one."""
-    from artrec.index.base import METRICS
+    from artrec.similarity import METRICS
 
     chosen = metric or state.settings.metric
     if chosen not in METRICS:

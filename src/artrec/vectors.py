@@ -1,4 +1,11 @@
-"""Feature sets: a matrix of per-item features with the item ids in row order.
+"""Vectors and ids: the shared vocabulary every layer of artrec speaks.
+
+* :func:`as_id_array`: raw ids as a 1-D array of ``str`` (``1234`` and ``"1234"`` name the
+  same artwork everywhere);
+* :class:`FeatureSet`: a named matrix of per-item vectors with the item ids in row order
+  (extracted features and fitted embeddings are both feature sets);
+* :func:`load_npy`: read a ``.npy`` matrix safely (never unpickles);
+* :func:`append_rows`: grow a stored feature set without loading it.
 
 A feature set is stored as three files next to each other::
 
@@ -8,20 +15,26 @@ A feature set is stored as three files next to each other::
 
 Matrices are memory-mapped when read. Writes go to temporary files that are renamed into
 place, so a crash never leaves a half-written feature set behind.
+
+This module imports nothing from artrec but :mod:`artrec.errors` and :mod:`artrec.fileio`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from artrec.data.catalog import as_id_array
 from artrec.errors import DataError
-from artrec.fileio import atomic_write
+from artrec.fileio import atomic_write, write_json
+
+#: Rows copied at a time when a stored matrix is streamed into a new file.
+_COPY_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -168,3 +181,64 @@ def load_npy(path: str | Path, *, mmap: bool = True) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise DataError(f"{path}: expected a single array")
     return arr
+
+
+def as_id_array(ids: Iterable[Any]) -> np.ndarray:
+    """Return ``ids`` as a 1-D numpy array of Python ``str`` (dtype object).
+
+    Integer ids (as in the notebook's ``index2artworkId.json``) become their decimal text,
+    so ``1234`` and ``"1234"`` name the same artwork everywhere.
+    """
+    if isinstance(ids, (str, bytes)):
+        raise DataError(f"expected a sequence of ids, got the single id {ids!r}")
+    values = ids.ravel().tolist() if isinstance(ids, np.ndarray) else list(ids)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        out[i] = str(v)
+    return out
+
+
+def append_rows(directory: str | Path, name: str, rows: FeatureSet) -> FeatureSet:
+    """Append ``rows`` to the stored feature set ``name`` without loading the old matrix.
+
+    The old rows are streamed into a new file, which replaces the old one atomically (as
+    do the ids and the sidecar, which records ``n_appended``). Raises :class:`DataError`
+    when the dimensions differ or an id is already stored. Returns the stored set
+    (memory-mapped).
+    """
+    directory = Path(directory)
+    old = FeatureSet.load(directory, name)
+    if rows.dim != old.dim:
+        raise DataError(
+            f"cannot append {rows.dim}-dimensional rows to {name!r} ({old.dim} dimensions)"
+        )
+    known = set(old.item_ids.tolist())
+    for item_id in rows.item_ids.tolist():
+        if item_id in known:
+            raise DataError(f"item {item_id!r} is already in {name!r}")
+    n_old, n_new = len(old), len(rows)
+    pid = os.getpid()
+    tmp = directory / f".{name}.append-{pid}.npy"
+    out = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=np.float32, shape=(n_old + n_new, old.dim)
+    )
+    for lo in range(0, n_old, _COPY_CHUNK):
+        hi = min(n_old, lo + _COPY_CHUNK)
+        out[lo:hi] = old.matrix[lo:hi]
+    out[n_old:] = np.asarray(rows.matrix, dtype=np.float32)
+    out.flush()
+    del out
+    ids = [*old.item_ids.tolist(), *rows.item_ids.tolist()]
+    meta = {
+        **old.meta,
+        "n_items": n_old + n_new,
+        "n_appended": int(old.meta.get("n_appended", 0)) + n_new,
+    }
+    os.replace(tmp, directory / f"{name}.npy")
+    write_json(directory / f"{name}.ids.json", ids)
+    write_json(directory / f"{name}.json", meta, indent=2)
+    return FeatureSet.load(directory, name)

@@ -1,7 +1,9 @@
-"""Pairwise similarity kernels shared by the exact index and the VisRank recommender.
+"""Similarity: the metric names, their validation, and the pairwise kernels.
+
+Shared by the exact index, VisRank, MMR and every caller that names a metric.
 
 Every kernel works on *prepared* vectors (see :func:`prepare`) and returns similarities,
-higher meaning more alike, following the conventions of :mod:`artrec.index.base`:
+higher meaning more alike, following the conventions of the module table below:
 
 ==============  ==========================================  ===========================
 metric          prepared vectors                            similarity of prepared a, b
@@ -26,7 +28,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from artrec.index.base import check_metric
+from artrec.errors import DataError
+
+#: Metric names, in the order the CLI and tables list them.
+METRICS: tuple[str, ...] = ("cosine", "euclidean", "manhattan", "correlation", "chebyshev", "dot")
+
+
+def check_metric(metric: str) -> str:
+    """Return ``metric`` if known, else raise :class:`DataError` listing the choices."""
+    if metric not in METRICS:
+        raise DataError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return metric
+
 
 #: Metrics whose similarity is an inner product of prepared vectors.
 LINEAR_METRICS: tuple[str, ...] = ("cosine", "correlation", "dot")
@@ -40,7 +53,7 @@ def prepare(vectors: np.ndarray, metric: str, dtype: type | np.dtype = np.float3
     vectors
         ``(n, dim)`` finite array.
     metric
-        One of :data:`artrec.index.base.METRICS`.
+        One of :data:`METRICS`.
     dtype
         Floating type of the result (``float32`` or ``float64``).
 
