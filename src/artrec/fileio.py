@@ -61,3 +61,29 @@ def read_json(path: str | Path, *, label: str | None = None) -> Any:
         raise DataError(
             f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+
+
+#: Longest name accepted for something that becomes a file or folder name.
+MAX_NAME_LENGTH = 100
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+=")
+
+
+def check_name(name: str, *, what: str = "name") -> str:
+    """Return ``name`` if it is a plain file name, else raise :class:`DataError`.
+
+    A plain name is 1 to :data:`MAX_NAME_LENGTH` characters of ASCII letters, digits and
+    ``. _ - + =``, does not start with a dot, and so can never be a path (no separators,
+    no ``..``). Embeddings, indexes, runs and models are named this way.
+    """
+    if not isinstance(name, str) or not name:
+        raise DataError(f"{what} must be a non-empty string")
+    shown = name if len(name) <= 40 else name[:37] + "..."
+    if len(name) > MAX_NAME_LENGTH:
+        raise DataError(f"{what} {shown!r} is longer than {MAX_NAME_LENGTH} characters")
+    if name.startswith(".") or not set(name) <= _NAME_CHARS:
+        raise DataError(
+            f"{what} {shown!r} is not a plain name: use letters, digits and . _ - + = "
+            "(not starting with a dot)"
+        )
+    return name

@@ -9,6 +9,7 @@ Layout::
       index/             saved similarity indexes
       images/            downloaded or copied images, keyed by content
       reports/           HTML reports
+      models/            saved recommenders: models/<name>/model.json + arrays.npz
 
 The database is opened in WAL mode with a busy timeout, so several processes (the CLI, a
 server's workers) can read while one writes. Rows of the ``items`` table keep insertion
@@ -156,6 +157,11 @@ class Workspace:
     def reports_dir(self) -> Path:
         """Directory of reports."""
         return self.root / "reports"
+
+    @property
+    def models_dir(self) -> Path:
+        """Directory of saved recommenders (``models/<name>/``), made on first save."""
+        return self.root / "models"
 
     # -- database -----------------------------------------------------------------------
     @contextmanager

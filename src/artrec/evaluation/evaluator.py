@@ -38,7 +38,7 @@ from artrec.errors import DataError
 from artrec.evaluation import metrics as M
 from artrec.evaluation.protocols import Split
 from artrec.ranking import top_k
-from artrec.recommend.base import Recommender, TrainData
+from artrec.recommend.base import Recommender, TrainData, train_data_from
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
@@ -214,18 +214,11 @@ def _json_number(v: Any) -> Any:
 def train_data(catalog: Catalog, split: Split, vectors: np.ndarray | None = None) -> TrainData:
     """The :class:`~artrec.recommend.base.TrainData` a recommender is fitted on for ``split``.
 
-    It holds the rows of the split's training events (popularity), the catalogue's
-    artists and ``vectors``; ``available`` is left ``None`` because the evaluator applies
-    each case's own candidate set.
+    It holds the split's training events (per user, with times and kinds), the
+    catalogue's metadata and ``vectors``; ``available`` is left ``None`` because the
+    evaluator applies each case's own candidate set.
     """
-    rows = catalog.rows_of(split.train.item_ids, missing="drop")
-    return TrainData(
-        n_items=catalog.n_items,
-        vectors=vectors,
-        interactions_rows=rows,
-        artists=catalog.artists(),
-        available=None,
-    )
+    return train_data_from(catalog, split.train, vectors=vectors)
 
 
 def user_popularity(split: Split, catalog: Catalog) -> tuple[np.ndarray, int]:

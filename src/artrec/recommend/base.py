@@ -13,11 +13,13 @@ Raw ids are mapped to rows at the edges (:class:`artrec.data.Catalog.rows_of`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
+from artrec.data.catalog import Catalog, Interactions
 from artrec.errors import DataError
 from artrec.ranking import top_k
 
@@ -28,6 +30,11 @@ DEFAULT_CHUNK = 256
 @dataclass(frozen=True)
 class TrainData:
     """What a recommender is fitted on, all aligned to catalogue rows.
+
+    The training events are given column-wise: ``interactions_rows[e]`` is the catalogue
+    row of event ``e``, and, when the log is known per user, ``users[e]`` its user index
+    (``0 .. n_users - 1``, raw ids in ``user_ids``), ``timestamps[e]`` its time and
+    ``kinds[e]`` its kind. Content-only recommenders use none of them.
 
     Parameters
     ----------
@@ -41,6 +48,20 @@ class TrainData:
         Artist per row (``None`` where unknown), or ``None`` when the catalogue has no artists.
     available
         Boolean mask of rows that may be recommended (in stock). ``None`` means all.
+    users
+        ``(n_events,)`` user index of each training event, or ``None`` when unknown.
+    user_ids
+        ``(n_users,)`` raw user id of each user index (``None`` when ``users`` is).
+    timestamps
+        ``(n_events,)`` seconds since the epoch (NaN where unknown), or ``None``.
+    kinds
+        ``(n_events,)`` event kind (``"purchase"``, ``"like"``, ...), or ``None``.
+    metadata
+        Catalogue metadata columns by name (``artist``, ``medium``, ``century``,
+        ``museum``, ...), one value per row (``None`` where missing).
+    now
+        The moment the data stands at, in seconds since the epoch: time-aware models
+        measure ages from it. ``None`` means the latest training timestamp.
     """
 
     n_items: int
@@ -48,6 +69,12 @@ class TrainData:
     interactions_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     artists: np.ndarray | None = None
     available: np.ndarray | None = None
+    users: np.ndarray | None = None
+    user_ids: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    kinds: np.ndarray | None = None
+    metadata: Mapping[str, np.ndarray] = field(default_factory=dict)
+    now: float | None = None
 
     def __post_init__(self) -> None:
         if self.vectors is not None and self.vectors.shape[0] != self.n_items:
@@ -56,6 +83,112 @@ class TrainData:
             raise DataError(f"artists has {len(self.artists)} values for {self.n_items} items")
         if self.available is not None and len(self.available) != self.n_items:
             raise DataError(f"available has {len(self.available)} values for {self.n_items} items")
+        rows = np.asarray(self.interactions_rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_items):
+            raise DataError(f"interaction rows must lie in 0..{self.n_items - 1}")
+        object.__setattr__(self, "interactions_rows", rows)
+        n_events = len(rows)
+        for label in ("users", "timestamps", "kinds"):
+            col = getattr(self, label)
+            if col is not None and len(col) != n_events:
+                raise DataError(f"{label} has {len(col)} values for {n_events} training events")
+        if (self.users is None) != (self.user_ids is None):
+            raise DataError("users and user_ids go together")
+        if self.users is not None and self.user_ids is not None:
+            users = np.asarray(self.users, dtype=np.int64).reshape(-1)
+            if users.size and (users.min() < 0 or users.max() >= len(self.user_ids)):
+                raise DataError(f"user indexes must lie in 0..{len(self.user_ids) - 1}")
+            object.__setattr__(self, "users", users)
+        for name, col in self.metadata.items():
+            if len(col) != self.n_items:
+                raise DataError(f"metadata {name!r} has {len(col)} values for {self.n_items} items")
+
+    @property
+    def n_users(self) -> int:
+        """Number of users in the training log (0 when it is not known per user)."""
+        return 0 if self.user_ids is None else len(self.user_ids)
+
+    @property
+    def reference_time(self) -> float | None:
+        """:attr:`now`, or the latest known training timestamp, or ``None``."""
+        if self.now is not None:
+            return float(self.now)
+        if self.timestamps is None or not len(self.timestamps):
+            return None
+        ts = np.asarray(self.timestamps, dtype=np.float64)
+        return float(np.nanmax(ts)) if np.isfinite(ts).any() else None
+
+    def user_items(self, *, binary: bool = True) -> sp.csr_matrix:
+        """The ``(n_users, n_items)`` user-item matrix of the training events (float32).
+
+        With ``binary`` an entry is 1 where the user has any event on the item; otherwise
+        it counts the events. Raises :class:`DataError` when the log is not known per user.
+        """
+        if self.users is None:
+            raise DataError("the training data has no per-user log")
+        ones = np.ones(len(self.interactions_rows), dtype=np.float32)
+        mat = sp.csr_matrix(
+            (ones, (self.users, self.interactions_rows)), shape=(self.n_users, self.n_items)
+        )
+        mat.sum_duplicates()
+        if binary:
+            mat.data[:] = 1.0
+        return mat
+
+    def profiles(self) -> list[np.ndarray]:
+        """Distinct catalogue rows of each user's training events, in time order (log order
+        for equal or unknown times). Raises :class:`DataError` without a per-user log."""
+        if self.users is None:
+            raise DataError("the training data has no per-user log")
+        ts = (
+            np.zeros(len(self.users))
+            if self.timestamps is None
+            else np.nan_to_num(np.asarray(self.timestamps, np.float64), nan=-np.inf)
+        )
+        order = np.lexsort((np.arange(len(self.users)), ts, self.users))
+        out: list[list[int]] = [[] for _ in range(self.n_users)]
+        for e in order.tolist():
+            out[int(self.users[e])].append(int(self.interactions_rows[e]))
+        return [np.asarray(list(dict.fromkeys(r)), dtype=np.int64) for r in out]
+
+
+def train_data_from(
+    catalog: Catalog,
+    events: Interactions,
+    *,
+    vectors: np.ndarray | None = None,
+    available: np.ndarray | None = None,
+    now: float | None = None,
+) -> TrainData:
+    """The :class:`TrainData` for fitting on ``events`` over ``catalog``.
+
+    Events whose item is not in the catalogue are left out. Users are numbered in order of
+    first appearance in ``events``. Every catalogue metadata column is passed on, with the
+    artist column normalised as :meth:`Catalog.artists` does (unknown artists are ``None``).
+    """
+    rows = catalog.rows_of(events.item_ids, missing="mark")
+    keep = rows >= 0
+    users = events.user_ids[keep]
+    user_ids = np.asarray(list(dict.fromkeys(users.tolist())), dtype=object)
+    index = {u: i for i, u in enumerate(user_ids.tolist())}
+    user_rows = np.fromiter((index[u] for u in users.tolist()), dtype=np.int64, count=len(users))
+    artists = catalog.artists()
+    metadata = dict(catalog.metadata)
+    if artists is not None:
+        metadata["artist"] = artists
+    return TrainData(
+        n_items=catalog.n_items,
+        vectors=vectors,
+        interactions_rows=rows[keep],
+        artists=artists,
+        available=available,
+        users=user_rows,
+        user_ids=user_ids,
+        timestamps=np.asarray(events.timestamps, dtype=np.float64)[keep],
+        kinds=np.asarray(events.kinds, dtype=object)[keep],
+        metadata=metadata,
+        now=now,
+    )
 
 
 @dataclass(frozen=True)

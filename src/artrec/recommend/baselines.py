@@ -7,19 +7,18 @@ the CLI treat them like VisRank. None of them uses the item vectors.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from artrec.errors import DataError
 from artrec.recommend.base import Recommender, TrainData
+from artrec.recommend.store import SavableRecommender
 
 
 def _popularity(data: TrainData) -> np.ndarray:
-    rows = np.asarray(data.interactions_rows, dtype=np.int64).reshape(-1)
-    if rows.size and (rows.min() < 0 or rows.max() >= data.n_items):
-        raise DataError(f"interaction rows must lie in 0..{data.n_items - 1}")
-    return np.bincount(rows, minlength=data.n_items).astype(np.float64)
+    return np.bincount(data.interactions_rows, minlength=data.n_items).astype(np.float64)
 
 
 def _check_fitted(rec: Recommender) -> TrainData:
@@ -64,13 +63,14 @@ class RandomRecommender(Recommender):
         return out
 
 
-class PopularRecommender(Recommender):
+class PopularRecommender(SavableRecommender):
     """Most bought/liked items first: the number of training events per item.
 
     Ties (equal counts) go to the lower row, as everywhere in artrec.
     """
 
     name = "popular"
+    kind = "popular"
 
     def fit(self, data: TrainData) -> PopularRecommender:
         """Count the training events per row; returns self."""
@@ -82,6 +82,21 @@ class PopularRecommender(Recommender):
         """The event count of every row, the same for every profile."""
         _check_fitted(self)
         return np.tile(self.popularity_, (len(profiles), 1))
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """No parameters; the counts per row."""
+        _check_fitted(self)
+        return {}, {"popularity": self.popularity_}
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> PopularRecommender:
+        """The fitted recommender with the saved counts."""
+        rec = cls()
+        rec.popularity_ = np.asarray(arrays["popularity"], dtype=np.float64)
+        rec.data_ = TrainData(len(rec.popularity_))
+        return rec
 
 
 class FavouriteArtistRecommender(Recommender):
