@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from artrec.errors import DataError
+from artrec.fileio import check_name
 from artrec.vectors import FeatureSet
 
 if TYPE_CHECKING:
@@ -276,6 +277,7 @@ class Embedding:
             The ``.transform.npz`` file.
         """
         self._check_fitted()
+        check_name(name, what="embedding name")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         params = {
@@ -315,7 +317,7 @@ class Embedding:
     @classmethod
     def load(cls, directory: str | Path, name: str) -> Embedding:
         """Read a transform written by :meth:`save` (never unpickles)."""
-        path = Path(directory) / f"{name}.transform.npz"
+        path = Path(directory) / f"{check_name(name, what='embedding name')}.transform.npz"
         if not path.is_file():
             raise DataError(f"no fitted embedding {name!r} in {directory} (missing {path.name})")
         try:
@@ -557,8 +559,7 @@ def build_embedding(
     """
     if not feature_names:
         raise DataError("no feature sets given to embed")
-    if not name or "/" in name or name.startswith("."):
-        raise DataError(f"invalid embedding name {name!r}")
+    check_name(name, what="embedding name")
     available = FeatureSet.available(workspace.features_dir)
     unknown = [f for f in feature_names if f not in available]
     if unknown:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from artrec.errors import DataError, short_repr
+
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns of each row of ``scores``: score descending, then column ascending.
@@ -39,3 +41,16 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     rows[invalid] = -1
     vals[invalid] = -np.inf
     return rows, vals
+
+
+def clamp_k(k: object, n_items: int | None, what: str = "k") -> int:
+    """``k`` as an int, clamped to ``n_items`` (at least 1); raises for a non-positive ``k``.
+
+    A top-k list can never hold more than the catalogue, so every place that allocates
+    ``(n, k)`` arrays clamps first: ``k = 2**31`` on a 40-item catalogue allocates 40
+    columns, not 16 GiB. ``n_items=None`` (unknown yet) only validates.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise DataError(f"{what} must be a positive integer, got {short_repr(k)}")
+    k = int(k)
+    return k if n_items is None else min(k, max(int(n_items), 1))

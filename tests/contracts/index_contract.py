@@ -171,10 +171,23 @@ class IndexContract:
         x = rng.normal(size=(5, 3)).astype(np.float32)
         index = self.build(metric, x)
         rows, scores = index.search(x[:2], 8, exclude_rows=np.array([0, 1]))
-        assert rows.shape == (2, 8) and scores.shape == (2, 8)
+        assert rows.shape == (2, 5) and scores.shape == (2, 5)  # k is clamped to the 5 items
         assert (rows[:, :4] >= 0).all() and (rows[:, 4:] == -1).all()
         assert np.isneginf(scores[:, 4:]).all() and np.isfinite(scores[:, :4]).all()
         assert 0 not in rows[0].tolist() and 1 not in rows[1].tolist()
+
+    def test_huge_k_is_clamped_to_the_index(self, metric: str) -> None:
+        """``k = 2**31`` on 5 items allocates 5 columns (it would need 16 GiB otherwise)."""
+        x = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+        index = self.build(metric, x)
+        rows, scores = index.search(x[:1], 2**31)
+        assert rows.shape == (1, 5) and scores.shape == (1, 5)
+        assert sorted(rows[0].tolist()) == [0, 1, 2, 3, 4]
+        ids, _ = index.similar(index.item_ids_[0], 2**31)
+        assert len(ids) == 5 and ids[-1] is None  # the query itself is left out: one pad
+        for bad in (0, -1, 1.5, True, "3"):
+            with pytest.raises(DataError, match="k must be a positive integer"):
+                index.search(x[:1], bad)  # type: ignore[arg-type]
 
     def test_ties_broken_by_row(self, metric: str) -> None:
         """Identical vectors score identically and come back in row order."""

@@ -7,16 +7,29 @@ reads them with :class:`RestrictedUnpickler`, which refuses every global except 
 tuples, ints, floats, strings, booleans and ``None`` need no globals in any protocol (bytes
 none from protocol 3 on; protocols 0-2 spell them as a call of ``_codecs.encode``, which
 is refused), so everything the seed files legitimately hold loads, and nothing else does.
+
+A pickle can also be a bomb without running code: a few bytes can nest lists thousands
+deep, or share one list between a thousand users so that it reads as a million
+purchases. :func:`loads_pickle` therefore refuses files over
+:data:`~artrec.limits.MAX_PICKLE_BYTES`, nesting deeper than
+:data:`~artrec.limits.MAX_NESTING`, reference cycles, and values that, counted with
+repetition, outnumber the bytes of the file (see :func:`artrec.limits.check_structure`).
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import stat
 from pathlib import Path
 from typing import Any
 
-from artrec.errors import DataError, UnsafePickleError
+from artrec.errors import DataError, LimitError, UnsafePickleError, short_repr
+from artrec.limits import MAX_NESTING, MAX_PICKLE_BYTES, check_event_count, check_structure
+from artrec.limits import max_events as max_events_limit
+
+#: Item ids and user keys must fit a signed 64-bit integer.
+_ID_RANGE = 1 << 63
 
 #: The only globals a pickle may name: (module, name) pairs.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
@@ -47,19 +60,23 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED_GLOBALS:
             return set if name == "set" else frozenset
-        raise UnsafePickleError(f"{self.source}: refusing to load global '{module}.{name}'")
+        raise UnsafePickleError(
+            f"{self.source}: refusing to load global {short_repr(f'{module}.{name}')}"
+        )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"{self.source}: refusing to load persistent id {pid!r}")
+        raise UnsafePickleError(f"{self.source}: refusing to load persistent id {short_repr(pid)}")
 
 
-def load_pickle(path: str | Path) -> Any:
+def load_pickle(path: str | Path, *, max_bytes: int = MAX_PICKLE_BYTES) -> Any:
     """Load a pickle file that may hold only builtin containers, numbers and strings.
 
     Parameters
     ----------
     path
         The ``.pickle`` file.
+    max_bytes
+        Largest file accepted (:class:`~artrec.errors.LimitError` beyond it).
 
     Returns
     -------
@@ -73,10 +90,17 @@ def load_pickle(path: str | Path) -> Any:
         function such as ``os.system``), naming the file and the refused global. Nothing
         named by the pickle is imported or called.
     DataError
-        If the file is missing, truncated or not a pickle at all.
+        If the file is missing, truncated or not a pickle at all, or (as
+        :class:`~artrec.errors.LimitError`) too large, too deeply nested or expanding
+        through shared references.
     """
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise LimitError(f"{path}: {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
@@ -85,21 +109,34 @@ def load_pickle(path: str | Path) -> Any:
     return loads_pickle(data, source=path.name)
 
 
-def loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
-    """Like :func:`load_pickle`, for bytes already in memory; ``source`` names them in errors."""
+def loads_pickle(data: bytes, *, source: str = "<bytes>", max_depth: int = MAX_NESTING) -> Any:
+    """Like :func:`load_pickle`, for bytes already in memory; ``source`` names them in errors.
+
+    The result is checked with :func:`artrec.limits.check_structure`: nested at most
+    ``max_depth`` deep, free of reference cycles, and no larger (counted with repetition)
+    than ``len(data)`` values.
+    """
     if not data:
         raise DataError(f"{source}: empty file, not a pickle")
     try:
-        return RestrictedUnpickler(io.BytesIO(data), source).load()
+        value = RestrictedUnpickler(io.BytesIO(data), source).load()
     except UnsafePickleError:
         raise
     except RecursionError:
-        raise DataError(f"{source}: pickle nests too deeply") from None
+        raise LimitError(f"{source}: pickle nests too deeply") from None
+    except MemoryError:
+        raise LimitError(f"{source}: pickle needs more memory than is available") from None
     except Exception as exc:  # truncated / garbage input raises many different types
-        raise DataError(f"{source}: not a valid pickle ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"{source}: not a valid pickle ({type(exc).__name__}: {short_repr(str(exc), 120)})"
+        ) from None
+    check_structure(value, source, max_depth=max_depth, max_values=len(data))
+    return value
 
 
-def validate_user_items(obj: Any, source: str) -> dict[int, list[int]]:
+def validate_user_items(
+    obj: Any, source: str, *, max_events: int | None = None
+) -> dict[int, list[int]]:
     """Check the structure of a seed purchase file and return it as ``{user: [item, ...]}``.
 
     The notebook's ``past_transactions.pickle`` and ``ground_truth.pickle`` hold, for each
@@ -112,6 +149,8 @@ def validate_user_items(obj: Any, source: str) -> dict[int, list[int]]:
         The unpickled object.
     source
         The file name, used in error messages.
+    max_events
+        Most purchases accepted in all (default :func:`artrec.limits.max_events`).
 
     Returns
     -------
@@ -122,8 +161,12 @@ def validate_user_items(obj: Any, source: str) -> dict[int, list[int]]:
     Raises
     ------
     DataError
-        Naming the file and the first user or value of the wrong type.
+        Naming the file and the first user or value of the wrong type, or an id outside
+        the signed 64-bit range.
+    LimitError
+        More than ``max_events`` purchases.
     """
+    limit = max_events_limit(max_events)
     if isinstance(obj, dict):
         pairs = list(obj.items())
     elif isinstance(obj, (list, tuple)):
@@ -133,11 +176,15 @@ def validate_user_items(obj: Any, source: str) -> dict[int, list[int]]:
             f"{source}: expected a dict or list of per-user purchases, got {type(obj).__name__}"
         )
     out: dict[int, list[int]] = {}
+    n_events = 0
     for user, items in pairs:
-        if not _is_int(user):
-            raise DataError(f"{source}: user key {user!r} is not an int")
+        if not _is_id(user):
+            raise DataError(f"{source}: user key {short_repr(user)} is not an int id")
+        if isinstance(items, (set, frozenset, list, tuple)):
+            n_events += len(items)
+            check_event_count(n_events, limit, source)
         if isinstance(items, (set, frozenset)):
-            values = sorted(items, key=lambda v: (not _is_int(v), v if _is_int(v) else 0))
+            values = sorted(items, key=lambda v: (not _is_id(v), v if _is_id(v) else 0))
         elif isinstance(items, (list, tuple)):
             values = list(items)
         else:
@@ -146,17 +193,18 @@ def validate_user_items(obj: Any, source: str) -> dict[int, list[int]]:
                 f"got {type(items).__name__}"
             )
         for v in values:
-            if not _is_int(v):
-                raise DataError(f"{source}: user {user}: item id {v!r} is not an int")
+            if not _is_id(v):
+                raise DataError(f"{source}: user {user}: item id {short_repr(v)} is not an int id")
         out[int(user)] = [int(v) for v in values]
     return out
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _is_id(v: Any) -> bool:
+    """An int (not a bool) in the signed 64-bit range."""
+    return isinstance(v, int) and not isinstance(v, bool) and -_ID_RANGE <= v < _ID_RANGE
 
 
-def load_user_items(path: str | Path) -> dict[int, list[int]]:
+def load_user_items(path: str | Path, *, max_events: int | None = None) -> dict[int, list[int]]:
     """Load and validate a seed purchase pickle (see :func:`validate_user_items`)."""
     path = Path(path)
-    return validate_user_items(load_pickle(path), path.name)
+    return validate_user_items(load_pickle(path), path.name, max_events=max_events)

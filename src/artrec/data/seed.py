@@ -11,6 +11,10 @@ The folder holds exactly these files (the notebook's own names)::
 
 Users are the keys 0..n-1 of a dict or the positions of a list. The pickles are read with
 the restricted unpickler of :mod:`artrec.data.safe_pickle`, never with :func:`pickle.load`.
+
+Everything is checked before the workspace is touched: the matrices' headers against
+their file sizes, values that would overflow float32, ids (plain Unicode text of bounded
+length), and the number of purchases against :func:`artrec.limits.max_events`.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import numpy as np
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.safe_pickle import load_user_items
 from artrec.data.workspace import Workspace
-from artrec.errors import ArtrecError, DataError
+from artrec.errors import ArtrecError, DataError, short_repr
 from artrec.fileio import read_json
-from artrec.vectors import FeatureSet, as_id_array, load_npy
+from artrec.limits import check_event_count
+from artrec.limits import max_events as max_events_limit
+from artrec.vectors import FeatureSet, as_id_array, check_float32_range, load_matrix, nonfinite_rows
 
 IDS_FILE = "index2artworkId.json"
 URLS_FILE = "artworkImageUrlsCache.json"
@@ -39,8 +45,6 @@ FEATURE_FILES: dict[str, str] = {
 }
 #: Marker written by :func:`artrec.data.synthetic.write_seed_assets` into simulated folders.
 SIMULATED_MARKER = "SIMULATED.txt"
-
-_NAN_CHECK_ROWS = 4096
 
 
 @dataclass
@@ -133,6 +137,7 @@ def load_seed_assets(
     *,
     on_nan: str = "raise",
     missing_items: str = "keep",
+    max_events: int | None = None,
 ) -> SeedAssets:
     """Read a notebook ``assets/`` folder.
 
@@ -148,6 +153,9 @@ def load_seed_assets(
         What to do with transaction events whose item id is not in the catalogue:
         ``"keep"`` them in the log (default) or ``"drop"`` them. Either way they are
         reported in :attr:`SeedAssets.missing_item_ids`.
+    max_events
+        Most purchases accepted, both pickles together (default
+        :func:`artrec.limits.max_events`: ``$ARTREC_MAX_EVENTS`` or 10,000,000).
 
     Returns
     -------
@@ -157,12 +165,16 @@ def load_seed_assets(
     ------
     DataError
         A file is missing or malformed (message names the file): bad JSON, a matrix whose
-        row count differs from ``len(index2artworkId)``, an unsafe or malformed pickle.
+        header disagrees with its size or whose row count differs from
+        ``len(index2artworkId)``, a value beyond float32, an unsafe or malformed pickle.
+    LimitError
+        More than ``max_events`` purchases, or a file beyond the size or nesting bounds.
     """
     if on_nan not in ("raise", "report"):
-        raise ValueError(f"on_nan must be 'raise' or 'report', got {on_nan!r}")
+        raise DataError(f"on_nan must be 'raise' or 'report', got {short_repr(on_nan)}")
     if missing_items not in ("keep", "drop"):
-        raise ValueError(f"missing_items must be 'keep' or 'drop', got {missing_items!r}")
+        raise DataError(f"missing_items must be 'keep' or 'drop', got {short_repr(missing_items)}")
+    limit = max_events_limit(max_events)
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{directory}: not a directory (expected the notebook's assets/ folder)")
@@ -178,14 +190,11 @@ def load_seed_assets(
     nan_rows: dict[str, list[str]] = {}
     for name, filename in FEATURE_FILES.items():
         path = directory / filename
-        matrix = load_npy(path, mmap=True)
-        if matrix.ndim != 2:
-            raise DataError(f"{filename}: expected a 2-D matrix, got shape {matrix.shape}")
+        matrix = load_matrix(path, mmap=True)
         if matrix.shape[0] != n:
             raise DataError(f"{filename}: {matrix.shape[0]} rows but {IDS_FILE} lists {n} artworks")
-        if not np.issubdtype(matrix.dtype, np.floating):
-            raise DataError(f"{filename}: expected a float matrix, got dtype {matrix.dtype}")
-        bad = _nonfinite_rows(matrix)
+        check_float32_range(matrix, filename, catalog.item_ids)
+        bad = nonfinite_rows(matrix)
         if bad.size:
             first = catalog.item_ids[bad[0]]
             msg = (
@@ -204,8 +213,11 @@ def load_seed_assets(
         feature_sets.append(FeatureSet(name, catalog.item_ids, matrix, meta))
 
     parts = []
+    n_events = 0
     for split, filename in (("train", TRAIN_FILE), ("test", TEST_FILE)):
-        users = load_user_items(directory / filename)
+        users = load_user_items(directory / filename, max_events=limit)
+        n_events += sum(len(items) for items in users.values())
+        check_event_count(n_events, limit, f"{TRAIN_FILE} and {TEST_FILE}")
         user_col: list[str] = []
         item_col: list[str] = []
         for user, items in users.items():
@@ -262,6 +274,7 @@ def import_seed(
     *,
     on_nan: str = "raise",
     missing_items: str = "keep",
+    max_events: int | None = None,
 ) -> ImportReport:
     """Turn a notebook ``assets/`` folder into a workspace.
 
@@ -275,14 +288,17 @@ def import_seed(
         The assets folder.
     workspace
         A :class:`Workspace` or its directory.
-    on_nan, missing_items
-        As in :func:`load_seed_assets`.
+    on_nan, missing_items, max_events
+        As in :func:`load_seed_assets`; everything is read and checked before the
+        workspace is created or written.
 
     Returns
     -------
     ImportReport
     """
-    assets = load_seed_assets(assets_dir, on_nan=on_nan, missing_items=missing_items)
+    assets = load_seed_assets(
+        assets_dir, on_nan=on_nan, missing_items=missing_items, max_events=max_events
+    )
     ws = workspace if isinstance(workspace, Workspace) else Workspace.create(workspace)
     if not ws.db_path.is_file():
         ws = Workspace.create(ws.root)
@@ -334,8 +350,13 @@ def _read_ids(path: Path) -> np.ndarray:
         )
     for pos, v in enumerate(ids):
         if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not v):
-            raise DataError(f"{path.name}: entry {pos} ({v!r}) is not an artwork id (int or text)")
-    out = as_id_array(ids)
+            raise DataError(
+                f"{path.name}: entry {pos} ({short_repr(v)}) is not an artwork id (int or text)"
+            )
+    try:
+        out = as_id_array(ids)
+    except DataError as exc:
+        raise DataError(f"{path.name}: {exc}") from None
     if len(set(out.tolist())) != len(out):
         seen: set[str] = set()
         for pos, v in enumerate(out.tolist()):
@@ -349,7 +370,7 @@ def _read_ids(path: Path) -> np.ndarray:
 
 def _read_urls(path: Path, item_ids: np.ndarray, warnings: list[str]) -> tuple[np.ndarray, int]:
     image = np.full(len(item_ids), None, dtype=object)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         warnings.append(f"{path.name} is missing; no image URLs")
         return image, len(item_ids)
     cache = read_json(path, label=path.name)
@@ -362,25 +383,28 @@ def _read_urls(path: Path, item_ids: np.ndarray, warnings: list[str]) -> tuple[n
             missing += 1
             continue
         if not isinstance(entry, dict):
-            raise DataError(f"{path.name}: entry for artwork {item_id!r} is not an object")
+            raise DataError(
+                f"{path.name}: entry for artwork {short_repr(item_id)} is not an object"
+            )
         url = entry.get("medium")
         if url is None:
             missing += 1
             continue
         if not isinstance(url, str):
             raise DataError(f"{path.name}: 'medium' URL of artwork {item_id!r} is not text")
+        if not _encodable(url):
+            raise DataError(
+                f"{path.name}: 'medium' URL of artwork {item_id!r} is not valid Unicode text"
+            )
         image[row] = url
     if missing:
         warnings.append(f"{path.name}: {missing} of {len(item_ids)} artworks have no 'medium' URL")
     return image, missing
 
 
-def _nonfinite_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows holding NaN or inf, checked in chunks so a memory map is never copied whole."""
-    bad: list[np.ndarray] = []
-    for start in range(0, matrix.shape[0], _NAN_CHECK_ROWS):
-        chunk = np.asarray(matrix[start : start + _NAN_CHECK_ROWS])
-        rows = np.flatnonzero(~np.isfinite(chunk).all(axis=1))
-        if rows.size:
-            bad.append(rows + start)
-    return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

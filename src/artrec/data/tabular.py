@@ -12,6 +12,11 @@
 
 Parquet is read with pyarrow, imported only when a Parquet file is opened. Every error
 names the file and the line (CSV, JSON Lines) or record/row (JSON, Parquet).
+
+An interaction file may hold at most :func:`artrec.limits.max_events` events (raise it with
+``max_events=`` or ``$ARTREC_MAX_EVENTS``); a Parquet file is refused on its row count,
+before any row is converted. JSON goes through :func:`artrec.fileio.parse_json` (size,
+nesting, huge numbers, invalid Unicode).
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from typing import Any
 import numpy as np
 
 from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions
-from artrec.errors import DataError, MissingDependencyError
-from artrec.vectors import FeatureSet, as_id_array, load_npy
+from artrec.errors import DataError, MissingDependencyError, short_repr
+from artrec.fileio import parse_json, read_json
+from artrec.limits import check_event_count
+from artrec.limits import max_events as max_events_limit
+from artrec.vectors import FeatureSet, as_id_array, check_float32_range, load_matrix
 
 _CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -40,13 +48,15 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".t
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n"}
 _INT_FIELDS = {"year"}
+#: Largest year (or century) magnitude accepted.
+_MAX_YEAR = 100_000
 _FLOAT_FIELDS = {"height_cm", "width_cm"}
 
 
 # -- interactions ----------------------------------------------------------------------------
 
 
-def load_interactions_file(path: str | Path) -> Interactions:
+def load_interactions_file(path: str | Path, *, max_events: int | None = None) -> Interactions:
     """Read an interaction log from CSV or Parquet.
 
     Parameters
@@ -55,6 +65,9 @@ def load_interactions_file(path: str | Path) -> Interactions:
         ``.csv``/``.tsv`` (header row required) or ``.parquet``. Columns: ``user_id`` and
         ``item_id`` (required), ``timestamp`` (seconds since the epoch or ISO-8601 text;
         empty = unknown), ``kind`` (default ``"purchase"``), ``split`` (``train``/``test``).
+    max_events
+        Most events accepted (default :func:`artrec.limits.max_events`:
+        ``$ARTREC_MAX_EVENTS`` or 10,000,000).
 
     Returns
     -------
@@ -65,10 +78,13 @@ def load_interactions_file(path: str | Path) -> Interactions:
     ------
     DataError
         Missing columns, empty ids, unparseable timestamps, naming the file and line/row.
+    LimitError
+        More than ``max_events`` events.
     MissingDependencyError
         A Parquet file but pyarrow is not installed.
     """
     path = Path(path)
+    limit = max_events_limit(max_events)
     users: list[str] = []
     items: list[str] = []
     stamps: list[float] = []
@@ -76,7 +92,8 @@ def load_interactions_file(path: str | Path) -> Interactions:
     splits: list[str | None] = []
     has_split = False
     columns_checked = False
-    for where, rec in _records(path):
+    for where, rec in _records(path, max_records=limit):
+        check_event_count(len(users) + 1, limit, path.name)
         if not columns_checked:
             missing = [c for c in ("user_id", "item_id") if c not in rec]
             if missing:
@@ -97,7 +114,9 @@ def load_interactions_file(path: str | Path) -> Interactions:
         kinds.append(_text(rec.get("kind")) or "purchase")
         split = _text(rec.get("split"))
         if split is not None and split not in ("train", "test"):
-            raise DataError(f"{path.name}: {where}: split must be 'train' or 'test', got {split!r}")
+            raise DataError(
+                f"{path.name}: {where}: split must be 'train' or 'test', got {short_repr(split)}"
+            )
         splits.append(split)
     return Interactions(
         np.asarray(users, dtype=object),
@@ -214,46 +233,49 @@ def load_feature_matrix(
     Raises
     ------
     DataError
-        Unreadable files, a matrix that is not 2-D float, duplicate or blank ids, or a row
-        count that differs from the number of ids.
+        Unreadable files, a matrix that is not 2-D float with at least one column, a header
+        that disagrees with the file size, a value beyond float32, duplicate, blank, too
+        long or invalid ids, or a row count that differs from the number of ids.
     """
     npy_path = Path(npy_path)
     ids_path = Path(ids_path)
-    matrix = load_npy(npy_path, mmap=True)
-    if matrix.ndim != 2:
-        raise DataError(f"{npy_path.name}: expected a 2-D matrix, got shape {matrix.shape}")
-    if not np.issubdtype(matrix.dtype, np.floating):
-        raise DataError(f"{npy_path.name}: expected a float matrix, got dtype {matrix.dtype}")
+    matrix = load_matrix(npy_path, mmap=True)
     ids = _read_id_file(ids_path)
     if len(ids) != matrix.shape[0]:
         raise DataError(
             f"{npy_path.name} has {matrix.shape[0]} rows but {ids_path.name} lists {len(ids)} ids"
         )
+    try:
+        item_ids = as_id_array(ids)
+    except DataError as exc:
+        raise DataError(f"{ids_path.name}: {exc}") from None
+    check_float32_range(matrix, npy_path.name, item_ids)
     meta = {"source": str(npy_path), "ids_file": str(ids_path), "source_dtype": str(matrix.dtype)}
-    return FeatureSet(name or npy_path.stem, as_id_array(ids), matrix, meta)
+    return FeatureSet(name or npy_path.stem, item_ids, matrix, meta)
 
 
 def _read_id_file(path: Path) -> list[str]:
     try:
+        if path.is_dir():
+            raise DataError(f"{path.name}: not a regular file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name}: cannot read ({exc})") from None
+        raise DataError(f"{path.name}: cannot read ({short_repr(str(exc), 120)})") from None
     ids: list[str] = []
     where: list[str] = []
     if path.suffix.lower() == ".json" or text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from None
+        data = parse_json(text, path.name)
         if not isinstance(data, list):
             raise DataError(f"{path.name}: expected a JSON list of ids")
         for pos, v in enumerate(data):
             if isinstance(v, bool) or not isinstance(v, (int, str)) or v == "":
-                raise DataError(f"{path.name}: entry {pos} ({v!r}) is not an id (int or text)")
+                raise DataError(
+                    f"{path.name}: entry {pos} ({short_repr(v)}) is not an id (int or text)"
+                )
+            if isinstance(v, int) and v.bit_length() > 256:
+                raise DataError(f"{path.name}: entry {pos} ({short_repr(v)}) is too long an id")
             ids.append(str(v))
             where.append(f"entry {pos}")
     else:
@@ -269,7 +291,9 @@ def _read_id_file(path: Path) -> list[str]:
     first: dict[str, str] = {}
     for value, loc in zip(ids, where, strict=True):
         if value in first:
-            raise DataError(f"{path.name}: {loc}: duplicate id {value!r} (first at {first[value]})")
+            raise DataError(
+                f"{path.name}: {loc}: duplicate id {short_repr(value)} (first at {first[value]})"
+            )
         first[value] = loc
     return ids
 
@@ -277,15 +301,19 @@ def _read_id_file(path: Path) -> list[str]:
 # -- records from any tabular file -----------------------------------------------------------
 
 
-def _records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(location, record) pairs of a CSV/TSV, Parquet, JSON or JSON Lines file."""
+def _records(path: Path, *, max_records: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(location, record) pairs of a CSV/TSV, Parquet, JSON or JSON Lines file.
+
+    ``max_records`` lets a Parquet file be refused on its row count before any row is
+    converted; the caller counts the records of the other formats as they stream.
+    """
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in _CSV_SUFFIXES:
         yield from _csv_records(path, "\t" if suffix == ".tsv" else ",")
     elif suffix in _PARQUET_SUFFIXES:
-        yield from _parquet_records(path)
+        yield from _parquet_records(path, max_records)
     elif suffix in _JSON_SUFFIXES:
         yield from _json_records(path)
     elif suffix in _JSONL_SUFFIXES:
@@ -322,7 +350,7 @@ def _csv_records(path: Path, delimiter: str) -> Iterator[tuple[str, dict[str, An
         raise DataError(f"{path.name}: malformed CSV ({exc})") from None
 
 
-def _parquet_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def _parquet_records(path: Path, max_records: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -333,7 +361,11 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own error types for corrupt files
-        raise DataError(f"{path.name}: not a readable Parquet file ({exc})") from None
+        raise DataError(
+            f"{path.name}: not a readable Parquet file ({short_repr(str(exc), 120)})"
+        ) from None
+    if max_records is not None:
+        check_event_count(table.num_rows, max_records, path.name)
     names = list(table.column_names)
     columns = [table.column(n).to_pylist() for n in names]
     for r in range(table.num_rows):
@@ -341,14 +373,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _json_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
+    data = read_json(path, label=path.name)
     if isinstance(data, dict) and isinstance(data.get("items"), list):
         data = data["items"]
     if not isinstance(data, list):
@@ -361,19 +386,18 @@ def _json_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                rec = parse_json(line, f"{path.name}: line {lineno}")
+                if not isinstance(rec, dict):
+                    raise DataError(f"{path.name}: line {lineno}: not a JSON object")
+                yield f"line {lineno}", rec
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path.name}: line {lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise DataError(f"{path.name}: line {lineno}: not a JSON object")
-        yield f"line {lineno}", rec
+    except OSError as exc:
+        raise DataError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
 
 
 # -- value parsing ---------------------------------------------------------------------------
@@ -399,7 +423,10 @@ def _timestamp(value: Any, path: Path, where: str) -> float:
         dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return dt.timestamp()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        t = float(value)
+        try:
+            t = float(value)
+        except OverflowError:
+            t = math.inf
     else:
         text = str(value).strip()
         if not text:
@@ -412,13 +439,14 @@ def _timestamp(value: Any, path: Path, where: str) -> float:
                 dt = datetime.fromisoformat(iso)
             except ValueError:
                 raise DataError(
-                    f"{path.name}: {where}: timestamp {text!r} is neither seconds nor ISO-8601"
+                    f"{path.name}: {where}: timestamp {short_repr(text)} is neither seconds "
+                    "nor ISO-8601"
                 ) from None
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=timezone.utc)
             return dt.timestamp()
     if math.isinf(t):
-        raise DataError(f"{path.name}: {where}: timestamp {value!r} is not finite")
+        raise DataError(f"{path.name}: {where}: timestamp {short_repr(value)} is not finite")
     return t  # NaN stays NaN: unknown
 
 
@@ -433,27 +461,50 @@ def _field(key: str, value: Any, path: Path, where: str) -> Any:
     if key in _INT_FIELDS:
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise DataError(f"{path.name}: {where}: {key} {value!r} is not a number") from None
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(
+                f"{path.name}: {where}: {key} {short_repr(value)} is not a number"
+            ) from None
         if not number.is_integer():
-            raise DataError(f"{path.name}: {where}: {key} {value!r} is not a whole number")
+            raise DataError(
+                f"{path.name}: {where}: {key} {short_repr(value)} is not a whole number"
+            )
+        if abs(number) > _MAX_YEAR:
+            raise DataError(
+                f"{path.name}: {where}: {key} {short_repr(value)} is out of range "
+                f"(at most {_MAX_YEAR:,} either way)"
+            )
         return int(number)
     if key in _FLOAT_FIELDS:
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise DataError(f"{path.name}: {where}: {key} {value!r} is not a number") from None
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(
+                f"{path.name}: {where}: {key} {short_repr(value)} is not a number"
+            ) from None
         return number if math.isfinite(number) else None
     if key == "century":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value) if float(value).is_integer() else value
+            if isinstance(value, int) and abs(value) <= _MAX_YEAR:
+                return value
+            if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_YEAR:
+                return int(value)
+            return _storable(value)
         text = str(value)
-        return int(text) if text.lstrip("-").isdigit() else text
+        digits = text.removeprefix("-")
+        return int(text) if digits.isdigit() and len(digits) <= 6 else text
     if key in METADATA_FIELDS:
         return str(value)
     if isinstance(value, (str, int, float, bool)):
-        return value
+        return _storable(value)
     return json.dumps(value, default=str)  # nested JSON / Parquet structs: keep as text
+
+
+def _storable(value: Any) -> Any:
+    """``value``, or its text when it is an int beyond the 64-bit range a database holds."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < 1 << 63:
+        return str(value)
+    return value
 
 
 def _flag(value: Any, path: Path, where: str) -> bool:

@@ -37,7 +37,7 @@ from artrec.data.catalog import Catalog
 from artrec.errors import DataError
 from artrec.evaluation import metrics as M
 from artrec.evaluation.protocols import Split
-from artrec.ranking import top_k
+from artrec.ranking import clamp_k, top_k
 from artrec.recommend.base import Recommender, TrainData, train_data_from
 
 if TYPE_CHECKING:
@@ -262,7 +262,8 @@ def evaluate(
     split
         Cases from :mod:`artrec.evaluation.protocols`.
     k
-        List length for the @k metrics.
+        List length for the @k metrics; clamped to the catalogue size (the metrics are then
+        named for that size).
     vectors
         ``(n_items, dim)`` item vectors aligned to the catalogue, given to the recommender
         in its :class:`~artrec.recommend.base.TrainData` (VisRank needs them).
@@ -285,9 +286,7 @@ def evaluate(
     -------
     EvaluationResult
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}")
-    k = int(k)
+    k = clamp_k(k, catalog.n_items)  # no list is longer than the catalogue
     if chunk_size < 1:
         raise DataError(f"chunk_size must be >= 1, got {chunk_size}")
     if split.n_items != catalog.n_items:

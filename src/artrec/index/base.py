@@ -16,8 +16,9 @@ metric          score
 ``chebyshev``   minus the L-infinity distance
 ==============  ======================================================
 
-Ties are broken by row: among equal scores the lower row comes first. Result arrays
-are padded with row ``-1`` and score ``-inf`` when fewer than ``k`` items qualify.
+Ties are broken by row: among equal scores the lower row comes first. ``k`` is clamped to
+the number of indexed items (:func:`artrec.ranking.clamp_k`), and result arrays are padded
+with row ``-1`` and score ``-inf`` when fewer than ``k`` items qualify.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from artrec.errors import DataError, UnknownIdError
+from artrec.errors import UnknownIdError
+from artrec.ranking import clamp_k
 from artrec.vectors import as_id_array
 
 
@@ -116,8 +118,7 @@ class SimilarityIndex(ABC):
         """
         single = isinstance(item_ids, (str, int, np.integer))
         rows = self.rows_of([item_ids] if single else item_ids)
-        if k < 1:
-            raise DataError(f"k must be >= 1, got {k}")
+        k = clamp_k(k, self.n_items)
         exclude = None if include_self else rows
         found, scores = self.search(self.vectors_of(rows), k, exclude_rows=exclude)
         ids = np.full(found.shape, None, dtype=object)

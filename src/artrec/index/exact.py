@@ -28,9 +28,9 @@ import numpy as np
 from artrec.errors import DataError
 from artrec.fileio import atomic_write
 from artrec.index.base import SimilarityIndex
-from artrec.ranking import top_k
+from artrec.ranking import clamp_k, top_k
 from artrec.similarity import check_metric, pairwise, prepare, squared_norms
-from artrec.vectors import as_id_array
+from artrec.vectors import as_id_array, check_float32_range
 
 #: Format tag written to ``index.json``.
 FORMAT = "artrec-exact-index"
@@ -138,8 +138,7 @@ class ExactIndex(SimilarityIndex):
         lists are padded with row ``-1`` and score ``-inf``. Hidden rows never appear.
         """
         self._fitted()
-        if k < 1:
-            raise DataError(f"k must be >= 1, got {k}")
+        k = clamp_k(k, self.n_items)  # a list never holds more than the index
         q = np.asarray(queries)
         if q.ndim == 1:
             q = q[None, :]
@@ -323,6 +322,7 @@ def _check_vectors(vectors: np.ndarray, ids: np.ndarray, *, dim: int | None = No
         raise DataError(f"vectors have dimension {vecs.shape[1]}, the index has {dim}")
     if not np.issubdtype(vecs.dtype, np.number):
         raise DataError(f"vectors must be numeric, got {vecs.dtype}")
+    check_float32_range(vecs, "index vectors", ids)  # they are stored as float32
     finite = np.isfinite(vecs).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])

@@ -46,6 +46,7 @@ import numpy as np
 from artrec.errors import DataError, MissingDependencyError
 from artrec.fileio import read_json, write_json
 from artrec.index.base import SimilarityIndex
+from artrec.ranking import clamp_k
 from artrec.vectors import as_id_array
 
 #: FAISS structures offered.
@@ -472,9 +473,7 @@ class FaissIndex(SimilarityIndex):
         A 1-D query is treated as one query.
         """
         self._check_built()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise DataError(f"k must be an integer >= 1, got {k!r}")
-        k = int(k)
+        k = clamp_k(k, self.n_items)  # a list never holds more than the index
         queries = np.asarray(queries)
         if queries.ndim == 1:
             queries = queries[None, :]
@@ -527,8 +526,9 @@ class FaissIndex(SimilarityIndex):
             raise DataError(f"queries have dimension {queries.shape[1]}, the index has {self.dim_}")
         if not np.isfinite(queries).all():
             raise DataError("queries hold NaN or inf")
-        fetch = min(int(k), self.n_visible)
-        out = np.full((queries.shape[0], int(k)), -1, dtype=np.int64)
+        k = clamp_k(k, self.n_items)
+        fetch = min(k, self.n_visible)
+        out = np.full((queries.shape[0], k), -1, dtype=np.int64)
         if fetch < 1 or queries.shape[0] == 0:
             return out
         params = self._search_params(fetch)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artrec.errors import DataError
-from artrec.fileio import write_json
+from artrec.fileio import check_name, write_json
 from artrec.index.base import SimilarityIndex
 
 if TYPE_CHECKING:
@@ -60,9 +60,10 @@ class SavedIndex:
 def index_name(embedding: str, kind: str, metric: str) -> str:
     """Directory name of a saved index: ``<embedding>--<kind>--<metric>``."""
     for part, what in ((embedding, "embedding"), (kind, "index kind"), (metric, "metric")):
-        if not part or "/" in part or part.startswith(".") or "--" in part:
-            raise DataError(f"invalid {what} name {part!r} for a saved index")
-    return f"{embedding}--{kind}--{metric}"
+        check_name(part, what=f"{what} name")
+        if "--" in part:
+            raise DataError(f"invalid {what} name {part!r} for a saved index (holds '--')")
+    return check_name(f"{embedding}--{kind}--{metric}", what="index name")
 
 
 def save_index(
@@ -74,8 +75,13 @@ def save_index(
     name: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Save a built ``index`` under ``<workspace>/index/`` with its ``store.json``; returns the directory."""
-    directory = workspace.index_dir / (name or index_name(embedding, kind, index.metric))
+    """Save a built ``index`` under ``<workspace>/index/`` with its ``store.json``; returns the directory.
+
+    ``name`` (default ``<embedding>--<kind>--<metric>``) must be a plain name
+    (:func:`artrec.fileio.check_name`); it is checked before anything is written.
+    """
+    dir_name = index_name(embedding, kind, index.metric) if name is None else name
+    directory = workspace.index_dir / check_name(dir_name, what="index name")
     index.save(directory)
     record = {
         "embedding": embedding,

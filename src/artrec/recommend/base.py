@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from artrec.data.catalog import Catalog, Interactions
 from artrec.errors import DataError
-from artrec.ranking import top_k
+from artrec.ranking import clamp_k, top_k
 
 #: Users scored at once by the generic :meth:`Recommender.rank`, to bound memory.
 DEFAULT_CHUNK = 256
@@ -240,7 +240,8 @@ class Recommender(ABC):
         profiles
             One int array of catalogue rows per user.
         k
-            List length (>= 1).
+            List length (>= 1); clamped to the number of catalogue items (known from the
+            fitted data or from ``available``).
         exclude
             Rows to leave out per profile; defaults to the profile itself (consumed items).
         available
@@ -248,12 +249,13 @@ class Recommender(ABC):
         chunk_size
             Profiles scored at once; bounds memory to ``chunk_size * n_items`` floats.
         """
-        if k < 1:
-            raise DataError(f"k must be >= 1, got {k}")
         exclude = profiles if exclude is None else exclude
         if len(exclude) != len(profiles):
             raise DataError("exclude must have one entry per profile")
         mask = self._available() if available is None else np.asarray(available, bool)
+        data: TrainData | None = getattr(self, "data_", None)
+        n_items = data.n_items if data is not None else None if mask is None else len(mask)
+        k = clamp_k(k, n_items)  # a list is never wider than the catalogue
         n = len(profiles)
         rows_out = np.full((n, k), -1, dtype=np.int64)
         scores_out = np.full((n, k), -np.inf, dtype=np.float64)
