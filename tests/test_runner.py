@@ -21,6 +21,7 @@ from artrec.errors import DataError
 from artrec.features.api import extract, extract_with_report, items_from
 from artrec.features.handcrafted import HandcraftedExtractor
 from artrec.features.runner import ExtractionItem, ShardStore, run_extraction
+from artrec.images.fetch import FetchOptions
 from artrec.vectors import FeatureSet
 
 pytest.importorskip("torch")
@@ -218,7 +219,9 @@ def test_workspace_catalogue_with_relative_paths_urls_and_missing_images(tmp_pat
         ws.upsert_items(
             Catalog(np.array(["p0", "p1", "u0", "none", "gone"], dtype=object), image=images)
         )
-        fs, report = extract_with_report(ws, "handcrafted", num_workers=0)
+        # the test server is on loopback, which fetching refuses unless explicitly allowed
+        local = FetchOptions(allow_private=True)
+        fs, report = extract_with_report(ws, "handcrafted", num_workers=0, fetch_options=local)
     finally:
         httpd.shutdown()
         httpd.server_close()

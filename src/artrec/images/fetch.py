@@ -1,42 +1,93 @@
-"""Download images from http(s) URLs into an on-disk cache.
+"""Download images from http(s) URLs into an on-disk cache, safely.
 
-:func:`fetch_url` is the only network entry point of artrec's image input. Compared with
-the notebook's ``get_image`` (which caught the non-existent ``requests.exceptions.timeout``
-and kept every image in memory), it:
+:func:`fetch_url` is the only network entry point of artrec's image input. A catalogue's
+URLs come from whoever wrote the catalogue, so the fetcher treats them as hostile:
 
-- allows only ``http`` and ``https`` URLs,
-- uses separate connect and read timeouts, plus an overall deadline per attempt,
-- retries connection errors, timeouts, HTTP 429 and 5xx a few times with exponential
-  backoff (``backoff * 2**attempt`` seconds); other 4xx answers fail at once,
-- refuses bodies larger than ``max_bytes`` (by ``Content-Length`` when given, and while
-  streaming otherwise),
-- writes to ``<cache_dir>/<sha256(url)>`` through a temporary file renamed into place, so
-  a crash never leaves a partial file that would later be mistaken for the image,
-- returns the cached file without any request when it is already there.
+- **Only public addresses.** A URL's host is resolved once (:func:`check_url`) and every
+  address it resolves to must be public: loopback, private, shared (CGNAT), link-local,
+  multicast, reserved and unspecified addresses are refused, IPv4 and IPv6, including
+  IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:127.0.0.1``, IPv4-compatible,
+  6to4, Teredo, NAT64). The check is made on the *resolved* address, so every spelling of
+  a host (``localhost``, ``0.0.0.0``, ``0``, ``2130706433``, ``0x7f000001``,
+  ``0177.0.0.1``, ``127.1``, ``[::1]``, a DNS name pointing at 10.0.0.1) is refused the
+  same way. :attr:`FetchOptions.allow_private` lets loopback and private addresses
+  through, for intranet catalogues; the others stay refused.
+- **No DNS rebinding.** The TCP connection goes to the address that was checked, never to
+  a second resolution of the name; the request still carries the original ``Host``
+  header, and TLS uses the original name for SNI and certificate verification.
+- **Redirects are re-checked.** Each ``Location`` is resolved and checked like the first
+  URL, at most :attr:`FetchOptions.max_redirects` times.
+- **A total deadline.** :attr:`FetchOptions.deadline` bounds the whole call (attempts,
+  redirects, back-off sleeps): every single read from the socket waits at most until the
+  deadline, so a server trickling one byte a second is cut at the deadline, during the
+  headers or the body.
+- **Sizes.** Bodies larger than :attr:`FetchOptions.max_bytes` are refused (by
+  ``Content-Length`` before reading, and while streaming), and a body shorter than its
+  ``Content-Length`` is refused, never cached.
+- **Retries** for connection errors, timeouts, HTTP 429 and 5xx and cut bodies, with
+  exponential back-off (``backoff * 2**attempt`` seconds) inside the deadline; other 4xx
+  answers and refused addresses fail at once.
+- **Atomic cache.** The body goes to ``<cache_dir>/<sha256(url)>`` through a temporary
+  file renamed into place; a cached file is returned without any request; a cache entry
+  that is not a regular file (a directory) is an error, not a miss.
+
+Why :mod:`http.client` rather than ``requests``: pinning the connection to the checked
+address while keeping the name for ``Host``, SNI and certificate checks, and arming
+every socket read with the time left before the deadline, both need control of the
+socket. ``requests`` (through urllib3) resolves the name itself when it connects and
+reads the body through buffers that may wait for many socket reads, so it can offer
+neither without patching its internals; :mod:`http.client` lets a small connection
+subclass (:class:`_PinnedHTTPConnection`) do both in a few lines. Environment proxies are
+not used (a proxy would resolve the name again).
+
+Name resolution itself uses the operating system (:func:`socket.getaddrinfo`), whose
+own timeouts apply.
 
 Failures raise :class:`FetchError`, a :class:`~artrec.images.reader.BadImageError`, so the
-extraction runner lists an unreachable URL as a bad item like an unreadable file.
-``requests`` is imported inside the function (it belongs to the ``io`` extra).
+extraction runner lists an unreachable or refused URL as a bad item like an unreadable
+file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
+import io
+import ipaddress
 import os
+import socket
+import ssl
+import stat
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
-from artrec.errors import MissingDependencyError
+from artrec.errors import short_repr
 from artrec.images.reader import BadImageError
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+#: Longest URL accepted, in characters.
+MAX_URL_LENGTH = 8192
+_CHUNK = 64 * 1024
+#: Address categories :attr:`FetchOptions.allow_private` lets through.
+_PRIVATE_CATEGORIES = frozenset({"loopback", "private"})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+#: Characters left as they are in a request target (RFC 3986 reserved and unreserved).
+_SAFE_PATH = "/%!$&'()*+,;=:@-._~"
+
+Resolver = Callable[[str, int], Sequence[str]]
 
 
 class FetchError(BadImageError):
-    """A URL could not be downloaded (bad scheme, HTTP error, timeout, too large)."""
+    """A URL could not be downloaded (bad scheme, refused address, HTTP error, timeout, size)."""
 
 
 @dataclass(frozen=True)
@@ -46,19 +97,29 @@ class FetchOptions:
     Parameters
     ----------
     connect_timeout
-        Seconds to wait for the TCP/TLS connection.
+        Seconds to wait for the TCP connection and the TLS handshake.
     read_timeout
-        Seconds to wait for each chunk of the response.
+        Seconds to wait for any single read from the server.
     deadline
-        Seconds an attempt may take in all (guards against a trickling server).
+        Seconds the whole call may take (attempts, redirects and back-off included).
     retries
         Extra attempts after the first, for retryable failures.
     backoff
-        Base of the exponential backoff between attempts, in seconds.
+        Base of the exponential back-off between attempts, in seconds.
     max_bytes
         Largest accepted body.
     user_agent
         ``User-Agent`` header sent with each request.
+    allow_private
+        Also fetch from loopback and private addresses (10/8, 172.16/12, 192.168/16,
+        100.64/10, fc00::/7, 127/8, ::1), for catalogues served on an intranet.
+        Link-local (cloud metadata services live there), multicast, reserved and
+        unspecified addresses stay refused.
+    max_redirects
+        Redirects followed at most (each one is checked like the first URL).
+    ca_file
+        PEM file of the certificate authorities to trust for https, instead of the
+        system's (for an intranet's own CA).
     """
 
     connect_timeout: float = 5.0
@@ -68,6 +129,37 @@ class FetchOptions:
     backoff: float = 0.5
     max_bytes: int = 50 * 1024 * 1024
     user_agent: str = "artrec (+https://github.com/artrec)"
+    allow_private: bool = False
+    max_redirects: int = 5
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckedURL:
+    """A URL whose host resolved only to allowed addresses (see :func:`check_url`).
+
+    Attributes
+    ----------
+    url
+        The URL as given.
+    scheme
+        ``"http"`` or ``"https"``.
+    host
+        The host name (or address literal) for the ``Host`` header, SNI and certificates.
+    port
+        The TCP port.
+    target
+        Path and query to request (percent-encoded, never empty).
+    addresses
+        The checked addresses, in resolver order; connections go only to these.
+    """
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    target: str
+    addresses: tuple[str, ...]
 
 
 def is_url(source: object) -> bool:
@@ -77,7 +169,157 @@ def is_url(source: object) -> bool:
 
 def cache_path(url: str, cache_dir: str | Path) -> Path:
     """Where :func:`fetch_url` caches ``url``: ``<cache_dir>/<sha256(url) hex>``."""
-    return Path(cache_dir) / hashlib.sha256(url.encode("utf-8")).hexdigest()
+    return Path(cache_dir) / hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def address_category(address: str) -> str | None:
+    """Why an IP address may not be fetched from, or ``None`` for a public address.
+
+    Categories: ``"unspecified"``, ``"loopback"``, ``"multicast"``, ``"link-local"``,
+    ``"private"`` (RFC 1918, unique-local, shared 100.64/10), ``"reserved"`` (every other
+    special-purpose block, IPv6 site-local included). An IPv6 address that embeds an IPv4
+    one (mapped, compatible, 6to4, Teredo, NAT64) is judged by that IPv4 address as well.
+    Raises :class:`ValueError` for text that is not an IP address.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    own = _category(ip)
+    if own is not None:
+        return own
+    if isinstance(ip, ipaddress.IPv6Address):
+        for inner in _embedded_ipv4(ip):
+            category = _category(inner)
+            if category is not None:
+                return category
+    return None
+
+
+def _category(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return _category(ip.ipv4_mapped)
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_link_local:
+        return "link-local"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
+        return "private"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "reserved"
+    if ip.is_reserved:
+        return "reserved"
+    if ip.is_private:  # also documentation, benchmarking and IETF blocks: not an intranet
+        intranet = _RFC1918 if isinstance(ip, ipaddress.IPv4Address) else (_UNIQUE_LOCAL,)
+        return "private" if any(ip in net for net in intranet) else "reserved"
+    if not ip.is_global:
+        return "reserved"
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    out: list[ipaddress.IPv4Address] = []
+    if ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip.teredo is not None:
+        out.extend(ip.teredo)
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return out
+
+
+def check_url(
+    url: str, *, allow_private: bool = False, resolve: Resolver | None = None
+) -> CheckedURL:
+    """Parse ``url``, resolve its host once and check every address it resolves to.
+
+    Parameters
+    ----------
+    url
+        An ``http://`` or ``https://`` URL without credentials.
+    allow_private
+        As :attr:`FetchOptions.allow_private`.
+    resolve
+        ``resolve(host, port) -> addresses``; default :func:`socket.getaddrinfo` (TCP).
+
+    Returns
+    -------
+    CheckedURL
+
+    Raises
+    ------
+    FetchError
+        ``"unsupported URL"`` (scheme, syntax, credentials, length), ``"cannot resolve"``,
+        or ``"refused address"`` naming the address and its category.
+    """
+    scheme, host, port, target = _parse(url)
+    try:
+        addresses = list((resolve or _getaddrinfo)(host, port))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise FetchError(_name(url), "cannot resolve", f"{short_repr(host)}: {exc}") from None
+    if not addresses:
+        raise FetchError(_name(url), "cannot resolve", f"{short_repr(host)}: no address")
+    for address in addresses:
+        try:
+            category = address_category(address)
+        except ValueError:
+            raise FetchError(
+                _name(url), "cannot resolve", f"resolver gave {short_repr(address)}"
+            ) from None
+        if category is not None and not (allow_private and category in _PRIVATE_CATEGORIES):
+            hint = (
+                " (allow_private lets intranet hosts through)"
+                if category in _PRIVATE_CATEGORIES
+                else ""
+            )
+            raise FetchError(
+                _name(url),
+                "refused address",
+                f"{short_repr(host)} resolves to {category} address {address}{hint}",
+            )
+    return CheckedURL(url, scheme, host, port, target, tuple(addresses))
+
+
+def _parse(url: str) -> tuple[str, str, int, str]:
+    """Scheme, host, port and request target of an http(s) URL; raises FetchError."""
+    if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
+        raise FetchError(
+            _name(url),
+            "unsupported URL",
+            f"expected text of at most {MAX_URL_LENGTH} characters",
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise FetchError(_name(url), "unsupported URL", "holds control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not host:
+            raise ValueError("only http and https URLs are fetched")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("credentials in URLs are not sent")
+        if port == 0:
+            raise ValueError("port 0")
+        target = quote(parts.path or "/", safe=_SAFE_PATH)
+        if parts.query:
+            target += "?" + quote(parts.query, safe=_SAFE_PATH + "?")
+    except (ValueError, UnicodeError) as exc:
+        raise FetchError(_name(url), "unsupported URL", short_repr(str(exc))) from None
+    return scheme, host, port if port is not None else (443 if scheme == "https" else 80), target
+
+
+def _name(url: object) -> str:
+    """The URL as it is when short and printable, else a bounded quotation of it."""
+    if isinstance(url, str) and len(url) <= 200 and url.isprintable():
+        return url
+    return short_repr(url, 120)
+
+
+def _getaddrinfo(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def fetch_url(
@@ -85,20 +327,24 @@ def fetch_url(
     cache_dir: str | Path,
     options: FetchOptions | None = None,
     *,
-    session: Any = None,
+    resolve: Resolver | None = None,
 ) -> Path:
     """Download ``url`` into the cache (once) and return the local file path.
 
     Parameters
     ----------
     url
-        An ``http://`` or ``https://`` URL.
+        An ``http://`` or ``https://`` URL whose host resolves to public addresses (or
+        private ones with :attr:`FetchOptions.allow_private`).
     cache_dir
         Cache directory (for a workspace: ``workspace.images_dir``); created if missing.
     options
-        Timeouts, retries and size limit (defaults: :class:`FetchOptions`).
-    session
-        Optional ``requests.Session`` to reuse connections across calls.
+        Timeouts, deadline, retries, size limit and address policy (defaults:
+        :class:`FetchOptions`).
+    resolve
+        ``resolve(host, port) -> addresses``, called once per URL and redirect; default
+        the operating system's resolver (a split-horizon DNS or tests may pass their own).
+        Its answers are checked like any other.
 
     Returns
     -------
@@ -108,41 +354,47 @@ def fetch_url(
     Raises
     ------
     FetchError
-        Naming the URL and the reason (``"unsupported URL"``, ``"HTTP 404"``, ``"timeout"``,
-        ``"too large"``, ``"connection failed"``).
+        Naming the URL and the reason: ``"unsupported URL"``, ``"cannot resolve"``,
+        ``"refused address"``, ``"too many redirects"``, ``"HTTP 404"``, ``"timeout"``,
+        ``"too large"``, ``"short body"``, ``"zero-byte file"``, ``"connection failed"``,
+        ``"TLS error"``, ``"bad response"`` or ``"bad cache entry"``.
     """
     opts = options or FetchOptions()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise FetchError(url, "unsupported URL", "only http and https URLs are fetched")
+    _parse(url)  # refuse a bad URL before touching the cache
     target = cache_path(url, cache_dir)
-    if target.is_file():
-        return target
     try:
-        import requests
-    except ImportError:  # pragma: no cover - requests is in the io extra
-        raise MissingDependencyError(
-            "fetching image URLs needs requests: pip install 'artrec[io]'"
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise FetchError(
+            _name(url), "bad cache entry", f"{target}: {exc.strerror or exc}"
         ) from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    http = session or requests
+    if info is not None:
+        if stat.S_ISREG(info.st_mode):
+            return target
+        raise FetchError(_name(url), "bad cache entry", f"{target} is not a regular file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(
+            _name(url), "bad cache entry", f"{target.parent}: {exc.strerror or exc}"
+        ) from None
+    deadline = time.monotonic() + opts.deadline
     last: FetchError | None = None
     for attempt in range(opts.retries + 1):
         if attempt:
-            time.sleep(opts.backoff * 2 ** (attempt - 1))
+            pause = opts.backoff * 2 ** (attempt - 1)
+            if time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
         try:
-            _download_once(http, url, target, opts)
+            _download(url, target, opts, deadline, resolve)
             return target
         except _Retryable as exc:
-            last = FetchError(url, exc.reason, exc.detail)
-        except requests.exceptions.Timeout as exc:
-            last = FetchError(url, "timeout", str(exc))
-        except requests.exceptions.ConnectionError as exc:
-            # a read timeout while streaming the body surfaces as a ConnectionError
-            reason = "timeout" if "timed out" in str(exc).lower() else "connection failed"
-            last = FetchError(url, reason, str(exc))
-        except requests.exceptions.RequestException as exc:
-            raise FetchError(url, "request failed", str(exc)) from None
+            last = FetchError(_name(url), exc.reason, exc.detail)
+        if time.monotonic() >= deadline:
+            break
     assert last is not None  # the loop ran at least once
     raise last
 
@@ -154,37 +406,225 @@ class _Retryable(Exception):
         self.detail = detail
 
 
-def _download_once(http: Any, url: str, target: Path, opts: FetchOptions) -> None:
-    started = time.monotonic()
-    headers = {"User-Agent": opts.user_agent}
-    with http.get(
-        url, stream=True, timeout=(opts.connect_timeout, opts.read_timeout), headers=headers
-    ) as resp:
-        if resp.status_code in _RETRY_STATUS:
-            raise _Retryable(f"HTTP {resp.status_code}", str(resp.reason or ""))
-        if resp.status_code != 200:
-            raise FetchError(url, f"HTTP {resp.status_code}", str(resp.reason or ""))
-        declared = resp.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > opts.max_bytes:
-            raise FetchError(
-                url, "too large", f"Content-Length {declared} > {opts.max_bytes} bytes"
-            )
-        tmp = target.with_name(f".{target.name}.part-{os.getpid()}-{time.monotonic_ns()}")
+def _download(
+    url: str, target: Path, opts: FetchOptions, deadline: float, resolve: Resolver | None
+) -> None:
+    current = url
+    for hop in range(opts.max_redirects + 1):
         try:
-            size = 0
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_content(chunk_size=64 * 1024):
-                    size += len(chunk)
-                    if size > opts.max_bytes:
-                        raise FetchError(url, "too large", f"body exceeds {opts.max_bytes} bytes")
-                    if time.monotonic() - started > opts.deadline:
-                        raise _Retryable("timeout", f"download took over {opts.deadline} s")
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            if size == 0:
-                raise FetchError(url, "zero-byte file", "empty response body")
-            os.replace(tmp, target)
+            checked = check_url(current, allow_private=opts.allow_private, resolve=resolve)
+        except FetchError as exc:
+            if not hop:
+                raise
+            where = f"redirected to {short_repr(current)}"
+            raise FetchError(_name(url), exc.reason, f"{where}: {exc.detail}") from None
+        conn, resp = _request(checked, opts, deadline)
+        try:
+            if resp.status in _REDIRECT_STATUS:
+                location = resp.getheader("Location")
+                if not location:
+                    raise FetchError(
+                        _name(url), f"HTTP {resp.status}", "redirect without a Location"
+                    )
+                current = urljoin(current, location.strip())
+                continue
+            if resp.status in _RETRY_STATUS:
+                raise _Retryable(f"HTTP {resp.status}", str(resp.reason or ""))
+            if resp.status != 200:
+                raise FetchError(
+                    _name(url), f"HTTP {resp.status}", short_repr(str(resp.reason or ""))
+                )
+            _save_body(url, resp, target, opts)
+            return
+        except TimeoutError as exc:
+            raise _Retryable("timeout", str(exc) or "read timed out") from None
+        except (http.client.IncompleteRead, ConnectionError) as exc:
+            raise _Retryable("short body", short_repr(str(exc))) from None
+        except http.client.HTTPException as exc:
+            raise FetchError(_name(url), "bad response", short_repr(str(exc))) from None
+        except OSError as exc:
+            raise _Retryable("connection failed", short_repr(str(exc))) from None
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            conn.close()
+    raise FetchError(_name(url), "too many redirects", f"more than {opts.max_redirects}")
+
+
+def _request(
+    checked: CheckedURL, opts: FetchOptions, deadline: float
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """Send the GET to the first checked address that accepts a connection."""
+    failure = "no address"
+    for address in checked.addresses:
+        conn = _PinnedHTTPConnection.make(checked, address, opts, deadline)
+        try:
+            conn.putrequest("GET", checked.target, skip_accept_encoding=True)
+            conn.putheader("User-Agent", opts.user_agent)
+            conn.putheader("Accept", "image/*, */*;q=0.5")
+            conn.putheader("Accept-Encoding", "identity")
+            conn.putheader("Connection", "close")
+            conn.endheaders()
+            return conn, conn.getresponse()
+        except ssl.SSLError as exc:
+            conn.close()
+            raise FetchError(_name(checked.url), "TLS error", short_repr(str(exc), 160)) from None
+        except TimeoutError:
+            conn.close()
+            raise _Retryable("timeout", f"no answer from {address} before the deadline") from None
+        except http.client.RemoteDisconnected as exc:
+            conn.close()
+            raise _Retryable("connection failed", short_repr(str(exc))) from None
+        except http.client.HTTPException as exc:
+            conn.close()
+            raise FetchError(_name(checked.url), "bad response", short_repr(str(exc))) from None
+        except OSError as exc:
+            conn.close()
+            failure = f"{address}: {exc.strerror or exc}"
+    raise _Retryable("connection failed", failure)
+
+
+def _save_body(url: str, resp: http.client.HTTPResponse, target: Path, opts: FetchOptions) -> None:
+    declared_text = resp.getheader("Content-Length")
+    declared = int(declared_text) if declared_text and declared_text.strip().isdigit() else None
+    if declared is not None and declared > opts.max_bytes:
+        raise FetchError(
+            _name(url), "too large", f"Content-Length {declared} > {opts.max_bytes} bytes"
+        )
+    tmp = target.with_name(f".{target.name}.part-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        size = 0
+        with open(tmp, "wb") as f:
+            while True:
+                chunk = resp.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > opts.max_bytes:
+                    raise FetchError(
+                        _name(url), "too large", f"body exceeds {opts.max_bytes} bytes"
+                    )
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        if declared is not None and size < declared:
+            raise _Retryable("short body", f"got {size} of the {declared} bytes announced")
+        if size == 0:
+            raise FetchError(_name(url), "zero-byte file", "empty response body")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection to a fixed, already checked address.
+
+    ``host`` stays the URL's host (for the ``Host`` header, SNI and the certificate);
+    :meth:`connect` dials ``address`` instead of resolving ``host`` again, and wraps the
+    socket so that every read waits at most until ``deadline``.
+    """
+
+    def __init__(
+        self,
+        checked: CheckedURL,
+        address: str,
+        opts: FetchOptions,
+        deadline: float,
+        context: ssl.SSLContext | None,
+    ) -> None:
+        super().__init__(checked.host, checked.port, timeout=opts.connect_timeout)
+        self._address = address
+        self._opts = opts
+        self._deadline = deadline
+        self._tls = context
+
+    @classmethod
+    def make(
+        cls, checked: CheckedURL, address: str, opts: FetchOptions, deadline: float
+    ) -> _PinnedHTTPConnection:
+        """A connection for ``checked`` (TLS verified against ``opts.ca_file`` or the system's CAs)."""
+        https = checked.scheme == "https"
+        try:
+            context = ssl.create_default_context(cafile=opts.ca_file) if https else None
+        except (OSError, ssl.SSLError) as exc:
+            detail = f"ca_file {short_repr(opts.ca_file)}: {exc}"
+            raise FetchError(_name(checked.url), "TLS error", detail) from None
+        conn = cls(checked, address, opts, deadline, context)
+        conn.default_port = 443 if https else 80  # the Host header leaves out the default port
+        return conn
+
+    def connect(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed before connecting")
+        sock = socket.create_connection(
+            (self._address, self.port), timeout=min(self._opts.connect_timeout, left)
+        )
+        try:
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = _DeadlineSocket(sock, self._deadline, self._opts.read_timeout)
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and read waits at most until ``deadline``.
+
+    Like :class:`socket.socket`, it stays open while a file made by :meth:`makefile` is
+    (:mod:`http.client` closes the connection and keeps reading through the response).
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float, read_timeout: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._read_timeout = read_timeout
+        self._files = 0
+        self._closed = False
+
+    def arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        self._sock.settimeout(min(self._read_timeout, left))
+
+    def sendall(self, data: Any) -> None:
+        self.arm()
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        self._files += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def recv_into(self, buffer: Any) -> int:
+        self.arm()
+        return self._sock.recv_into(buffer)
+
+    def file_closed(self) -> None:
+        self._files -= 1
+        if self._closed and self._files <= 0:
+            self._sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._files <= 0:
+            self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        self._sock: _DeadlineSocket | None = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._sock is None:
+            raise ValueError("I/O operation on closed file")
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            sock, self._sock = self._sock, None
+            sock.file_closed()
+        super().close()
