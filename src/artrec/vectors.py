@@ -245,6 +245,8 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
             offset = f.tell()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: not a regular file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if dtype.hasobject:
