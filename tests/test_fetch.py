@@ -322,8 +322,18 @@ def test_unspecified_link_local_and_multicast_stay_refused_with_private_allowed(
         ("::ffff:127.0.0.1", "loopback"),  # mapped
         ("::ffff:10.0.0.1", "private"),
         ("::ffff:8.8.8.8", None),
-        ("::127.0.0.1", "reserved"),  # IPv4-compatible
-        ("64:ff9b::a00:1", "reserved"),  # NAT64 of 10.0.0.1
+        ("::127.0.0.1", "reserved"),  # IPv4-compatible (deprecated, in ::/8)
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", None),  # NAT64 of 8.8.8.8 (what DNS64 answers on IPv6-only nets)
+        ("64:ff9b:1::1", "reserved"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "reserved"),  # Teredo
+        ("2001:4:112::1", None),  # AS112 inside 2001::/23, globally reachable
+        ("4000::1", "reserved"),  # outside global unicast 2000::/3
+        ("192.0.0.8", "reserved"),
+        ("192.0.0.9", None),  # PCP anycast, globally reachable
+        ("192.88.99.1", "reserved"),  # old 6to4 relays
+        ("100.127.255.255", "private"),
+        ("100.128.0.0", None),
         ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
         ("2002:a00:1::", "private"),  # 6to4 of 10.0.0.1
         ("2002:808:808::", None),  # 6to4 of 8.8.8.8

@@ -5,9 +5,10 @@ URLs come from whoever wrote the catalogue, so the fetcher treats them as hostil
 
 - **Only public addresses.** A URL's host is resolved once (:func:`check_url`) and every
   address it resolves to must be public: loopback, private, shared (CGNAT), link-local,
-  multicast, reserved and unspecified addresses are refused, IPv4 and IPv6, including
-  IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:127.0.0.1``, IPv4-compatible,
-  6to4, Teredo, NAT64). The check is made on the *resolved* address, so every spelling of
+  multicast, reserved and unspecified addresses are refused, IPv4 and IPv6 (the blocks
+  are those of the IANA special-purpose registries; IPv6 outside global unicast is
+  refused, and IPv4-mapped ``::ffff:127.0.0.1``, NAT64 and 6to4 addresses are judged by
+  the IPv4 address they carry). The check is made on the *resolved* address, so every spelling of
   a host (``localhost``, ``0.0.0.0``, ``0``, ``2130706433``, ``0x7f000001``,
   ``0177.0.0.1``, ``127.1``, ``[::1]``, a DNS name pointing at 10.0.0.1) is refused the
   same way. :attr:`FetchOptions.allow_private` lets loopback and private addresses
@@ -75,11 +76,66 @@ MAX_URL_LENGTH = 8192
 _CHUNK = 64 * 1024
 #: Address categories :attr:`FetchOptions.allow_private` lets through.
 _PRIVATE_CATEGORIES = frozenset({"loopback", "private"})
+
+
+def _nets(*blocks: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(b) for b in blocks)
+
+
+#: Special-purpose blocks, from the IANA IPv4 and IPv6 Special-Purpose Address Registries
+#: (entries not globally reachable) and RFC 4291, checked in this order. Written out here
+#: rather than taken from :mod:`ipaddress`'s ``is_*`` flags, whose lists differ between
+#: Python releases. Blocks that embed an IPv4 address (IPv4-mapped ``::ffff:0:0/96``,
+#: NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by that address.
+_IPV4_BLOCKS: tuple[tuple[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]], ...] = (
+    ("unspecified", _nets("0.0.0.0/8")),
+    ("loopback", _nets("127.0.0.0/8")),
+    ("link-local", _nets("169.254.0.0/16")),
+    ("multicast", _nets("224.0.0.0/4")),
+    ("private", _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")),
+    (
+        "reserved",
+        _nets(
+            "192.0.0.0/24",  # IETF protocol assignments (but see _IPV4_GLOBAL)
+            "192.0.2.0/24",  # documentation
+            "192.88.99.0/24",  # deprecated 6to4 relay anycast
+            "198.18.0.0/15",  # benchmarking
+            "198.51.100.0/24",  # documentation
+            "203.0.113.0/24",  # documentation
+            "240.0.0.0/4",  # reserved, and 255.255.255.255
+        ),
+    ),
+)
+_IPV4_GLOBAL = _nets("192.0.0.9/32", "192.0.0.10/32")
+_IPV6_BLOCKS: tuple[tuple[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]], ...] = (
+    ("unspecified", _nets("::/128")),
+    ("loopback", _nets("::1/128")),
+    ("link-local", _nets("fe80::/10")),
+    ("multicast", _nets("ff00::/8")),
+    ("private", _nets("fc00::/7")),
+    (
+        "reserved",
+        _nets(
+            "fec0::/10",  # deprecated site-local
+            "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation
+            "100::/64",  # discard-only
+            "2001::/23",  # IETF protocol assignments, Teredo (but see _IPV6_GLOBAL)
+            "2001:db8::/32",  # documentation
+            "3fff::/20",  # documentation
+            "5f00::/16",  # segment routing
+        ),
+    ),
+)
+_IPV6_GLOBAL = _nets(
+    "2001:1::1/128",
+    "2001:1::2/128",
+    "2001:3::/32",
+    "2001:4:112::/48",
+    "2001:20::/28",
+    "2001:30::/28",
+)
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
-_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
 #: Characters left as they are in a request target (RFC 3986 reserved and unreserved).
 _SAFE_PATH = "/%!$&'()*+,;=:@-._~"
 
@@ -176,57 +232,43 @@ def address_category(address: str) -> str | None:
     """Why an IP address may not be fetched from, or ``None`` for a public address.
 
     Categories: ``"unspecified"``, ``"loopback"``, ``"multicast"``, ``"link-local"``,
-    ``"private"`` (RFC 1918, unique-local, shared 100.64/10), ``"reserved"`` (every other
-    special-purpose block, IPv6 site-local included). An IPv6 address that embeds an IPv4
-    one (mapped, compatible, 6to4, Teredo, NAT64) is judged by that IPv4 address as well.
-    Raises :class:`ValueError` for text that is not an IP address.
+    ``"private"`` (RFC 1918, shared 100.64/10, unique-local fc00::/7) and ``"reserved"``
+    (every other special-purpose block, and IPv6 outside global unicast 2000::/3). An IPv6
+    address that embeds an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by that IPv4
+    address. Raises :class:`ValueError` for text that is not an IP address.
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    own = _category(ip)
-    if own is not None:
-        return own
-    if isinstance(ip, ipaddress.IPv6Address):
-        for inner in _embedded_ipv4(ip):
-            category = _category(inner)
-            if category is not None:
-                return category
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _block_category(ip, _IPV4_BLOCKS, _IPV4_GLOBAL)
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return _block_category(embedded, _IPV4_BLOCKS, _IPV4_GLOBAL)
+    category = _block_category(ip, _IPV6_BLOCKS, _IPV6_GLOBAL)
+    if category is None and ip not in _GLOBAL_UNICAST:
+        return "reserved"  # unassigned, or reserved by the IETF (::/8 with IPv4-compatible)
+    return category
+
+
+def _block_category(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    blocks: tuple[tuple[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]], ...],
+    exceptions: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> str | None:
+    if any(ip in net for net in exceptions):
+        return None
+    for category, nets in blocks:
+        if any(ip in net for net in nets):
+            return category
     return None
 
 
-def _category(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _category(ip.ipv4_mapped)
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_link_local:
-        return "link-local"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
-        return "private"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
-        return "reserved"
-    if ip.is_reserved:
-        return "reserved"
-    if ip.is_private:  # also documentation, benchmarking and IETF blocks: not an intranet
-        intranet = _RFC1918 if isinstance(ip, ipaddress.IPv4Address) else (_UNIQUE_LOCAL,)
-        return "private" if any(ip in net for net in intranet) else "reserved"
-    if not ip.is_global:
-        return "reserved"
-    return None
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    out: list[ipaddress.IPv4Address] = []
-    if ip.sixtofour is not None:
-        out.append(ip.sixtofour)
-    if ip.teredo is not None:
-        out.extend(ip.teredo)
-    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
-        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return out
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, NAT64 or 6to4 address stands for."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
 
 
 def check_url(
