@@ -237,7 +237,7 @@ def address_category(address: str) -> str | None:
     address that embeds an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by that IPv4
     address. Raises :class:`ValueError` for text that is not an IP address.
     """
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    ip = ipaddress.ip_address(address)  # an IPv6 zone id (fe80::1%eth0) is understood
     if isinstance(ip, ipaddress.IPv4Address):
         return _block_category(ip, _IPV4_BLOCKS, _IPV4_GLOBAL)
     embedded = _embedded_ipv4(ip)
