@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from artrec.errors import DataError
+from artrec.errors import check_choice
 
 #: Metric names, in the order the CLI and tables list them.
 METRICS: tuple[str, ...] = ("cosine", "euclidean", "manhattan", "correlation", "chebyshev", "dot")
@@ -36,9 +36,7 @@ METRICS: tuple[str, ...] = ("cosine", "euclidean", "manhattan", "correlation", "
 
 def check_metric(metric: str) -> str:
     """Return ``metric`` if known, else raise :class:`DataError` listing the choices."""
-    if metric not in METRICS:
-        raise DataError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return metric
+    return check_choice(metric, METRICS, "metric")
 
 
 #: Metrics whose similarity is an inner product of prepared vectors.
