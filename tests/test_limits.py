@@ -121,7 +121,7 @@ def test_plain_names_pass(name: str) -> None:
 )
 def test_names_with_separators_dots_or_too_long_are_refused(name: object, reason: str) -> None:
     with pytest.raises(DataError, match="invalid embedding name") as info:
-        check_name(name, "embedding name")
+        check_name(name, what="embedding name")
     message = str(info.value)
     assert reason in message and len(message) < 200 and "\n" not in message
 
