@@ -60,7 +60,7 @@ def test_interactions_minimal_columns_and_split(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("user,item_id\na,1\n", "missing column 'user_id'"),
+        ("who,item_id\na,1\n", "missing column 'user_id'"),
         ("user_id,item_id\na,1\n,2\n", "line 3: empty user_id"),
         ("user_id,item_id\na,1\nb,\n", "line 3: empty item_id"),
         ("user_id,item_id,timestamp\na,1,yesterday\n", "line 2: timestamp 'yesterday' is neither"),

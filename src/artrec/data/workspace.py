@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,7 @@ class Workspace:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._tx = threading.local()  # the connection of an open transaction(), per thread
 
     # -- life cycle -------------------------------------------------------------------
     @classmethod
@@ -166,7 +168,14 @@ class Workspace:
     # -- database -----------------------------------------------------------------------
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in WAL mode; commits on success, rolls back on error, then closes."""
+        """A connection in WAL mode; commits on success, rolls back on error, then closes.
+
+        Inside :meth:`transaction` it is that transaction's connection, committed at its end.
+        """
+        shared = getattr(self._tx, "con", None)
+        if shared is not None:
+            yield shared
+            return
         con = sqlite3.connect(self.db_path, timeout=30.0)
         try:
             con.execute("PRAGMA journal_mode=WAL")
@@ -179,6 +188,24 @@ class Workspace:
             raise
         finally:
             con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write inside the block one transaction: all of it is stored, or none.
+
+        The methods called in the block (in this thread) share one connection, committed
+        when the block ends and rolled back if it raises. Nested blocks join the outer one.
+        """
+        if getattr(self._tx, "con", None) is not None:
+            yield
+            return
+        with self.connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            self._tx.con = con
+            try:
+                yield
+            finally:
+                self._tx.con = None
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """A value from the ``meta`` table."""
