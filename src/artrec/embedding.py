@@ -5,6 +5,7 @@ transform::
 
     hybrid = [resnet50 | vgg19]                    (concatenate the feature sets)
     z      = (hybrid - mean) / std                 (population std; std 0 counts as 1)
+    z_b    = z_b * sqrt(w_b)                       (optional weight of each feature set b)
     emb    = PCA(n_components).transform(z)        (exact eigen-decomposition)
     emb    = emb / ||emb||                         (optional)
 
@@ -22,7 +23,7 @@ scikit-learn's deterministic sign (largest-magnitude loading positive).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,11 @@ if TYPE_CHECKING:
 
 SVD_SOLVERS: tuple[str, ...] = ("auto", "covariance_eigh", "gram_eigh", "full", "randomized")
 DEFAULT_EMBEDDING_KEY = "default_embedding"
+#: ``block_weights`` value giving every feature set the same share of the variance.
+EQUAL_BLOCKS = "equal"
 _FORMAT_VERSION = 1
+
+BlockWeights = Mapping[str, float] | str | None
 
 
 class Embedding:
@@ -62,6 +67,15 @@ class Embedding:
         Seed of the randomized solver.
     chunk_rows
         Rows streamed at a time.
+    block_weights
+        How much each feature set (block) weighs before PCA. ``None``: every dimension
+        alike, so a block weighs by its number of dimensions (18 hand-engineered dimensions
+        next to 1,280 CNN ones carry about 1% of the variance). A mapping ``{name: w}``
+        (``w > 0``; unnamed sets keep 1) multiplies the block's standardised values by
+        ``sqrt(w)``, so its variance, and its share of squared euclidean distances, is
+        multiplied by ``w``. :data:`EQUAL_BLOCKS` (``"equal"``) gives each of the ``B``
+        blocks the same share ``1/B`` of the total variance (which stays what it was).
+        The factors are folded into ``scale_``, so :meth:`transform` applies them too.
 
     Attributes
     ----------
@@ -85,6 +99,8 @@ class Embedding:
         Share of the total variance of the standardised data along each axis.
     n_constant_ : int
         Number of constant input dimensions (std 0).
+    block_variance_share_ : dict[str, float]
+        Each feature set's share of the variance that PCA sees (after the block weights).
     solver_ : str
         The solver used.
     notes_ : list[str]
@@ -100,6 +116,7 @@ class Embedding:
         svd_solver: str = "auto",
         random_state: int = 0,
         chunk_rows: int = 2048,
+        block_weights: BlockWeights = None,
     ) -> None:
         self.n_components = n_components
         self.standardize = standardize
@@ -107,6 +124,7 @@ class Embedding:
         self.svd_solver = svd_solver
         self.random_state = random_state
         self.chunk_rows = chunk_rows
+        self.block_weights = block_weights
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, feature_sets: Sequence[FeatureSet]) -> Embedding:
@@ -251,6 +269,8 @@ class Embedding:
             "l2_normalize": bool(self.l2_normalize),
             "svd_solver": self.solver_,
             "n_constant_dims": int(self.n_constant_),
+            "block_weights": _weights_json(self.block_weights),
+            "block_variance_share": {k: float(v) for k, v in self.block_variance_share_.items()},
             "explained_variance_ratio": [float(v) for v in ratio],
             "explained_variance_total": float(ratio.sum()),
             "notes": list(self.notes_),
@@ -288,6 +308,8 @@ class Embedding:
             "svd_solver": self.svd_solver,
             "random_state": int(self.random_state),
             "chunk_rows": int(self.chunk_rows),
+            "block_weights": _weights_json(self.block_weights),
+            "block_variance_share": {k: float(v) for k, v in self.block_variance_share_.items()},
             "input_names": list(self.input_names_),
             "input_dims": [int(d) for d in self.input_dims_],
             "n_items": int(self.n_items_),
@@ -335,8 +357,10 @@ class Embedding:
             svd_solver=params["svd_solver"],
             random_state=params["random_state"],
             chunk_rows=params["chunk_rows"],
+            block_weights=params.get("block_weights"),
         )
         emb.input_names_ = list(params["input_names"])
+        emb.block_variance_share_ = dict(params.get("block_variance_share") or {})
         emb.input_dims_ = [int(d) for d in params["input_dims"]]
         emb.n_items_ = int(params["n_items"])
         emb.n_components_ = int(params["n_components_"])
@@ -395,17 +419,47 @@ class Embedding:
     def _scale(
         self, sets: Sequence[FeatureSet], mean: np.ndarray, constant: np.ndarray
     ) -> np.ndarray:
-        """Population std per dimension (1 for constant ones, all 1 without standardize)."""
+        """Population std per dimension (1 for constant ones, all 1 without standardize),
+        divided by the square root of its block's weight."""
         dim = len(mean)
-        if not self.standardize:
-            return np.ones(dim)
         sq = np.zeros(dim)
         for _start, block in self._blocks(sets):
             block -= mean
             sq += np.einsum("ij,ij->j", block, block)
-        std = np.sqrt(sq / len(sets[0]))
-        std[constant | (std == 0)] = 1.0
-        return std
+        variance = sq / len(sets[0])
+        if self.standardize:
+            std = np.sqrt(variance)
+            std[constant | (std == 0)] = 1.0
+        else:
+            std = np.ones(dim)
+        return self._weigh_blocks(sets, std, variance)
+
+    def _weigh_blocks(
+        self, sets: Sequence[FeatureSet], std: np.ndarray, variance: np.ndarray
+    ) -> np.ndarray:
+        """Fold the block weights into the per-dimension divisor ``std``.
+
+        ``variance`` is each input dimension's population variance; ``variance / std**2`` is
+        what PCA would see without weights. Sets ``block_variance_share_``.
+        """
+        seen = variance / std**2
+        block_var = []
+        col = 0
+        for fs in sets:
+            block_var.append(float(seen[col : col + fs.dim].sum()))
+            col += fs.dim
+        factors = _block_factors(self.block_weights, [fs.name for fs in sets], block_var)
+        scale = std.copy()
+        col = 0
+        for fs, factor in zip(sets, factors, strict=True):
+            scale[col : col + fs.dim] /= np.sqrt(factor)
+            col += fs.dim
+        weighted = [v * f for v, f in zip(block_var, factors, strict=True)]
+        total = sum(weighted)
+        self.block_variance_share_: dict[str, float] = {
+            fs.name: (w / total if total > 0 else 0.0) for fs, w in zip(sets, weighted, strict=True)
+        }
+        return scale
 
     def _fit_covariance(
         self, sets: Sequence[FeatureSet], mean: np.ndarray, constant: np.ndarray, k: int
@@ -425,6 +479,7 @@ class Embedding:
             std[constant | (std == 0)] = 1.0
         else:
             std = np.ones(dim)
+        std = self._weigh_blocks(sets, std, diag / n)
         cov /= std[:, None]
         cov /= std[None, :]
         cov /= n - 1
@@ -522,16 +577,33 @@ def load_embedding(workspace: Workspace, name: str | None = None) -> FeatureSet:
     return FeatureSet.load(workspace.embeddings_dir, name)
 
 
+def default_feature_names(workspace: Workspace) -> list[str]:
+    """The feature sets an embedding uses when none are named: all the workspace has, by name.
+
+    Raises
+    ------
+    DataError
+        When the workspace has no feature set yet.
+    """
+    names = FeatureSet.available(workspace.features_dir)
+    if not names:
+        raise DataError(
+            f"workspace {workspace.root} has no feature sets; extract some with `artrec extract`"
+        )
+    return names
+
+
 def build_embedding(
     workspace: Workspace,
-    feature_names: Sequence[str],
-    name: str,
+    feature_names: Sequence[str] | None = None,
+    name: str = "hybrid",
     n_components: int = 100,
     l2_normalize: bool = False,
     set_default: bool = True,
     *,
     standardize: bool = True,
     svd_solver: str = "auto",
+    block_weights: BlockWeights = None,
 ) -> FeatureSet:
     """Fit an embedding on workspace feature sets, embed every item and save both.
 
@@ -544,10 +616,11 @@ def build_embedding(
     workspace
         The workspace holding the feature sets in ``features/``.
     feature_names
-        Feature sets to concatenate, e.g. ``["resnet50", "vgg19"]``.
+        Feature sets to concatenate, e.g. ``["resnet50", "vgg19"]``; ``None`` uses every
+        feature set of the workspace (:func:`default_feature_names`).
     name
         Name of the embedding.
-    n_components, l2_normalize, standardize, svd_solver
+    n_components, l2_normalize, standardize, svd_solver, block_weights
         See :class:`Embedding`.
     set_default
         Store ``name`` under the meta key ``"default_embedding"``.
@@ -557,6 +630,8 @@ def build_embedding(
     FeatureSet
         The embedded vectors (float32), with the transform summary in ``meta``.
     """
+    if feature_names is None:
+        feature_names = default_feature_names(workspace)
     if not feature_names:
         raise DataError("no feature sets given to embed")
     check_name(name, what="embedding name")
@@ -571,7 +646,11 @@ def build_embedding(
         raise DataError(f"feature sets listed twice: {list(feature_names)}")
     sets = [FeatureSet.load(workspace.features_dir, f) for f in feature_names]
     emb = Embedding(
-        n_components, standardize=standardize, l2_normalize=l2_normalize, svd_solver=svd_solver
+        n_components,
+        standardize=standardize,
+        l2_normalize=l2_normalize,
+        svd_solver=svd_solver,
+        block_weights=block_weights,
     )
     vectors = emb.fit_transform(sets, name)
     emb.save(workspace.embeddings_dir, name, vectors)
@@ -579,6 +658,36 @@ def build_embedding(
         workspace.set_meta(DEFAULT_EMBEDDING_KEY, name)
     workspace.record_run("embed", {"name": name, **emb.describe()}, {"n_items": len(vectors)})
     return FeatureSet.load(workspace.embeddings_dir, name)
+
+
+def _block_factors(
+    weights: BlockWeights, names: Sequence[str], variances: Sequence[float]
+) -> list[float]:
+    """The factor each block's variance is multiplied by (see ``Embedding.block_weights``)."""
+    if weights is None:
+        return [1.0] * len(names)
+    if isinstance(weights, str):
+        if weights != EQUAL_BLOCKS:
+            raise DataError(
+                f"block_weights must be a mapping of feature set -> weight or {EQUAL_BLOCKS!r}, "
+                f"got {weights!r}"
+            )
+        total = sum(variances)
+        share = total / len(names)
+        return [share / v if v > 0 else 1.0 for v in variances]
+    unknown = [name for name in weights if name not in names]
+    if unknown:
+        raise DataError(
+            f"block weight for {unknown[0]!r}, which is not one of the feature sets "
+            f"({', '.join(names)})"
+        )
+    factors = []
+    for name in names:
+        w = weights.get(name, 1.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w <= 0:
+            raise DataError(f"block weight of {name!r} must be a positive number, got {w!r}")
+        factors.append(float(w))
+    return factors
 
 
 def _align(feature_sets: Sequence[FeatureSet]) -> list[FeatureSet]:
@@ -611,6 +720,12 @@ def _align(feature_sets: Sequence[FeatureSet]) -> list[FeatureSet]:
             )
         out.append(fs.align(ids))
     return out
+
+
+def _weights_json(weights: BlockWeights) -> Any:
+    if weights is None or isinstance(weights, str):
+        return weights
+    return {str(k): float(v) for k, v in weights.items()}
 
 
 def _flip_signs(components: np.ndarray) -> np.ndarray:
