@@ -18,6 +18,10 @@ When none has it, :func:`fetch_public_art` downloads it into the cache directory
 each thumbnail decodes) and only then moves it into place. Without a network it raises a
 :class:`~artrec.errors.DataError` that says exactly how to get the files.
 
+Artist names are normalised on reading with the alias table of
+:mod:`artrec.data.public_art_artists` (13 bare Wikidata ids and 7 second spellings in the
+source); the value as given is kept in the column ``artist_as_given`` where it changed.
+
 Thumbnails are *hard-linked* (or copied, where links are impossible) into the workspace image
 store ``<workspace>/images/public-art/<id>.jpg`` and the catalogue records that path: the
 server only serves files inside the workspace image store, and a workspace stays usable when
@@ -42,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from artrec.data.catalog import Catalog
+from artrec.data.public_art_artists import normalize_artist
 from artrec.data.workspace import Workspace
 from artrec.errors import DataError
 
@@ -97,6 +102,8 @@ class PublicArtReport:
         Whether the files were downloaded in this call.
     link_mode
         ``"hardlink"``, ``"copy"`` or ``"mixed"``: how thumbnails entered the workspace.
+    artists_normalized
+        Items whose artist value the alias table replaced.
     """
 
     directory: str
@@ -107,6 +114,7 @@ class PublicArtReport:
     bad_records: list[tuple[str, str]] = field(default_factory=list)
     downloaded: bool = False
     link_mode: str = "hardlink"
+    artists_normalized: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -205,6 +213,7 @@ def load_public_art(
     directory: str | Path,
     *,
     item_ids: Sequence[str] | None = None,
+    normalize_artists: bool = True,
 ) -> tuple[Catalog, PublicArtReport]:
     """Read the dataset folder into a :class:`Catalog` (images point at the thumbnails in place).
 
@@ -214,6 +223,10 @@ def load_public_art(
         The ``public-art`` folder (with ``data.json`` and ``thumbnails/``).
     item_ids
         Keep only these ids (in the dataset's order); ``None`` keeps all.
+    normalize_artists
+        Replace artist values by the names of the alias table
+        (:func:`artrec.data.public_art_artists.normalize_artist`), keeping the value as given
+        in the column ``artist_as_given``; ``False`` keeps the source's values.
 
     Returns
     -------
@@ -262,6 +275,17 @@ def load_public_art(
             v is not None for v in col.tolist()
         ):
             metadata[column] = col
+    if normalize_artists:
+        artist = metadata["artist"]
+        given = np.full(n, None, dtype=object)
+        for row, value in enumerate(artist.tolist()):
+            name = normalize_artist(value)
+            if name != value:
+                given[row] = value
+                artist[row] = name
+                report.artists_normalized += 1
+        if report.artists_normalized:
+            metadata["artist_as_given"] = given
     image = np.array([str(thumbs_dir / f"{i}.jpg") for i in ids.tolist()], dtype=object)
     report.n_items = n
     return Catalog(ids, metadata, image), report
