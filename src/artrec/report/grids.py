@@ -9,7 +9,8 @@ Functions
 :func:`similar_grid` and :func:`recommendation_grid` take an :class:`artrec.engine.Engine`
 (or a workspace, from which an engine is built) and return a :class:`PIL.Image.Image`.
 :func:`image_grid` lays out any rows of ``(item_id, caption)`` pairs.
-:func:`thumbnail_data_uri` is what the HTML report embeds.
+:func:`thumbnail_data_uri` is what the HTML report embeds. Captions are drawn in DejaVu Sans
+(:func:`caption_font`), which has the dashes and accented letters of titles and names.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import base64
 import io
 import textwrap
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from artrec.data.workspace import Workspace
     from artrec.engine import Engine
 
+#: The caption font's file name (see :func:`caption_font`).
+CAPTION_FONT_FILE = "DejaVuSans.ttf"
 PLACEHOLDER_RGB = (200, 200, 200)
 BACKGROUND_RGB = (255, 255, 255)
 
@@ -278,8 +282,40 @@ def recommendation_grid(
     return image_grid(catalog, rows, size=size, row_labels=labels, caption_lines=4)
 
 
+def caption_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """The font of every caption and label in the grids, at ``size`` pixels.
+
+    DejaVu Sans, which has the dashes, quotes and accented letters of artwork titles and
+    artist names ("Self-Portrait — Albrecht Dürer"): first the copy matplotlib ships
+    (``mpl-data/fonts/ttf/DejaVuSans.ttf``; matplotlib is in the ``report`` extra), else a
+    system copy that Pillow finds by file name (Debian's ``fonts-dejavu-core``). Without
+    either, Pillow's built-in default, which draws only ASCII: other characters become
+    empty boxes.
+    """
+    return _font(size)
+
+
+@lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    for candidate in _caption_font_files():
+        try:
+            return ImageFont.truetype(candidate, size)
+        except OSError:
+            continue
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font
         return ImageFont.load_default()
+
+
+def _caption_font_files() -> list[str]:
+    """Where DejaVu Sans may be, in the order :func:`caption_font` tries them."""
+    files: list[str] = []
+    try:
+        import matplotlib
+
+        files.append(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / CAPTION_FONT_FILE))
+    except ImportError:
+        pass
+    files.append(CAPTION_FONT_FILE)  # Pillow looks in the system's font folders
+    return files
