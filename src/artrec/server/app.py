@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
         When the workspace, its embeddings or the database cannot be used.
     """
     from artrec import __version__
-    from artrec.server import routes_api, routes_ui
+    from artrec.server import docs_assets, routes_api, routes_ui
 
     state = build_state(settings)
 
@@ -155,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_api.router)
     app.include_router(routes_ui.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    docs_assets.serve_docs_offline(app)
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
