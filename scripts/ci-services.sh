@@ -2,15 +2,19 @@
 # CI services for artrec: Debian's chromium (for the browser test) and a PostgreSQL server
 # listening on 127.0.0.1 only, with a role and database for the store tests.
 #
-# Idempotent; run as root. Logs go to stderr; stdout is one line for the caller to eval:
+# Idempotent; run as root. Logs go to stderr; stdout is export lines for the caller to eval:
 #     eval "$(scripts/ci-services.sh)"      # sets ARTREC_TEST_DATABASE_URL
-# Environment knobs: ARTREC_PG_PORT (default 5432), ARTREC_PG_USER / ARTREC_PG_PASSWORD /
-# ARTREC_PG_DB (default artrec / artrec-ci / artrec_test).
+# and, when this run started the PostgreSQL cluster, ARTREC_CI_STARTED_PG. After the tests,
+#     scripts/ci-services.sh stop           # with those variables still set
+# stops the cluster again if this script started it (a cluster that was already running is
+# left alone), so nothing keeps listening once the tests are done (`make pytest` does both).
+# Environment knobs: ARTREC_PG_PORT (default 5432), ARTREC_PG_USER / ARTREC_PG_DB (default
+# artrec / artrec_test), ARTREC_PG_PASSWORD (default: a fresh random password on every run,
+# so no password is known in advance).
 set -euo pipefail
 
 PORT="${ARTREC_PG_PORT:-5432}"
 PGUSER_NAME="${ARTREC_PG_USER:-artrec}"
-PGPASS="${ARTREC_PG_PASSWORD:-artrec-ci}"
 PGDB="${ARTREC_PG_DB:-artrec_test}"
 
 log() { echo "ci-services: $*" >&2; }
@@ -19,6 +23,20 @@ if [ "$(id -u)" -ne 0 ]; then
     log "must run as root (installs packages and starts PostgreSQL)"
     exit 1
 fi
+
+if [ "${1:-}" = "stop" ]; then
+    if [ -n "${ARTREC_CI_STARTED_PG:-}" ]; then
+        log "stopping cluster $ARTREC_CI_STARTED_PG (started for the tests)"
+        # shellcheck disable=SC2086  # "VERSION CLUSTER"
+        pg_ctlcluster $ARTREC_CI_STARTED_PG stop >&2
+    else
+        log "PostgreSQL was not started by this script; leaving it as it is"
+    fi
+    exit 0
+fi
+
+PGPASS="${ARTREC_PG_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')}"
+STARTED=""
 
 # -- packages ---------------------------------------------------------------------------------
 missing=()
@@ -64,6 +82,7 @@ if [ "$status" = "online" ]; then
 else
     log "starting cluster $VERSION/$CLUSTER"
     pg_ctlcluster "$VERSION" "$CLUSTER" start >&2
+    STARTED="$VERSION $CLUSTER"
 fi
 for _ in $(seq 1 30); do
     pg_isready -q -h 127.0.0.1 -p "$PORT" && break
@@ -88,3 +107,6 @@ URL="postgresql://$PGUSER_NAME:$PGPASS@127.0.0.1:$PORT/$PGDB"
 PGPASSWORD="$PGPASS" psql "$URL" -Atqc "SELECT 1" >/dev/null
 log "PostgreSQL $VERSION ready at 127.0.0.1:$PORT (database $PGDB, role $PGUSER_NAME)"
 echo "export ARTREC_TEST_DATABASE_URL='$URL'"
+if [ -n "$STARTED" ]; then
+    echo "export ARTREC_CI_STARTED_PG='$STARTED'"
+fi
