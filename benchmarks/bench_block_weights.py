@@ -87,6 +87,17 @@ def main() -> int:
         share_text = "" if share is None else f"{share:.3f}"
         cells = " | ".join(str(row.get(m, "")) for m in metrics)
         print(f"| {row['config']} | {share_text} | {cells} |")
+    print(
+        "paired tests against the unweighted hybrid (Holm-adjusted over configurations x metrics):"
+    )
+    for config in configs[1:]:
+        for metric in (f"ndcg@{args.k}", "auc"):
+            t = result.test(config.name, metric)
+            if t is not None:
+                print(
+                    f"  {config.name} {metric}: mean difference {t.mean_diff:+.4f}, "
+                    f"t-test p {t.p_ttest_holm:.3g}, Wilcoxon p {t.p_wilcoxon_holm:.3g}"
+                )
     return 0
 
 
