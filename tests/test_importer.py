@@ -381,12 +381,21 @@ def test_split_before_a_date(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def test_time_rules_need_every_timestamp(tmp_path: Path) -> None:
-    log = _write(tmp_path / "l.csv", "user_id,item_id,timestamp\nu,a,1\nu,b,\n")
-    for option in ({"split_before": 5.0}, {"split_last_fraction": 0.5}):
-        with pytest.raises(DataError, match=r"^l.csv: line 3: empty timestamp; the .* split rule"):
-            import_collection(tmp_path / "ws", _abcd(tmp_path), log, **option)  # type: ignore[arg-type]
-        assert not (tmp_path / "ws").exists()
+def test_unknown_times_come_first(tmp_path: Path) -> None:
+    # an event without a time is never held out ahead of a timed one, and is before any cut
+    log = _write(tmp_path / "l.csv", "user_id,item_id,timestamp\nu,b,5\nu,a,\nu,c,9\n")
+    import_collection(tmp_path / "ws", _abcd(tmp_path), log, split_last_fraction=0.5)
+    assert _split_of(tmp_path / "ws") == {
+        ("u", "a", "purchase"): "train",
+        ("u", "b", "purchase"): "train",
+        ("u", "c", "purchase"): "test",  # floor(1.5) = 1: the latest
+    }
+    import_collection(tmp_path / "ws2", _abcd(tmp_path), log, split_before=6.0)
+    assert _split_of(tmp_path / "ws2") == {
+        ("u", "a", "purchase"): "train",
+        ("u", "b", "purchase"): "train",
+        ("u", "c", "purchase"): "test",
+    }
 
 
 def test_given_split_column(tmp_path: Path) -> None:

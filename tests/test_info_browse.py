@@ -18,6 +18,9 @@ from artrec.errors import ArtrecError
 from artrec.index.exact import ExactIndex
 from artrec.index.store import save_index
 from artrec.info import workspace_info
+from artrec.recommend.base import train_data_from
+from artrec.recommend.baselines import PopularRecommender
+from artrec.recommend.store import data_fingerprint, save_model
 from artrec.vectors import FeatureSet
 
 
@@ -124,8 +127,10 @@ def test_workspace_info_arrays_models_indexes(ws: Workspace) -> None:
     emb = build_embedding(ws, ["cnn", "hand"], "hybrid", n_components=3)
     index = ExactIndex(metric="cosine").build(np.asarray(emb.matrix), emb.item_ids)
     save_index(ws, index, embedding="hybrid", kind="exact")
-    (ws.root / "models" / "ease").mkdir(parents=True)
-    (ws.root / "models" / "ease" / "model.json").write_text('{"kind": "ease"}')
+    events = ws.interactions()
+    model = PopularRecommender().fit(train_data_from(ws.catalog(), events))
+    save_model(ws.models_dir, "pop", model, data_fingerprint(ws.catalog().item_ids, events))
+    (ws.models_dir / "broken").mkdir()  # unreadable: left out
     info = workspace_info(ws.root)
     assert [(f.name, f.n_items, f.dim, f.source) for f in info.feature_sets] == [
         ("cnn", 5, 8, "x"),
@@ -136,7 +141,7 @@ def test_workspace_info_arrays_models_indexes(ws: Workspace) -> None:
     ]
     assert info.default_embedding == "hybrid"
     assert info.default_config == "visrank:hybrid/cosine/sum_distance"
-    assert [(m.name, m.kind) for m in info.models] == [("ease", "ease")]
+    assert [(m.name, m.kind) for m in info.models] == [("pop", "popular")]
     assert [(i.embedding, i.kind, i.metric, i.n_items) for i in info.indexes] == [
         ("hybrid", "exact", "cosine", 5)
     ]

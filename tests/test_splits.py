@@ -61,3 +61,11 @@ def test_before_mask_keeps_unknown_times_in_training() -> None:
         True,
         True,
     ]
+
+
+def test_the_fraction_is_read_as_written() -> None:
+    # floor(0.29 * 100) is 28 in floating point; 0.29 of 100 events is 29
+    users = np.array(["u"] * 100, dtype=object)
+    items = np.array([f"i{k:03d}" for k in range(100)], dtype=object)
+    held = last_fraction_mask(users, items, np.arange(100.0), 0.29)
+    assert int(held.sum()) == 29 and held[71:].all() and not held[:71].any()

@@ -21,6 +21,7 @@ from artrec.data.workspace import Workspace
 from artrec.embedding import DEFAULT_EMBEDDING_KEY
 from artrec.evaluation.comparison import Config
 from artrec.index.store import saved_indexes
+from artrec.recommend.store import saved_models
 
 #: Answers of :attr:`WorkspaceInfo.simulated`.
 SIMULATED_STATES: tuple[str, ...] = ("yes", "no", "partly", "no interactions")
@@ -47,12 +48,12 @@ class ArraySetInfo:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """A trained model under ``models/<name>/``; ``kind`` comes from its JSON sidecar."""
+class SavedModel:
+    """A trained model saved under ``models/<name>/`` (see :mod:`artrec.recommend.store`)."""
 
     name: str
-    kind: str | None
-    path: Path
+    kind: str
+    created: float
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class WorkspaceInfo:
     default_config
         The recommender configuration used when none is given (its table name).
     models
-        Trained models (empty when ``models/`` does not exist).
+        Trained models that :func:`artrec.recommend.store.saved_models` can read (empty
+        when ``models/`` does not exist yet).
     indexes
         Saved similarity indexes.
     import_settings
@@ -109,7 +111,7 @@ class WorkspaceInfo:
     embeddings: list[ArraySetInfo] = field(default_factory=list)
     default_embedding: str | None = None
     default_config: str = ""
-    models: list[ModelInfo] = field(default_factory=list)
+    models: list[SavedModel] = field(default_factory=list)
     indexes: list[IndexInfo] = field(default_factory=list)
     import_settings: dict[str, Any] | None = None
     simulated: str = "no interactions"
@@ -119,8 +121,6 @@ class WorkspaceInfo:
         """A JSON-friendly dict (paths as text)."""
         out = asdict(self)
         out["root"] = str(self.root)
-        for model in out["models"]:
-            model["path"] = str(model["path"])
         return out
 
 
@@ -164,7 +164,7 @@ def workspace_info(workspace: Workspace | str | Path) -> WorkspaceInfo:
         embeddings=available["embeddings"],
         default_embedding=default,
         default_config=Config(embedding=default).name,
-        models=_models(ws.root / "models"),
+        models=[SavedModel(m.name, m.kind, m.created) for m in saved_models(ws.models_dir)],
         indexes=[
             IndexInfo(s.name, s.embedding, s.kind, s.metric, _int(s.info.get("n_items")))
             for s in saved_indexes(ws)
@@ -210,21 +210,6 @@ def _array_sets(directory: Path, source_key: str) -> list[ArraySetInfo]:
                 None if source is None else str(source),
             )
         )
-    return out
-
-
-def _models(directory: Path) -> list[ModelInfo]:
-    if not directory.is_dir():
-        return []
-    out: list[ModelInfo] = []
-    for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        kind = None
-        for sidecar in sorted(sub.glob("*.json")):
-            value = _read_json(sidecar).get("kind")
-            if isinstance(value, str):
-                kind = value
-                break
-        out.append(ModelInfo(sub.name, kind, sub))
     return out
 
 

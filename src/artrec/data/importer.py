@@ -32,18 +32,22 @@ The rules, in the order they apply:
    ``min_user_positives=N`` keeps only users with at least ``N`` positives, counting the
    positives the workspace already holds for them plus the file's new ones; the new events
    of other users are dropped and counted.
-7. **Splits** (one rule per workspace):
+7. **Splits** (one rule per workspace), by the held-out rules of :mod:`artrec.data.splits`
+   (their one owner), which order a user's events by time, ties broken by item id (compared
+   as text), then by position (the workspace's stored events first, then the file's rows);
+   unknown times come first:
 
-   * ``split_last_fraction=F``: per user, the positives are ordered by time, ties broken by
-     item id (compared as text), then by kind; the last ``max(1, floor(F * n))`` of the
-     ``n`` positives are ``test``, the rest ``train`` (``F`` is read as the decimal it is
-     written as, so ``0.29 * 100`` is 29). A user's other events are ``train`` when they
+   * ``split_last_fraction=F``: per user, the last ``max(1, floor(F * n))`` of the ``n``
+     positives in that order are ``test``, the rest ``train`` (``F`` is read as the decimal
+     it is written as, so 0.29 of 100 is 29). A user's other events are ``train`` when they
      come before the first held-out positive in that order, else ``test``; a user with no
-     positive has only ``train`` events. Every event of such a user needs a timestamp.
+     positive has only ``train`` events.
    * ``split_before=T``: events before ``T`` (seconds or ISO-8601; naive is UTC) are
-     ``train``, the others ``test``; every event needs a timestamp.
+     ``train``, the others ``test``; events with an unknown time are ``train``.
    * otherwise the file's own split column (``train``/``test``/empty) when it has one,
      else no split.
+
+   The two time rules need a timestamp column in the file.
 
    The rule is applied to the whole stored history of every user the file touches, so a
    grown log moves earlier held-out events back to ``train`` where the rule says so
@@ -64,13 +68,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from artrec.data.catalog import Catalog, Interactions
+from artrec.data.splits import before_mask, last_fraction_mask, user_time_order
 from artrec.data.tabular import (
     INTERACTION_COLUMNS,
     CatalogFile,
@@ -315,7 +319,6 @@ def import_collection(
             min_user_positives,
             unknown_items,
             catalog_name=None if cat_file is None else cat_file.path.name,
-            workspace_label=f"workspace {ws.root}",
         )
         settings = _settings(positive_threshold, positive_kind, min_user_positives, split)
         _check_settings(ws, exists, settings)
@@ -608,7 +611,6 @@ def _plan_events(
     min_positives: int,
     unknown_items: str,
     catalog_name: str | None,
-    workspace_label: str,
 ) -> _EventPlan:
     inter = inter_file.interactions
     name = inter_file.path.name
@@ -696,35 +698,31 @@ def _plan_events(
                 f"{', '.join(INTERACTION_COLUMNS['timestamp'])}); the {split.rule} split rule "
                 "needs a time per event"
             )
-        by_user: dict[str, list[tuple[str, int]]] = {}
-        for pos, u in enumerate(stored_users):
-            if u in touched:
-                by_user.setdefault(u, []).append(("stored", pos))
-        for row in new:
-            by_user.setdefault(users[row], []).append(("file", row))
-        for events in by_user.values():
-            keyed = []
-            for origin, idx in events:
-                if origin == "stored":
-                    ts, item, kind = stored_ts[idx], stored_items[idx], stored_kinds[idx]
-                else:
-                    ts, item, kind = stamps[idx], items[idx], str(kinds[idx])
-                if math.isnan(ts):
-                    where = (
-                        f"{name}: {inter_file.locations[idx]}: empty {inter_file.label('timestamp')}"
-                        if origin == "file"
-                        else f"{workspace_label}: the stored event of user "
-                        f"{stored_users[idx]!r} on item {item!r} has no timestamp"
-                    )
-                    raise DataError(f"{where}; the {split.rule} split rule needs a time per event")
-                keyed.append(((ts, item, kind), kind in POSITIVE_KINDS, origin, idx))
-            for (origin, idx), value in zip(
-                [(o, i) for _, _, o, i in keyed], _assign(keyed, split), strict=True
-            ):
-                if origin == "stored":
-                    stored_split_new[idx] = value
-                else:
-                    new_split[idx] = value
+        # the touched users' events: stored ones in log order, then the file's new ones
+        origin = [("stored", p) for p, u in enumerate(stored_users) if u in touched]
+        origin += [("file", row) for row in new]
+        ev_users = np.array(
+            [stored_users[i] if o == "stored" else users[i] for o, i in origin], dtype=object
+        )
+        ev_items = np.array(
+            [stored_items[i] if o == "stored" else items[i] for o, i in origin], dtype=object
+        )
+        ev_ts = np.array(
+            [stored_ts[i] if o == "stored" else stamps[i] for o, i in origin], dtype=np.float64
+        )
+        ev_positive = np.array(
+            [
+                (stored_kinds[i] if o == "stored" else str(kinds[i])) in POSITIVE_KINDS
+                for o, i in origin
+            ],
+            dtype=bool,
+        )
+        values = _time_splits(ev_users, ev_items, ev_ts, ev_positive, split)
+        for (o, i), value in zip(origin, values, strict=True):
+            if o == "stored":
+                stored_split_new[i] = value
+            else:
+                new_split[i] = value
     # stored events whose split changes: their users are rewritten (deleted, re-added in order)
     changed = {p for p, s in stored_split_new.items() if s != stored_splits[p]}
     rewrite_users = {stored_users[p] for p in changed}
@@ -787,21 +785,38 @@ def _plan_events(
     )
 
 
-def _assign(
-    keyed: list[tuple[tuple[float, str, str], bool, str, int]], split: SplitRule
+def _time_splits(
+    users: np.ndarray,
+    items: np.ndarray,
+    timestamps: np.ndarray,
+    positive: np.ndarray,
+    split: SplitRule,
 ) -> list[str]:
-    """The split of each of one user's events (``keyed``: sort key, is positive, origin, index)."""
+    """``train``/``test`` of each event by a time rule, through :mod:`artrec.data.splits`.
+
+    ``before``: :func:`~artrec.data.splits.before_mask`. ``last_fraction``: the held-out
+    positives are :func:`~artrec.data.splits.last_fraction_mask` of the positive events; in
+    the order of :func:`~artrec.data.splits.user_time_order`, every event of a user from the
+    first held-out positive on is ``test``, the events before it ``train``.
+    """
     if split.rule == "before":
         assert split.before is not None
-        return ["train" if key[0] < split.before else "test" for key, _, _, _ in keyed]
+        return ["train" if t else "test" for t in before_mask(timestamps, split.before).tolist()]
     assert split.fraction is not None
-    positives = sorted(key for key, positive, _, _ in keyed if positive)
-    if not positives:
-        return ["train"] * len(keyed)
-    n = len(positives)
-    held = max(1, math.floor(Fraction(str(split.fraction)) * n))
-    cut = positives[n - held]
-    return ["train" if key < cut else "test" for key, _, _, _ in keyed]
+    held = np.zeros(len(users), dtype=bool)
+    pos = np.flatnonzero(positive)
+    if pos.size:
+        held[pos] = last_fraction_mask(users[pos], items[pos], timestamps[pos], split.fraction)
+    out = ["train"] * len(users)
+    current: object = None
+    cut_seen = False
+    for e in user_time_order(users, items, timestamps).tolist():
+        if users[e] != current:
+            current, cut_seen = users[e], False
+        cut_seen = cut_seen or bool(held[e])
+        if cut_seen:
+            out[e] = "test"
+    return out
 
 
 __all__ = [

@@ -15,6 +15,7 @@ deterministic: the same log always gives the same split.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -76,7 +77,9 @@ def last_fraction_mask(
         while stop < n_events and users[stop] == users[start]:
             stop += 1
         n = stop - start
-        count = max(1, math.floor(float(fraction) * n))
+        # the fraction as the decimal it is written as: 0.29 of 100 is 29, not the 28 of
+        # floor(0.29 * 100) = floor(28.999999999999996) in floating point
+        count = max(1, math.floor(Fraction(repr(float(fraction))) * n))
         if keep_one:
             count = min(count, n - 1)
         if count > 0:
