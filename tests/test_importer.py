@@ -649,3 +649,10 @@ def test_a_failed_write_is_rolled_back(
     with pytest.raises(OSError, match="disk full"):
         import_collection(ws, catalog, log)  # items are upserted first, then this fails
     assert _dump(ws.root) == before
+
+
+def test_event_limit_applies(tmp_path: Path) -> None:
+    log = _write(tmp_path / "l.csv", "user_id,item_id\nu,a\nu,b\nu,c\n")
+    with pytest.raises(ArtrecError, match="l.csv"):
+        import_collection(tmp_path / "ws", _abcd(tmp_path), log, max_events=2)
+    assert not (tmp_path / "ws").exists()

@@ -84,7 +84,7 @@ from artrec.data.tabular import (
     read_interactions_file,
 )
 from artrec.data.workspace import Workspace
-from artrec.errors import ArtrecError, DataError
+from artrec.errors import ArtrecError, DataError, short_repr
 
 #: Event kinds that count as positives (implicit feedback) for every model and for the
 #: import's split and minimum-positives rules.
@@ -227,6 +227,7 @@ def import_collection(
     split_last_fraction: float | None = None,
     split_before: float | str | datetime | None = None,
     unknown_items: str = "raise",
+    max_events: int | None = None,
 ) -> ImportSummary:
     """Import a catalogue and an optional interaction log into a workspace.
 
@@ -261,6 +262,9 @@ def import_collection(
     unknown_items
         ``"raise"`` (an error naming the row) or ``"drop"`` (dropped and counted) for events
         whose item is in neither the catalogue file nor the workspace.
+    max_events
+        Most events the interaction file may hold (default
+        :func:`artrec.limits.max_events`: ``$ARTREC_MAX_EVENTS`` or 10,000,000).
 
     Returns
     -------
@@ -298,12 +302,14 @@ def import_collection(
     inter_file: InteractionsFile | None = None
     plan = _EventPlan.empty()
     if interactions_file is not None:
-        inter_file = read_interactions_file(interactions_file, columns=interaction_columns)
+        inter_file = read_interactions_file(
+            interactions_file, columns=interaction_columns, max_events=max_events
+        )
         if inter_file.columns.get("split") is not None and split.rule == "none":
             split = SplitRule("given")
         elif inter_file.columns.get("split") is not None:
             notes.append(
-                f"the file's split column {inter_file.columns['split']!r} is ignored: "
+                f"the file's split column {short_repr(inter_file.columns['split'])} is ignored: "
                 f"the {split.rule} rule decides the split"
             )
         kinds = _event_kinds(inter_file, positive_threshold, positive_kind)
@@ -412,17 +418,23 @@ def _check_options(
     threshold: float | None, positive_kind: str, min_positives: int, unknown_items: str
 ) -> None:
     if threshold is not None and (isinstance(threshold, bool) or not math.isfinite(threshold)):
-        raise ArtrecError(f"the positive threshold must be a finite number, got {threshold!r}")
+        raise ArtrecError(
+            f"the positive threshold must be a finite number, got {short_repr(threshold)}"
+        )
     if not positive_kind or positive_kind == BELOW_THRESHOLD_KIND:
-        raise ArtrecError(f"invalid positive kind {positive_kind!r}")
+        raise ArtrecError(f"invalid positive kind {short_repr(positive_kind)}")
     if positive_kind not in POSITIVE_KINDS:
         raise ArtrecError(
-            f"the positive kind must be one of {', '.join(POSITIVE_KINDS)}, got {positive_kind!r}"
+            f"the positive kind must be one of {', '.join(POSITIVE_KINDS)}, got {short_repr(positive_kind)}"
         )
     if isinstance(min_positives, bool) or int(min_positives) != min_positives or min_positives < 0:
-        raise ArtrecError(f"the minimum positives per user must be >= 0, got {min_positives!r}")
+        raise ArtrecError(
+            f"the minimum positives per user must be >= 0, got {short_repr(min_positives)}"
+        )
     if unknown_items not in ("raise", "drop"):
-        raise ArtrecError(f"unknown_items must be 'raise' or 'drop', got {unknown_items!r}")
+        raise ArtrecError(
+            f"unknown_items must be 'raise' or 'drop', got {short_repr(unknown_items)}"
+        )
 
 
 def _settings(
@@ -447,8 +459,8 @@ def _check_settings(ws: Workspace, exists: bool, settings: dict[str, Any]) -> No
     for key in ("positive_threshold", "positive_kind", "min_user_positives", "split"):
         if previous.get(key) != settings[key]:
             raise ArtrecError(
-                f"workspace {ws.root} was imported with {key} = {previous.get(key)!r}; "
-                f"this import asks for {settings[key]!r}. The same events cannot have two "
+                f"workspace {ws.root} was imported with {key} = {short_repr(previous.get(key))}; "
+                f"this import asks for {short_repr(settings[key])}. The same events cannot have two "
                 "meanings: use the same settings, or import into a new workspace"
             )
 
@@ -552,7 +564,7 @@ def _event_kinds(
     if threshold is None:
         if inter_file.ratings is not None:
             raise DataError(
-                f"{name}: column {cols['rating']!r} holds ratings; give a positive threshold "
+                f"{name}: column {short_repr(cols['rating'])} holds ratings; give a positive threshold "
                 "to turn them into positives, or map the rating column to none to ignore it"
             )
         return inter_file.interactions.kinds
@@ -563,7 +575,7 @@ def _event_kinds(
         )
     if "kind" in cols:
         raise DataError(
-            f"{name}: column {cols['kind']!r} gives event kinds, but with a positive threshold "
+            f"{name}: column {short_repr(cols['kind'])} gives event kinds, but with a positive threshold "
             "the rating decides the kind; map the kind column to none to ignore it"
         )
     ratings = inter_file.ratings
@@ -646,7 +658,7 @@ def _plan_events(
                 where = inter_file.locations[row]
                 source = f"{catalog_name} or the workspace" if catalog_name else "the workspace"
                 raise DataError(
-                    f"{name}: {where}: {inter_file.label('item_id')} {items[row]!r} is not a "
+                    f"{name}: {where}: {inter_file.label('item_id')} {short_repr(items[row])} is not a "
                     f"known item (not in {source})"
                 )
             dropped["unknown_item"] += 1

@@ -181,7 +181,7 @@ def read_interactions_file(
                 if role not in roles:
                     raise DataError(
                         f"{path.name}: missing column {role!r} (looked for "
-                        f"{', '.join(INTERACTION_COLUMNS[role])}; columns: {', '.join(rec)})"
+                        f"{', '.join(INTERACTION_COLUMNS[role])}; columns: {_columns_text(rec)})"
                     )
             columns_checked = True
         user = _text(rec.get(roles["user_id"]))
@@ -347,7 +347,7 @@ def read_catalog_file(
         if id_col is None:
             raise DataError(
                 f"{path.name}: {where}: no item id (expected one of the fields "
-                f"{', '.join(CATALOG_COLUMNS['item_id'])}; found: {', '.join(rec) or 'none'})"
+                f"{', '.join(CATALOG_COLUMNS['item_id'])}; found: {_columns_text(rec) or 'none'})"
             )
         image_col = roles.get("image")
         stock_col = roles.get("in_stock")
@@ -356,7 +356,7 @@ def read_catalog_file(
             raise DataError(f"{path.name}: {where}: empty {_label('item_id', id_col)}")
         if item_id in seen:
             raise DataError(
-                f"{path.name}: {where}: duplicate item id {item_id!r} (first at {seen[item_id]})"
+                f"{path.name}: {where}: duplicate item id {short_repr(item_id)} (first at {seen[item_id]})"
             )
         seen[item_id] = where
         row = len(ids)
@@ -442,13 +442,20 @@ def load_catalog_file(
 # -- column roles ----------------------------------------------------------------------------
 
 
+def _columns_text(rec: Mapping[str, Any], limit: int = 12) -> str:
+    """The record's column names for a message: the first ``limit``, each cut short."""
+    names = [short_repr(k, 40)[1:-1] if isinstance(k, str) else short_repr(k, 40) for k in rec]
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def _normalized(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
 def _label(role: str, column: str) -> str:
     """A column as errors name it: ``year``, or ``'Date made' (as year)`` when mapped."""
-    return role if column == role else f"{column!r} (as {role})"
+    return role if column == role else f"{short_repr(column)} (as {role})"
 
 
 def _check_mapping(
@@ -462,16 +469,18 @@ def _check_mapping(
     for role, column in explicit.items():
         if role not in roles:
             raise DataError(
-                f"{path.name}: unknown {what} column role {role!r} (known: {', '.join(roles)})"
+                f"{path.name}: unknown {what} column role {short_repr(role)} (known: {', '.join(roles)})"
             )
         if column is not None and (not isinstance(column, str) or not column):
-            raise DataError(f"{path.name}: the column for {role!r} must be a non-empty name")
+            raise DataError(
+                f"{path.name}: the column for {short_repr(role)} must be a non-empty name"
+            )
     named = [c for c in explicit.values() if c is not None]
     for column in named:
         if named.count(column) > 1:
             both = [r for r, c in explicit.items() if c == column]
             raise DataError(
-                f"{path.name}: column {column!r} is mapped to two roles ({' and '.join(both)})"
+                f"{path.name}: column {short_repr(column)} is mapped to two roles ({' and '.join(both)})"
             )
     return explicit
 
@@ -500,7 +509,7 @@ def _resolve_roles(
             out[role] = column
         elif path.suffix.lower() not in _JSON_SUFFIXES | _JSONL_SUFFIXES:
             raise DataError(
-                f"{path.name}: no column {column!r} for {role} (columns: {', '.join(rec)})"
+                f"{path.name}: no column {short_repr(column)} for {role} (columns: {_columns_text(rec)})"
             )
     for role, aliases in roles.items():
         if role in explicit:
@@ -519,7 +528,9 @@ def _check_explicit_seen(
 ) -> None:
     for role, column in explicit.items():
         if column is not None and used.get(role) != column:
-            raise DataError(f"{path.name}: no record has the column {column!r} given for {role}")
+            raise DataError(
+                f"{path.name}: no record has the column {short_repr(column)} given for {role}"
+            )
 
 
 # -- feature matrices ------------------------------------------------------------------------
