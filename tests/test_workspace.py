@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from artrec.data import Catalog, Interactions, Workspace
+from artrec.data.workspace import SCHEMA_VERSION
 from artrec.errors import ArtrecError, DataError, UnknownIdError
 
 
@@ -35,7 +36,7 @@ def test_create_and_open(tmp_path):
     assert ws.db_path.is_file()
     for d in (ws.features_dir, ws.embeddings_dir, ws.index_dir, ws.images_dir, ws.reports_dir):
         assert d.is_dir()
-    assert Workspace.open(tmp_path / "ws").get_meta("schema_version") == "1"
+    assert Workspace.open(tmp_path / "ws").get_meta("schema_version") == str(SCHEMA_VERSION)
     with pytest.raises(ArtrecError, match="already exists"):
         Workspace.create(tmp_path / "ws", exist_ok=False)
     with sqlite3.connect(ws.db_path) as con:
@@ -138,3 +139,94 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         t.join()
     assert not errors
     assert len(ws.interactions()) == 100
+
+
+#: The DDL of schema version 1 (``century`` had no type), as earlier artrec versions wrote it.
+SCHEMA_V1 = """
+CREATE TABLE items (row INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE, title TEXT,
+    artist TEXT, year INTEGER, date TEXT, medium TEXT, museum TEXT, city TEXT, century,
+    height_cm REAL, width_cm REAL, image TEXT, in_stock INTEGER NOT NULL DEFAULT 1, extra TEXT);
+CREATE TABLE interactions (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
+    timestamp REAL, kind TEXT NOT NULL DEFAULT 'purchase', split TEXT);
+CREATE INDEX interactions_user ON interactions (user_id);
+CREATE INDEX interactions_item ON interactions (item_id);
+CREATE TABLE runs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, created REAL NOT NULL,
+    params TEXT NOT NULL, results TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX items_sold ON items (in_stock) WHERE in_stock = 0;
+INSERT INTO meta VALUES ('schema_version', '1'), ('default_embedding', 'e');
+INSERT INTO items (item_id, title, century, year, in_stock) VALUES
+    ('a', 'First', 19, 1850, 1), ('b', 'Second', 'BCE', NULL, 0), ('c', NULL, 20.0, 1901, 1),
+    ('d', 'Fourth', NULL, NULL, 1);
+INSERT INTO interactions (user_id, item_id, timestamp, kind) VALUES ('u', 'a', 1.0, 'like');
+"""
+
+
+def _v1_workspace(root):
+    root.mkdir()
+    with sqlite3.connect(root / "artrec.db") as con:
+        con.executescript(SCHEMA_V1)
+    return root
+
+
+def test_a_version_1_workspace_opens_and_is_migrated(tmp_path):
+    root = _v1_workspace(tmp_path / "old")
+    ws = Workspace.open(root)
+    assert ws.get_meta("schema_version") == str(SCHEMA_VERSION)
+    with sqlite3.connect(ws.db_path) as con:
+        types = {r[1]: r[2] for r in con.execute("PRAGMA table_info(items)")}
+        stored = con.execute("SELECT century, typeof(century) FROM items ORDER BY row").fetchall()
+        indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert types["century"] == "TEXT"
+    assert stored == [("19", "text"), ("BCE", "text"), ("20", "text"), (None, "null")]
+    assert "items_sold" in indexes and "interactions_user" in indexes
+    cat = ws.catalog()
+    assert cat.item_ids.tolist() == ["a", "b", "c", "d"]
+    assert cat.metadata["century"].tolist() == [19, "BCE", 20, None]
+    assert cat.metadata["title"].tolist() == ["First", "Second", None, "Fourth"]
+    assert cat.in_stock.tolist() == [True, False, True, True]  # type: ignore[union-attr]
+    assert ws.get_meta("default_embedding") == "e"
+    assert ws.interactions().item_ids.tolist() == ["a"]
+    assert ws.sold_item_ids() == frozenset({"b"})
+    # new items keep the order; opening again changes nothing
+    ws.upsert_items(Catalog(["e"], {"century": np.array([17], dtype=object)}))
+    assert Workspace.open(root).catalog().metadata["century"].tolist() == [19, "BCE", 20, None, 17]
+
+
+def _open_in_process(root: str) -> list[str]:
+    return Workspace.open(root).catalog().item_ids.tolist()
+
+
+def test_concurrent_processes_migrate_once(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    root = _v1_workspace(tmp_path / "old")
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_open_in_process, [str(root)] * 8))
+    assert all(r == ["a", "b", "c", "d"] for r in results)
+    with sqlite3.connect(root / "artrec.db") as con:
+        assert con.execute("SELECT COUNT(*) FROM items").fetchone() == (4,)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "items_v1" not in tables
+
+
+def test_resolve_embedding_rule(tmp_path):
+    from artrec.vectors import FeatureSet
+
+    ws = Workspace.create(tmp_path)
+    with pytest.raises(DataError, match="has no embedding"):
+        ws.resolve_embedding()
+    ids = np.array(["x", "y"], dtype=object)
+    FeatureSet("one", ids, np.eye(2, dtype=np.float32)).save(ws.embeddings_dir)
+    assert ws.resolve_embedding() == "one"  # the only one
+    FeatureSet("two", ids, np.eye(2, dtype=np.float32)).save(ws.embeddings_dir)
+    with pytest.raises(DataError, match="several embeddings and no default"):
+        ws.resolve_embedding()
+    ws.set_meta("default_embedding", "gone")  # a stale default does not count
+    with pytest.raises(DataError, match="several embeddings"):
+        ws.resolve_embedding()
+    ws.set_meta("default_embedding", "two")
+    assert ws.resolve_embedding() == "two"
+    assert ws.resolve_embedding("one") == "one"
+    with pytest.raises(DataError, match="unknown embedding 'three'"):
+        ws.resolve_embedding("three")

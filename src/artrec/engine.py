@@ -262,18 +262,14 @@ class Engine:
 
     def refresh_stock(self) -> None:
         """Re-read every item's in-stock flag from the database."""
-        with self.workspace.connect() as con:
-            rows = con.execute("SELECT item_id, in_stock FROM items").fetchall()
-            known = con.execute("SELECT value FROM meta WHERE key = 'stock_known'").fetchone()
+        sold = self.workspace.sold_item_ids()
         mask = self._in_stock.copy()
-        ids = [r[0] for r in rows]
-        cat_rows = self.catalog.rows_of(ids, missing="mark")
-        for cat_row, (_, flag) in zip(cat_rows.tolist(), rows, strict=True):
-            if cat_row >= 0:
-                mask[cat_row] = bool(flag)
+        mask[:] = True
+        for row in self.catalog.rows_of(list(sold), missing="drop").tolist():
+            mask[row] = False
         with self._lock:
             self._in_stock = mask
-            self._stock_known = known is not None
+            self._stock_known = self.workspace.get_meta("stock_known") is not None
 
     def _available(self, emb: _EmbeddingData, only_in_stock: bool) -> np.ndarray:
         if only_in_stock and self._stock_known:

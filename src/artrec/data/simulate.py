@@ -329,8 +329,7 @@ def write_simulation(workspace: Workspace, simulation: Simulation) -> int:
     The parameters, the statistics and the tastes are stored as JSON in the meta key
     ``"simulation"``. Returns the number of events written.
     """
-    with workspace.connect() as con:
-        con.execute("DELETE FROM interactions WHERE user_id LIKE ?", (f"{USER_PREFIX}%",))
+    workspace.delete_users(USER_PREFIX)
     n = workspace.add_interactions(simulation.interactions)
     workspace.set_meta(
         META_KEY,

@@ -11,71 +11,48 @@ Layout::
       reports/           HTML reports
       models/            saved recommenders: models/<name>/model.json + arrays.npz
 
-The database is opened in WAL mode with a busy timeout, so several processes (the CLI, a
+The database holds the tables of :mod:`artrec.data.schema` (the server's store uses the
+same ones) and is opened in WAL mode with a busy timeout, so several processes (the CLI, a
 server's workers) can read while one writes. Rows of the ``items`` table keep insertion
 order, which is the catalogue's row order.
+
+The workspace owns two shared rules: which embedding is meant when none is named
+(:meth:`Workspace.resolve_embedding`) and which items are sold
+(:meth:`Workspace.sold_item_ids`, the :class:`StockSource` the engine reads).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import sqlalchemy as sa
 
+from artrec.data import schema
 from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions
 from artrec.errors import ArtrecError, DataError, UnknownIdError
-from artrec.vectors import as_id_array
+from artrec.vectors import FeatureSet, as_id_array
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = schema.SCHEMA_VERSION
 DB_NAME = "artrec.db"
+#: Meta key of the default embedding (set by ``artrec embed`` unless ``--no-default``).
+DEFAULT_EMBEDDING_KEY = "default_embedding"
+#: Meta key set once the catalogue's stock is known (a source said, or an item was sold).
+STOCK_KNOWN_KEY = "stock_known"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    row        INTEGER PRIMARY KEY,
-    item_id    TEXT NOT NULL UNIQUE,
-    title      TEXT,
-    artist     TEXT,
-    year       INTEGER,
-    date       TEXT,
-    medium     TEXT,
-    museum     TEXT,
-    city       TEXT,
-    century,
-    height_cm  REAL,
-    width_cm   REAL,
-    image      TEXT,
-    in_stock   INTEGER NOT NULL DEFAULT 1,
-    extra      TEXT
-);
-CREATE TABLE IF NOT EXISTS interactions (
-    id         INTEGER PRIMARY KEY,
-    user_id    TEXT NOT NULL,
-    item_id    TEXT NOT NULL,
-    timestamp  REAL,
-    kind       TEXT NOT NULL DEFAULT 'purchase',
-    split      TEXT
-);
-CREATE INDEX IF NOT EXISTS interactions_user ON interactions (user_id);
-CREATE INDEX IF NOT EXISTS interactions_item ON interactions (item_id);
-CREATE TABLE IF NOT EXISTS runs (
-    id         INTEGER PRIMARY KEY,
-    kind       TEXT NOT NULL,
-    created    REAL NOT NULL,
-    params     TEXT NOT NULL,
-    results    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key        TEXT PRIMARY KEY,
-    value      TEXT NOT NULL
-);
-"""
+
+class StockSource(Protocol):
+    """Where the engine reads which items are sold: a workspace, or the server's store."""
+
+    def sold_item_ids(self) -> frozenset[str]:
+        """Ids of the items marked sold, current at the time of the call."""
+        ...
 
 
 class Workspace:
@@ -92,6 +69,7 @@ class Workspace:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._engine: sa.Engine | None = None
         self._tx = threading.local()  # the connection of an open transaction(), per thread
 
     # -- life cycle -------------------------------------------------------------------
@@ -110,23 +88,21 @@ class Workspace:
             ws.reports_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)
-        with ws.connect() as con:
-            con.executescript(_SCHEMA)
-            con.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+        schema.ensure_schema(ws.engine)
         return ws
 
     @classmethod
     def open(cls, root: str | Path) -> Workspace:
-        """Open an existing workspace; raise :class:`ArtrecError` if there is none at ``root``."""
+        """Open an existing workspace (migrating an older database schema in place); raise
+        :class:`ArtrecError` if there is none at ``root``."""
         ws = cls(root)
         if not ws.db_path.is_file():
             raise ArtrecError(
                 f"no artrec workspace at {ws.root} (missing {DB_NAME}); "
                 "create one with `artrec import-seed` or `artrec demo`"
             )
+        if ws.get_meta("schema_version") != str(SCHEMA_VERSION):
+            schema.ensure_schema(ws.engine)
         return ws
 
     # -- paths --------------------------------------------------------------------------
@@ -166,9 +142,16 @@ class Workspace:
         return self.root / "models"
 
     # -- database -----------------------------------------------------------------------
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine on ``artrec.db`` (a connection per use, WAL, busy timeout)."""
+        if self._engine is None:
+            self._engine = schema.sqlite_engine(self.db_path)
+        return self._engine
+
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in WAL mode; commits on success, rolls back on error, then closes.
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction: committed on success, rolled back on error.
 
         Inside :meth:`transaction` it is that transaction's connection, committed at its end.
         """
@@ -176,18 +159,8 @@ class Workspace:
         if shared is not None:
             yield shared
             return
-        con = sqlite3.connect(self.db_path, timeout=30.0)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            yield con
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            con.close()
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -200,7 +173,7 @@ class Workspace:
             yield
             return
         with self.connect() as con:
-            con.execute("BEGIN IMMEDIATE")
+            con.exec_driver_sql("BEGIN IMMEDIATE")
             self._tx.con = con
             try:
                 yield
@@ -210,13 +183,49 @@ class Workspace:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """A value from the ``meta`` table."""
         with self.connect() as con:
-            row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else str(row[0])
+            value = con.execute(
+                sa.select(schema.meta.c.value).where(schema.meta.c.key == key)
+            ).scalar()
+        return default if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a value in the ``meta`` table."""
         with self.connect() as con:
-            con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            schema.set_meta(con, key, value)
+
+    # -- embeddings ---------------------------------------------------------------------
+    def embedding_names(self) -> list[str]:
+        """Names of the embeddings stored in ``embeddings/``, sorted."""
+        return FeatureSet.available(self.embeddings_dir)
+
+    def resolve_embedding(self, name: str | None = None) -> str:
+        """The embedding meant by ``name``: the one rule every caller uses.
+
+        A given name must exist. Without one, the workspace's default embedding (meta key
+        ``default_embedding``, set by ``artrec embed``) is used when it exists; otherwise the
+        only embedding when there is exactly one.
+
+        Raises
+        ------
+        DataError
+            For an unknown name, no embedding at all, or several and no (valid) default.
+        """
+        available = self.embedding_names()
+        if name is not None:
+            if name not in available:
+                have = ", ".join(available) or "none; create one with `artrec embed`"
+                raise DataError(f"unknown embedding {name!r}; the workspace has: {have}")
+            return name
+        default = self.get_meta(DEFAULT_EMBEDDING_KEY)
+        if default is not None and default in available:
+            return default
+        if len(available) == 1:
+            return available[0]
+        if not available:
+            raise DataError(
+                f"workspace {self.root} has no embedding; create one with `artrec embed`"
+            )
+        return _no_default(available)
 
     # -- catalogue ----------------------------------------------------------------------
     def upsert_items(self, catalog: Catalog) -> int:
@@ -224,44 +233,31 @@ class Workspace:
 
         New items are appended after the existing ones, so existing rows keep their order.
         """
-        columns = ("item_id", *METADATA_FIELDS, "image", "in_stock", "extra")
         known = set(METADATA_FIELDS)
         extra_cols = [c for c in catalog.metadata if c not in known]
         records = []
         for row in range(catalog.n_items):
-            values: list[Any] = [catalog.item_ids[row]]
+            record: dict[str, Any] = {"item_id": catalog.item_ids[row]}
             for name in METADATA_FIELDS:
                 col = catalog.metadata.get(name)
-                values.append(None if col is None else _plain(col[row]))
-            values.append(None if catalog.image is None else _plain(catalog.image[row]))
-            values.append(int(bool(catalog.in_stock[row])))
+                record[name] = None if col is None else _plain(col[row])
+            record["image"] = None if catalog.image is None else _plain(catalog.image[row])
+            record["in_stock"] = int(bool(catalog.in_stock[row]))
             extra = {c: _plain(catalog.metadata[c][row]) for c in extra_cols}
-            values.append(json.dumps(extra) if extra else None)
-            records.append(values)
-        placeholders = ", ".join("?" for _ in columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+            record["extra"] = json.dumps(extra) if extra else None
+            records.append(record)
         with self.connect() as con:
-            con.executemany(
-                f"INSERT INTO items ({', '.join(columns)}) VALUES ({placeholders}) "
-                f"ON CONFLICT(item_id) DO UPDATE SET {updates}",
-                records,
-            )
+            schema.upsert(con, schema.items, records, ["item_id"])
             if catalog.stock_known:
-                con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('stock_known', '1')")
+                schema.set_meta(con, STOCK_KNOWN_KEY, "1")
         return len(records)
 
     def catalog(self) -> Catalog:
         """The whole catalogue, in row order."""
+        columns = [schema.items.c[name] for name in schema.ITEM_COLUMNS]
         with self.connect() as con:
-            cur = con.execute(
-                f"SELECT item_id, {', '.join(METADATA_FIELDS)}, image, in_stock, extra "
-                "FROM items ORDER BY row"
-            )
-            rows = cur.fetchall()
-            stock_known = (
-                con.execute("SELECT value FROM meta WHERE key = 'stock_known'").fetchone()
-                is not None
-            )
+            rows = con.execute(sa.select(*columns).order_by(schema.items.c.row)).all()
+            stock_known = _get(con, STOCK_KNOWN_KEY) is not None
         n = len(rows)
         ids = np.empty(n, dtype=object)
         meta = {name: np.empty(n, dtype=object) for name in METADATA_FIELDS}
@@ -285,27 +281,41 @@ class Workspace:
     def n_items(self) -> int:
         """Number of items in the catalogue."""
         with self.connect() as con:
-            return int(con.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+            return int(
+                con.execute(sa.select(sa.func.count()).select_from(schema.items)).scalar_one()
+            )
 
+    # -- stock --------------------------------------------------------------------------
     def set_in_stock(self, item_ids: Any, in_stock: bool) -> int:
         """Mark items as in stock or sold; returns how many rows changed.
 
         Raises :class:`UnknownIdError` naming the first id not in the catalogue.
         """
         ids = as_id_array(item_ids).tolist()
+        items = schema.items
         with self.connect() as con:
             for item_id in ids:
                 if (
-                    con.execute("SELECT 1 FROM items WHERE item_id = ?", (item_id,)).fetchone()
+                    con.execute(sa.select(items.c.row).where(items.c.item_id == item_id)).first()
                     is None
                 ):
                     raise UnknownIdError(f"unknown item id {item_id!r}")
-            con.executemany(
-                "UPDATE items SET in_stock = ? WHERE item_id = ?",
-                [(int(in_stock), i) for i in ids],
+            con.execute(
+                items.update()
+                .where(items.c.item_id == sa.bindparam("id"))
+                .values(in_stock=int(bool(in_stock))),
+                [{"id": i} for i in ids],
             )
-            con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('stock_known', '1')")
+            schema.set_meta(con, STOCK_KNOWN_KEY, "1")
         return len(ids)
+
+    def sold_item_ids(self) -> frozenset[str]:
+        """Ids of the items marked sold (read now; see :class:`StockSource`)."""
+        items = schema.items
+        with self.connect() as con:
+            return frozenset(
+                con.execute(sa.select(items.c.item_id).where(items.c.in_stock == 0)).scalars()
+            )
 
     # -- interactions -----------------------------------------------------------------
     def add_interactions(self, interactions: Interactions) -> int:
@@ -315,40 +325,32 @@ class Workspace:
             raise DataError("interaction timestamps must be finite or NaN (unknown)")
         splits = interactions.splits
         records = [
-            (
-                interactions.user_ids[i],
-                interactions.item_ids[i],
-                None if np.isnan(ts[i]) else float(ts[i]),
-                str(interactions.kinds[i]),
-                None if splits is None or splits[i] is None else str(splits[i]),
-            )
+            {
+                "user_id": interactions.user_ids[i],
+                "item_id": interactions.item_ids[i],
+                "timestamp": None if np.isnan(ts[i]) else float(ts[i]),
+                "kind": str(interactions.kinds[i]),
+                "split": None if splits is None or splits[i] is None else str(splits[i]),
+            }
             for i in range(len(interactions))
         ]
-        with self.connect() as con:
-            con.executemany(
-                "INSERT INTO interactions (user_id, item_id, timestamp, kind, split) VALUES (?, ?, ?, ?, ?)",
-                records,
-            )
+        if records:
+            with self.connect() as con:
+                con.execute(schema.interactions.insert(), records)
         return len(records)
 
     def interactions(
         self, kinds: tuple[str, ...] | None = None, user_id: str | None = None
     ) -> Interactions:
         """The interaction log (optionally only some kinds, or one user), in insertion order."""
-        sql = "SELECT user_id, item_id, timestamp, kind, split FROM interactions"
-        clauses: list[str] = []
-        params: list[Any] = []
+        t = schema.interactions
+        stmt = sa.select(t.c.user_id, t.c.item_id, t.c.timestamp, t.c.kind, t.c.split)
         if kinds:
-            clauses.append(f"kind IN ({', '.join('?' for _ in kinds)})")
-            params.extend(kinds)
+            stmt = stmt.where(t.c.kind.in_(list(kinds)))
         if user_id is not None:
-            clauses.append("user_id = ?")
-            params.append(str(user_id))
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id"
+            stmt = stmt.where(t.c.user_id == str(user_id))
         with self.connect() as con:
-            rows = con.execute(sql, params).fetchall()
+            rows = con.execute(stmt.order_by(t.c.id)).all()
         n = len(rows)
         cols = [np.empty(n, dtype=object) for _ in range(5)]
         for r, rec in enumerate(rows):
@@ -360,48 +362,69 @@ class Workspace:
 
     def delete_interactions(self, user_id: str, item_id: str, kind: str | None = None) -> int:
         """Delete a user's events on an item (of one kind, if given); returns how many."""
-        sql = "DELETE FROM interactions WHERE user_id = ? AND item_id = ?"
-        params: list[Any] = [str(user_id), str(item_id)]
+        t = schema.interactions
+        stmt = t.delete().where(t.c.user_id == str(user_id), t.c.item_id == str(item_id))
         if kind is not None:
-            sql += " AND kind = ?"
-            params.append(kind)
+            stmt = stmt.where(t.c.kind == kind)
         with self.connect() as con:
-            return con.execute(sql, params).rowcount
+            return int(con.execute(stmt).rowcount)
+
+    def delete_users(self, user_prefix: str) -> int:
+        """Delete every event of the users whose id starts with ``user_prefix``; returns how many."""
+        t = schema.interactions
+        pattern = user_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.connect() as con:
+            return int(
+                con.execute(t.delete().where(t.c.user_id.like(pattern, escape="\\"))).rowcount
+            )
 
     # -- runs ---------------------------------------------------------------------------
     def record_run(self, kind: str, params: dict[str, Any], results: dict[str, Any]) -> int:
         """Store the parameters and results of a run (evaluation, extraction, ...); returns its id."""
         with self.connect() as con:
-            cur = con.execute(
-                "INSERT INTO runs (kind, created, params, results) VALUES (?, ?, ?, ?)",
-                (
-                    kind,
-                    time.time(),
-                    json.dumps(params, default=str),
-                    json.dumps(results, default=str),
-                ),
-            )
-            return int(cur.lastrowid or 0)
+            run_id = con.execute(
+                schema.runs.insert()
+                .values(
+                    kind=kind,
+                    created=time.time(),
+                    params=json.dumps(params, default=str),
+                    results=json.dumps(results, default=str),
+                )
+                .returning(schema.runs.c.id)
+            ).scalar_one()
+        return int(run_id)
 
     def runs(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Stored runs, newest first."""
-        sql = "SELECT id, kind, created, params, results FROM runs"
-        params: tuple[Any, ...] = ()
+        r = schema.runs
+        stmt = sa.select(r.c.id, r.c.kind, r.c.created, r.c.params, r.c.results)
         if kind is not None:
-            sql += " WHERE kind = ?"
-            params = (kind,)
+            stmt = stmt.where(r.c.kind == kind)
         with self.connect() as con:
-            rows = con.execute(sql + " ORDER BY id DESC", params).fetchall()
+            rows = con.execute(stmt.order_by(r.c.id.desc())).all()
         return [
             {
-                "id": r[0],
-                "kind": r[1],
-                "created": r[2],
-                "params": json.loads(r[3]),
-                "results": json.loads(r[4]),
+                "id": row[0],
+                "kind": row[1],
+                "created": row[2],
+                "params": json.loads(row[3]),
+                "results": json.loads(row[4]),
             }
-            for r in rows
+            for row in rows
         ]
+
+
+def _get(con: sa.Connection, key: str) -> str | None:
+    value = con.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == key)).scalar()
+    return None if value is None else str(value)
+
+
+def _no_default(available: list[str]) -> str:
+    raise DataError(
+        "several embeddings and no default: choose one of "
+        + ", ".join(available)
+        + " (or set one with `artrec embed`)"
+    )
 
 
 def _plain(value: Any) -> Any:

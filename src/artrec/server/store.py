@@ -21,12 +21,15 @@ from collections.abc import Iterable, Sequence, Set
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from artrec.data import schema
 from artrec.data.catalog import METADATA_FIELDS
+from artrec.data.schema import century_text
+from artrec.data.schema import interactions as interactions_table
+from artrec.data.schema import items as items_table
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError, UnknownIdError
 
@@ -34,52 +37,10 @@ from artrec.errors import ArtrecError, DataError, UnknownIdError
 ITEM_FIELDS: tuple[str, ...] = METADATA_FIELDS
 
 _COPY_BATCH = 2000
-_PG_LOCK_KEY = 0x61727472  # "artr": serialises schema creation among worker processes
 
-metadata = sa.MetaData()
-
-items_table = sa.Table(
-    "items",
-    metadata,
-    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("item_id", sa.Text, nullable=False, unique=True),
-    sa.Column("title", sa.Text),
-    sa.Column("artist", sa.Text),
-    sa.Column("year", sa.Integer),
-    sa.Column("date", sa.Text),
-    sa.Column("medium", sa.Text),
-    sa.Column("museum", sa.Text),
-    sa.Column("city", sa.Text),
-    sa.Column("century", sa.Text),
-    sa.Column("height_cm", sa.Float),
-    sa.Column("width_cm", sa.Float),
-    sa.Column("image", sa.Text),
-    sa.Column("in_stock", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("extra", sa.Text),
-)
-
-interactions_table = sa.Table(
-    "interactions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("user_id", sa.Text, nullable=False),
-    sa.Column("item_id", sa.Text, nullable=False),
-    sa.Column("timestamp", sa.Float),
-    sa.Column("kind", sa.Text, nullable=False, server_default="purchase"),
-    sa.Column("split", sa.Text),
-    sa.Index("interactions_user", "user_id"),
-    sa.Index("interactions_item", "item_id"),
-)
-
-meta_table = sa.Table(
-    "meta",
-    metadata,
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-_ITEM_COLUMNS = [items_table.c.item_id, *(items_table.c[f] for f in ITEM_FIELDS)]
-_ITEM_SELECT = [*_ITEM_COLUMNS, items_table.c.in_stock, items_table.c.extra]
+#: What an item record is read with (the image location is read on its own).
+_ITEM_SELECT = [items_table.c[n] for n in schema.ITEM_COLUMNS if n != "image"]
+_COPY_SELECT = [items_table.c[n] for n in schema.ITEM_COLUMNS]
 
 
 def normalise_database_url(url: str) -> sa.URL:
@@ -105,14 +66,6 @@ def normalise_database_url(url: str) -> sa.URL:
             "use a postgresql:// URL or leave it out for the workspace's SQLite"
         )
     return parsed
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
 
 
 class Store:
@@ -159,10 +112,7 @@ class Store:
         safe = url.render_as_string(hide_password=True)
         try:
             if url.get_backend_name() == "sqlite":
-                engine = sa.create_engine(
-                    url, connect_args={"timeout": 30.0, "check_same_thread": False}
-                )
-                event.listen(engine, "connect", _sqlite_pragmas)
+                engine = schema.sqlite_engine(url.database or "", pooled=True)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         except (SQLAlchemyError, ImportError) as exc:
@@ -191,19 +141,11 @@ class Store:
         self.engine.dispose()
 
     def _prepare(self, workspace: Workspace) -> None:
+        schema.ensure_schema(self.engine)
         if self.backend == "sqlite":
-            with self.engine.begin() as conn:
-                metadata.create_all(conn, checkfirst=True)
-                conn.exec_driver_sql(
-                    "CREATE INDEX IF NOT EXISTS items_sold ON items (in_stock) WHERE in_stock = 0"
-                )
             return
         with self.engine.begin() as conn:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
-            metadata.create_all(conn, checkfirst=True)
-            conn.exec_driver_sql(
-                "CREATE INDEX IF NOT EXISTS items_sold ON items (in_stock) WHERE in_stock = 0"
-            )
+            schema.lock_schema(conn)
             first_start = (
                 conn.execute(sa.select(sa.func.count()).select_from(items_table)).scalar_one() == 0
             )
@@ -215,21 +157,16 @@ class Store:
     def _copy_catalogue(conn: sa.Connection, workspace: Workspace) -> None:
         have = set(conn.execute(sa.select(items_table.c.item_id)).scalars())
         next_row = (conn.execute(sa.select(sa.func.max(items_table.c.row))).scalar() or 0) + 1
-        columns = ("item_id", *ITEM_FIELDS, "image", "in_stock", "extra")
+        stmt = sa.select(*_COPY_SELECT).order_by(items_table.c.row)
         with workspace.connect() as src:
-            cursor = src.execute(f"SELECT {', '.join(columns)} FROM items ORDER BY row")
-            while True:
-                batch = cursor.fetchmany(_COPY_BATCH)
-                if not batch:
-                    break
+            for batch in src.execution_options(yield_per=_COPY_BATCH).execute(stmt).partitions():
                 records = []
                 for rec in batch:
                     if rec[0] in have:
                         continue
-                    values = dict(zip(columns, rec, strict=True))
+                    values = dict(zip(schema.ITEM_COLUMNS, rec, strict=True))
                     values["row"] = next_row
                     next_row += 1
-                    values["century"] = _as_text(values["century"])
                     values["year"] = _as_int(values["year"])
                     values["in_stock"] = int(bool(values["in_stock"]))
                     records.append(values)
@@ -238,19 +175,14 @@ class Store:
 
     @staticmethod
     def _copy_interactions(conn: sa.Connection, workspace: Workspace) -> None:
+        t = interactions_table
+        stmt = sa.select(t.c.user_id, t.c.item_id, t.c.timestamp, t.c.kind, t.c.split).order_by(
+            t.c.id
+        )
+        keys = ("user_id", "item_id", "timestamp", "kind", "split")
         with workspace.connect() as src:
-            cursor = src.execute(
-                "SELECT user_id, item_id, timestamp, kind, split FROM interactions ORDER BY id"
-            )
-            keys = ("user_id", "item_id", "timestamp", "kind", "split")
-            while True:
-                batch = cursor.fetchmany(_COPY_BATCH)
-                if not batch:
-                    break
-                conn.execute(
-                    interactions_table.insert(),
-                    [dict(zip(keys, rec, strict=True)) for rec in batch],
-                )
+            for batch in src.execution_options(yield_per=_COPY_BATCH).execute(stmt).partitions():
+                conn.execute(t.insert(), [dict(zip(keys, rec, strict=True)) for rec in batch])
 
     # -- items --------------------------------------------------------------------------
     def item(self, item_id: str) -> dict[str, Any]:
@@ -519,20 +451,11 @@ def _as_float(value: Any) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def _as_text(value: Any) -> str | None:
-    """Century and similar values as text; ``19.0`` becomes ``"19"``."""
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
 def _item_dict(rec: Sequence[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"item_id": rec[0]}
     for j, name in enumerate(ITEM_FIELDS):
         out[name] = rec[1 + j]
-    out["century"] = _as_text(out["century"])
+    out["century"] = century_text(out["century"])
     out["year"] = _as_int(out["year"])
     out["height_cm"] = _as_float(out["height_cm"])
     out["width_cm"] = _as_float(out["width_cm"])
