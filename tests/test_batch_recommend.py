@@ -10,7 +10,8 @@ import pytest
 from artrec.errors import DataError, UnknownIdError
 from artrec.index.exact import ExactIndex
 from artrec.recommend.base import TrainData
-from artrec.recommend.batch import load_batch, rank_with_index, recommend_all
+from artrec.recommend.batch import load_batch, recommend_all
+from artrec.recommend.candidates import IndexCandidateRecommender, rank_with_index
 from artrec.recommend.visrank import VisRankRecommender
 
 # Four items in the plane; under ``dot``:
@@ -23,6 +24,11 @@ TINY_IDS = ["a", "b", "c", "d"]
 def _random(n: int = 300, d: int = 8, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, d)).astype(np.float32)
+
+
+def _over(index: ExactIndex) -> IndexCandidateRecommender:
+    """The index as a recommender (candidates from the index, VisRank's sum)."""
+    return IndexCandidateRecommender(index).fit(TrainData(index.n_items))
 
 
 def _profiles(n_users: int, n_items: int, seed: int = 1) -> dict[str, np.ndarray]:
@@ -95,9 +101,10 @@ def test_recommend_all_with_index_writes_and_reads_back(tmp_path: Path) -> None:
     index = ExactIndex("dot").build(TINY, TINY_IDS)
     calls: list[tuple[int, int]] = []
     res = recommend_all(
-        index,
+        _over(index),
         {"x": np.array([0]), "y": np.array([0, 1]), "z": np.array([3])},
         tmp_path / "run",
+        item_ids=TINY_IDS,
         k=2,
         chunk_size=2,
         progress=lambda done, total: calls.append((done, total)),
@@ -133,7 +140,8 @@ def test_recommend_all_with_recommender_equals_rank(tmp_path: Path) -> None:
 
 def test_resume_after_interruption(tmp_path: Path) -> None:
     vecs = _random(150, 6)
-    index = ExactIndex("cosine").build(vecs, [str(i) for i in range(150)])
+    ids = [str(i) for i in range(150)]
+    index = _over(ExactIndex("cosine").build(vecs, ids))
     profiles = _profiles(50, 150)
 
     class Stop(Exception):
@@ -144,30 +152,41 @@ def test_resume_after_interruption(tmp_path: Path) -> None:
             raise Stop
 
     with pytest.raises(Stop):
-        recommend_all(index, profiles, tmp_path / "run", k=5, chunk_size=10, progress=interrupt)
+        recommend_all(
+            index, profiles, tmp_path / "run", item_ids=ids, k=5, chunk_size=10, progress=interrupt
+        )
     partial = load_batch(tmp_path / "run")
     assert partial.done.tolist() == [True, True, False, False, False]
     with pytest.raises(DataError, match="not written yet"):
         partial.for_user("u45")
-    res = recommend_all(index, profiles, tmp_path / "run", k=5, chunk_size=10)
+    res = recommend_all(index, profiles, tmp_path / "run", item_ids=ids, k=5, chunk_size=10)
     assert res.computed_chunks == 3
-    recommend_all(index, profiles, tmp_path / "full", k=5, chunk_size=10)
+    recommend_all(index, profiles, tmp_path / "full", item_ids=ids, k=5, chunk_size=10)
     a, b = load_batch(tmp_path / "run"), load_batch(tmp_path / "full")
     np.testing.assert_array_equal(a.rows, b.rows)
     np.testing.assert_array_equal(a.because, b.because)
     assert a.complete
     # A finished run is skipped entirely.
-    assert recommend_all(index, profiles, tmp_path / "run", k=5, chunk_size=10).computed_chunks == 0
+    assert (
+        recommend_all(
+            index, profiles, tmp_path / "run", item_ids=ids, k=5, chunk_size=10
+        ).computed_chunks
+        == 0
+    )
 
 
 def test_reusing_a_run_with_other_settings_is_refused(tmp_path: Path) -> None:
-    index = ExactIndex("dot").build(TINY, TINY_IDS)
+    index = _over(ExactIndex("dot").build(TINY, TINY_IDS))
     profiles = {"x": np.array([0])}
-    recommend_all(index, profiles, tmp_path / "run", k=2)
+    recommend_all(index, profiles, tmp_path / "run", item_ids=TINY_IDS, k=2)
     with pytest.raises(DataError, match="other users or settings"):
-        recommend_all(index, profiles, tmp_path / "run", k=3)
+        recommend_all(index, profiles, tmp_path / "run", item_ids=TINY_IDS, k=3)
+    with pytest.raises(DataError, match="other users or settings"):
+        recommend_all(
+            index, profiles, tmp_path / "run", item_ids=TINY_IDS, k=2, describe={"metric": "x"}
+        )
     with pytest.raises(DataError, match="already exists"):
-        recommend_all(index, profiles, tmp_path / "run", k=2, resume=False)
+        recommend_all(index, profiles, tmp_path / "run", item_ids=TINY_IDS, k=2, resume=False)
 
 
 def test_bad_input_is_named(tmp_path: Path) -> None:
@@ -178,10 +197,7 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
         rank_with_index(index, [np.array([0])], aggregation="median")
     with pytest.raises(DataError, match="k must be >= 1"):
         rank_with_index(index, [np.array([0])], k=0)
-    with pytest.raises(DataError, match="item_ids"):
-        rec = VisRankRecommender("dot").fit(TrainData(4, TINY))
-        recommend_all(rec, {"x": np.array([0])}, tmp_path / "r")
-    with pytest.raises(DataError, match="Recommender or a SimilarityIndex"):
+    with pytest.raises(DataError, match="must be a Recommender"):
         recommend_all("nope", {"x": np.array([0])}, tmp_path / "r2", item_ids=TINY_IDS)  # type: ignore[arg-type]
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "meta.json").write_text("{not json")

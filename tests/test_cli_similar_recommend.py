@@ -148,7 +148,7 @@ def test_recommend_liked_and_users(ws: Workspace, capsys: pytest.CaptureFixture[
     "argv, message",
     [
         (["similar", "no-such-item"], "unknown item id 'no-such-item'"),
-        (["similar", "ITEM", "--embedding", "nope"], "unknown embedding 'nope'"),
+        (["similar", "ITEM", "--embedding", "nope"], "no embedding 'nope'"),
         (["recommend", "--user", "nobody"], "unknown user id 'nobody'"),
         (["recommend", "--liked", "no-such-item"], "unknown item id 'no-such-item'"),
     ],

@@ -60,7 +60,7 @@ def test_open_and_describe(ws: Workspace) -> None:
     assert engine.embedding_names == ["pixels"]
     assert engine.default_embedding == "pixels"
     assert isinstance(engine.catalog, Catalog) and engine.catalog.n_items == 120
-    with pytest.raises(DataError, match="unknown embedding 'nope'"):
+    with pytest.raises(DataError, match="no embedding 'nope'"):
         Engine.from_workspace(ws, embedding="nope")
     with pytest.raises(DataError, match="index kind"):
         Engine.from_workspace(ws, index="annoy")
@@ -104,11 +104,13 @@ def test_recommend_equals_slow_reference(ws: Workspace) -> None:
     assert all(isinstance(r, Recommendation) for r in got)
     assert [(r.item_id, r.because_item_id) for r in got] == slow_recommend(ws, liked, 8)
     vec = vectors_by_id(ws)
+    # the engine scores float32 prepared vectors (one copy shared with its index): scores
+    # agree with SciPy's float64 to float32 precision
     for r in got:
         expected_score = -sum(distance.cosine(vec[r.item_id], vec[p]) for p in liked)
-        assert r.score == pytest.approx(expected_score, abs=1e-9)
+        assert r.score == pytest.approx(expected_score, abs=1e-6)
         assert r.because_score == pytest.approx(
-            1 - distance.cosine(vec[r.item_id], vec[r.because_item_id]), abs=1e-9
+            1 - distance.cosine(vec[r.item_id], vec[r.because_item_id]), abs=1e-6
         )
     # duplicates in the liked list count once; extra exclusions are honoured
     assert engine.recommend([*liked, ids[3]], 8) == got
@@ -159,31 +161,42 @@ def test_users_from_the_database(ws: Workspace) -> None:
         engine.recommend_for_user("nobody", 5)
     batch = engine.recommend_for_users(None, 5)
     assert set(batch) == {"u1", "u2"}
-    # a batch is one matrix product: the same list, scores equal up to BLAS rounding
+    # a batch is one matrix product: the same list, scores equal up to float32 BLAS rounding
     assert [(r.item_id, r.because_item_id) for r in batch["u1"]] == [
         (r.item_id, r.because_item_id) for r in u1
     ]
-    np.testing.assert_allclose([r.score for r in batch["u1"]], [r.score for r in u1], rtol=1e-12)
+    np.testing.assert_allclose([r.score for r in batch["u1"]], [r.score for r in u1], rtol=1e-6)
 
 
-def test_stock(fresh_ws: Workspace) -> None:
+def test_stock_is_read_from_its_one_owner(fresh_ws: Workspace) -> None:
+    """The engine keeps no stock of its own: a sale recorded in the database is seen at once."""
     engine = Engine.from_workspace(fresh_ws)
     ids = engine.catalog.item_ids.tolist()
     liked = [ids[1]]
     top = engine.recommend(liked, 3)
     sold = top[0].item_id
-    engine.set_in_stock(sold, False)
+    fresh_ws.set_in_stock([sold], False)
     after = engine.recommend(liked, 3)
     assert sold not in [r.item_id for r in after]
     assert after[:2] == top[1:]
     assert engine.recommend(liked, 3, only_in_stock=False) == top
-    # the database was updated: a new engine sees it, and refresh_stock re-reads it
-    assert sold not in [r.item_id for r in Engine.from_workspace(fresh_ws).recommend(liked, 3)]
     fresh_ws.set_in_stock([sold], True)
-    engine.refresh_stock()
     assert engine.recommend(liked, 3) == top
-    with pytest.raises(UnknownIdError, match="'ghost'"):
-        engine.set_in_stock("ghost", False)
+
+    class Shop:
+        """Another stock source (as the server's store is)."""
+
+        def __init__(self) -> None:
+            self.sold: frozenset[str] = frozenset()
+
+        def sold_set(self) -> frozenset[str]:
+            return self.sold
+
+    shop = Shop()
+    shop_engine = Engine.from_workspace(fresh_ws, stock=shop)
+    assert shop_engine.recommend(liked, 3) == top
+    shop.sold = frozenset({top[1].item_id, "not-in-the-catalogue"})
+    assert [r.item_id for r in shop_engine.recommend(liked, 2)] == [top[0].item_id, top[2].item_id]
 
 
 def test_items_without_vectors(fresh_ws: Workspace) -> None:

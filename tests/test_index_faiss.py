@@ -16,7 +16,7 @@ from artrec.index.exact import ExactIndex
 from artrec.index.factory import make_index
 from artrec.index.faiss_index import FaissIndex, default_nlist, default_nprobe
 from artrec.index.store import load_index
-from artrec.recommend.batch import rank_with_index
+from artrec.recommend.candidates import rank_with_index
 from contracts.index_contract import IndexContract
 
 FAISS_METRICS = ("cosine", "dot", "euclidean")

@@ -45,6 +45,10 @@ def test_contracts_hold_on_the_package(tree: Path) -> None:
         ("index/base.py", "import artrec.recommend.base"),  # index never imports recommend
         ("evaluation/metrics.py", "import artrec.server"),  # evaluation never imports server
         ("vectors.py", "import artrec.data.catalog"),  # the vocabulary is the floor
+        ("config.py", "import artrec.recommend.visrank"),  # so is the configuration
+        ("server/routes_ui.py", "import artrec.server.routes_api"),  # sibling routes
+        ("server/state.py", "import artrec.server.app"),  # the server's own layers
+        ("cli/compare.py", "import artrec.cli.evaluate"),  # subcommands stay apart
     ],
 )
 def test_a_forbidden_import_breaks_the_contracts(tree: Path, module: str, edge: str) -> None:

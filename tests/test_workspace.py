@@ -187,7 +187,7 @@ def test_a_version_1_workspace_opens_and_is_migrated(tmp_path):
     assert cat.in_stock.tolist() == [True, False, True, True]  # type: ignore[union-attr]
     assert ws.get_meta("default_embedding") == "e"
     assert ws.interactions().item_ids.tolist() == ["a"]
-    assert ws.sold_item_ids() == frozenset({"b"})
+    assert ws.sold_set() == frozenset({"b"})
     # new items keep the order; opening again changes nothing
     ws.upsert_items(Catalog(["e"], {"century": np.array([17], dtype=object)}))
     assert Workspace.open(root).catalog().metadata["century"].tolist() == [19, "BCE", 20, None, 17]
@@ -228,5 +228,5 @@ def test_resolve_embedding_rule(tmp_path):
     ws.set_meta("default_embedding", "two")
     assert ws.resolve_embedding() == "two"
     assert ws.resolve_embedding("one") == "one"
-    with pytest.raises(DataError, match="unknown embedding 'three'"):
+    with pytest.raises(DataError, match="no embedding 'three'"):
         ws.resolve_embedding("three")

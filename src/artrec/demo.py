@@ -31,13 +31,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from artrec.config import AGGREGATIONS as AGGREGATION_NAMES
 from artrec.data.workspace import Workspace
 
 #: Called as ``progress(step, done, total)``; ``total`` is ``None`` for steps of unknown size
@@ -54,7 +55,7 @@ EMBEDDINGS: dict[str, tuple[str, ...]] = {
     HYBRID: (CNN, HANDCRAFTED),
 }
 METRICS: tuple[str, ...] = ("cosine", "euclidean")
-AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mean")
+AGGREGATIONS: tuple[str, ...] = AGGREGATION_NAMES
 BASELINES: tuple[str, ...] = ("random", "popular", "artist")
 #: The notebook's own method, which every configuration is paired-tested against.
 NOTEBOOK_CONFIG = f"visrank:{HYBRID}/cosine/sum_distance"
@@ -341,7 +342,7 @@ def _analyse(
     timings: dict[str, float],
 ) -> dict[str, Any]:
     """Steps 5-8: same-artist retrieval, similar examples, evaluation, collectors."""
-    from artrec.evaluation.comparison import EvalData, config_grid
+    from artrec.evaluation.comparison import EvalData, compare, config_grid
     from artrec.evaluation.protocols import make_split
     from artrec.report.collect import list_diversity, pick_queries, same_artist_table
 
@@ -386,7 +387,16 @@ def _analyse(
     split = make_split(protocol, data.interactions, catalog)
     configs = config_grid(list(EMBEDDINGS), METRICS, AGGREGATIONS, BASELINES)
     report("evaluation", 0, len(configs))
-    comparison = _compare_with_progress(configs, data, split, k, report, eval_workers)
+    comparison = compare(
+        configs,
+        data,
+        split,
+        k,
+        NOTEBOOK_CONFIG,
+        diversity_embedding=HYBRID,
+        workers=eval_workers,
+        progress=lambda done, total: report("evaluation", done, total),
+    )
     ev = comparison.to_dict()
     first = next(iter(comparison.results.values()))
     results["evaluation"] = {
@@ -433,76 +443,3 @@ def _analyse(
     timings["collectors"] = time.perf_counter() - t0
     report("collectors", 1, 1)
     return results
-
-
-_WORKER_STATE: dict[str, Any] = {}
-
-
-def _init_worker(catalog: Any, split: Any, embeddings: Mapping[str, np.ndarray], k: int) -> None:
-    """Process-pool initializer: keep the shared evaluation inputs in the worker."""
-    _WORKER_STATE.update(catalog=catalog, split=split, embeddings=embeddings, k=k)
-
-
-def _evaluate_config(config: Any) -> Any:
-    """Evaluate one configuration on the shared split (in a worker or in-process)."""
-    from artrec.evaluation.evaluator import evaluate
-
-    st = _WORKER_STATE
-    vectors = st["embeddings"][config.embedding] if config.needs_embedding else None
-    return evaluate(
-        config.build(),
-        st["catalog"],
-        st["split"],
-        k=st["k"],
-        vectors=vectors,
-        diversity_vectors=st["embeddings"][HYBRID],
-        name=config.name,
-        params={
-            "kind": config.kind,
-            "embedding": config.embedding,
-            "metric": config.metric,
-            "aggregation": config.aggregation,
-            "m": config.m,
-        },
-    )
-
-
-def _compare_with_progress(
-    configs: Sequence[Any], data: Any, split: Any, k: int, report: Progress, workers: int
-) -> Any:
-    """Evaluate every configuration on ``split`` (``workers`` processes), then paired tests.
-
-    The same as :func:`~artrec.evaluation.comparison.compare` on a ready split, one
-    configuration at a time so that progress can be reported. Worker processes are forked
-    where the platform can (no re-import of the caller's main module; the workers use numpy
-    only), else spawned; results come back in configuration order, so the outcome does not
-    depend on ``workers``.
-    """
-    from artrec.evaluation.comparison import compare_results
-
-    embeddings = {name: data.vectors(name) for name in EMBEDDINGS}
-    out: list[Any] = []
-    if workers <= 1:
-        _init_worker(data.catalog, split, embeddings, k)
-        try:
-            for i, config in enumerate(configs):
-                out.append(_evaluate_config(config))
-                report("evaluation", i + 1, len(configs))
-        finally:
-            _WORKER_STATE.clear()
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            ),
-            initializer=_init_worker,
-            initargs=(data.catalog, split, embeddings, k),
-        ) as pool:
-            for i, result in enumerate(pool.map(_evaluate_config, configs)):
-                out.append(result)
-                report("evaluation", i + 1, len(configs))
-    return compare_results(out, NOTEBOOK_CONFIG, configs)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from artrec.data.workspace import DEFAULT_EMBEDDING_KEY
 from artrec.errors import DataError
 from artrec.fileio import check_name
 from artrec.vectors import FeatureSet
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
 
 SVD_SOLVERS: tuple[str, ...] = ("auto", "covariance_eigh", "gram_eigh", "full", "randomized")
-DEFAULT_EMBEDDING_KEY = "default_embedding"
 #: ``block_weights`` value giving every feature set the same share of the variance.
 EQUAL_BLOCKS = "equal"
 _FORMAT_VERSION = 1
@@ -559,22 +559,10 @@ def load_embedding(workspace: Workspace, name: str | None = None) -> FeatureSet:
     workspace
         The workspace.
     name
-        Embedding name; ``None`` means the workspace's default (meta key
-        ``"default_embedding"``, set by :func:`build_embedding`).
+        Embedding name; ``None`` means the workspace's default
+        (:meth:`~artrec.data.workspace.Workspace.resolve_embedding`).
     """
-    if name is None:
-        name = workspace.get_meta(DEFAULT_EMBEDDING_KEY)
-        if name is None:
-            raise DataError(
-                f"workspace {workspace.root} has no default embedding; run `artrec embed` first"
-            )
-    available = FeatureSet.available(workspace.embeddings_dir)
-    if name not in available:
-        raise DataError(
-            f"no embedding {name!r} in workspace {workspace.root} "
-            f"(available: {', '.join(available) or 'none'})"
-        )
-    return FeatureSet.load(workspace.embeddings_dir, name)
+    return FeatureSet.load(workspace.embeddings_dir, workspace.resolve_embedding(name))
 
 
 def default_feature_names(workspace: Workspace) -> list[str]:

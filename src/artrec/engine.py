@@ -1,11 +1,17 @@
 """The id-level facade used by the CLI, the server and the demo.
 
 :class:`Engine` opens a workspace once (catalogue, embeddings) and answers "similar
-artworks" and "recommended for you" questions in raw item and user ids. Indexes and fitted
-recommenders are built lazily and cached per (embedding, metric[, aggregation]); after
-that, every query only reads shared arrays, so one engine may serve many threads at once.
-Stock changes (:meth:`Engine.set_in_stock`, :meth:`Engine.refresh_stock`) swap in a new
-mask rather than editing the old one, so readers never see a half-updated state.
+artworks" and "recommended for you" questions in raw item and user ids, under a
+:class:`~artrec.config.VisRankConfig` (its own default, or one given per call). Each
+embedding is read once; its vectors are prepared once per metric
+(:class:`~artrec.similarity.PreparedVectors`), and that one read-only matrix serves the
+exact index and every VisRank aggregation. Indexes and fitted recommenders are built lazily
+and cached; after that every query only reads shared arrays, so one engine may serve many
+threads at once.
+
+Stock has one owner: the engine reads which items are sold from its
+:class:`~artrec.data.workspace.StockSource` (the workspace, or the server's store) on every
+recommendation that leaves sold items out, and keeps no copy of its own.
 
 Items of the catalogue that have no vector in an embedding can be neither queried nor
 recommended under it; profile items without a vector are left out of the profile (but still
@@ -22,17 +28,20 @@ from typing import Any
 
 import numpy as np
 
+from artrec.config import VisRankConfig
 from artrec.data.catalog import Catalog, Interactions
-from artrec.data.workspace import Workspace
+from artrec.data.workspace import StockSource, Workspace
 from artrec.errors import DataError, UnknownIdError
 from artrec.index.base import SimilarityIndex
 from artrec.recommend.base import TrainData
-from artrec.recommend.visrank import AGGREGATIONS, VisRankRecommender
-from artrec.similarity import check_metric
+from artrec.recommend.visrank import VisRankRecommender
+from artrec.similarity import PreparedVectors, check_metric, rowwise
 from artrec.vectors import FeatureSet
 
 #: Candidates considered per requested item when re-ranking with MMR.
 MMR_POOL_FACTOR = 5
+#: Type of the prepared vectors the engine shares between its index and its recommenders.
+PREPARED_DTYPE = np.float32
 
 
 @dataclass(frozen=True)
@@ -76,13 +85,15 @@ class Engine:
         The open workspace.
     catalog
         Its catalogue (row order = the workspace's).
-    embedding
-        Default embedding name (``None``: the workspace's ``default_embedding``, or the
-        only embedding there is).
+    config
+        The default VisRank configuration; its embedding ``None`` means the workspace's
+        default embedding (:meth:`~artrec.data.workspace.Workspace.resolve_embedding`).
     index
         Index kind for :meth:`similar` (see :data:`artrec.index.factory.INDEX_KINDS`).
     index_params
         Extra parameters for the index constructor.
+    stock
+        Where sold items are read (default: the workspace).
     """
 
     def __init__(
@@ -90,88 +101,85 @@ class Engine:
         workspace: Workspace,
         catalog: Catalog,
         *,
-        embedding: str | None = None,
+        config: VisRankConfig | None = None,
         index: str = "exact",
         index_params: dict[str, Any] | None = None,
+        stock: StockSource | None = None,
     ) -> None:
         self.workspace = workspace
         self.catalog = catalog
         self.index_kind = index
         self.index_params = dict(index_params or {})
+        self.stock: StockSource = workspace if stock is None else stock
         self._lock = threading.RLock()
-        self._in_stock = np.asarray(catalog.in_stock, dtype=bool).copy()
-        self._stock_known = bool(catalog.stock_known)
         self._embeddings: dict[str, _EmbeddingData] = {}
+        self._prepared: dict[tuple[str, str], PreparedVectors] = {}
         self._indexes: dict[tuple[str, str], SimilarityIndex] = {}
-        self._recommenders: dict[tuple[str, str, str, int], VisRankRecommender] = {}
-        self.embedding_names: list[str] = FeatureSet.available(workspace.embeddings_dir)
-        self.default_embedding = self._resolve_default(embedding)
+        self._recommenders: dict[VisRankConfig, VisRankRecommender] = {}
+        self._sold: tuple[frozenset[str], np.ndarray] | None = None
+        self.embedding_names: list[str] = workspace.embedding_names()
+        config = config or VisRankConfig()
+        try:
+            default: str | None = workspace.resolve_embedding(config.embedding)
+        except DataError:
+            if config.embedding is not None:
+                raise
+            default = None  # several embeddings and no default: name one per query
+        self.default_embedding = default
+        self.config = config if default is None else config.with_embedding(default)
 
     @classmethod
     def from_workspace(
         cls,
         workspace: Workspace | str | Path,
+        config: VisRankConfig | None = None,
         *,
         embedding: str | None = None,
         index: str = "exact",
         index_params: dict[str, Any] | None = None,
+        stock: StockSource | None = None,
     ) -> Engine:
         """Open ``workspace`` (a :class:`Workspace` or its directory) and load its catalogue.
+
+        ``embedding`` overrides the embedding of ``config``.
 
         Raises
         ------
         ArtrecError
-            When there is no workspace there, it has no embedding, or ``embedding`` is not
-            one of its embeddings.
+            When there is no workspace there, or ``embedding`` is not one of its embeddings.
         """
         from artrec.index.factory import INDEX_KINDS
 
         ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
         if index not in INDEX_KINDS:
             raise DataError(f"unknown index kind {index!r}; choose one of {', '.join(INDEX_KINDS)}")
-        return cls(ws, ws.catalog(), embedding=embedding, index=index, index_params=index_params)
+        config = (config or VisRankConfig()).override(embedding=embedding)
+        return cls(
+            ws, ws.catalog(), config=config, index=index, index_params=index_params, stock=stock
+        )
 
     # -- configuration ------------------------------------------------------------------
-    def _resolve_default(self, embedding: str | None) -> str | None:
-        if embedding is not None:
-            self._check_embedding(embedding)
-            return embedding
-        stored = self.workspace.get_meta("default_embedding")
-        if stored is not None and stored in self.embedding_names:
-            return stored
-        if len(self.embedding_names) == 1:
-            return self.embedding_names[0]
-        return None
+    def resolve(self, config: VisRankConfig | None = None, **overrides: Any) -> VisRankConfig:
+        """The configuration a query runs under: ``config`` (default: the engine's) with the
+        non-``None`` ``overrides`` applied and its embedding resolved to a name.
 
-    def _check_embedding(self, name: str) -> None:
-        if name not in self.embedding_names:
-            have = ", ".join(self.embedding_names) or "none; create one with `artrec embed`"
-            raise DataError(f"unknown embedding {name!r}; the workspace has: {have}")
-
-    def _embedding_name(self, embedding: str | None) -> str:
-        if embedding is not None:
-            self._check_embedding(embedding)
-            return embedding
-        if self.default_embedding is None:
-            if not self.embedding_names:
-                raise DataError(
-                    f"workspace {self.workspace.root} has no embedding; create one with `artrec embed`"
-                )
-            raise DataError(
-                "several embeddings and no default: choose one of "
-                + ", ".join(self.embedding_names)
-            )
-        return self.default_embedding
+        Raises :class:`DataError` for an unknown embedding or when none is named and the
+        workspace has several and no default.
+        """
+        cfg = (config or self.config).override(**overrides)
+        if cfg.embedding is None:
+            return cfg.with_embedding(self.workspace.resolve_embedding(None))
+        if cfg.embedding not in self.embedding_names:
+            self.workspace.resolve_embedding(cfg.embedding)  # raises, naming the choices
+        return cfg
 
     def _embedding(self, name: str) -> _EmbeddingData:
         data = self._embeddings.get(name)
-        if data is not None:
-            return data
-        with self._lock:
-            data = self._embeddings.get(name)
-            if data is None:
-                data = self._load_embedding(name)
-                self._embeddings[name] = data
+        if data is None:
+            with self._lock:
+                data = self._embeddings.get(name)
+                if data is None:
+                    data = self._embeddings[name] = self._load_embedding(name)
         return data
 
     def _load_embedding(self, name: str) -> _EmbeddingData:
@@ -181,29 +189,52 @@ class Engine:
         ok = (rows >= 0) & np.isfinite(matrix).all(axis=1)
         vectors = np.zeros((self.catalog.n_items, fs.dim), dtype=np.float32)
         vectors[rows[ok]] = matrix[ok]
+        vectors.flags.writeable = False
         has = np.zeros(self.catalog.n_items, dtype=bool)
         has[rows[ok]] = True
         if not has.any():
             raise DataError(f"embedding {name!r} has no vector for any catalogue item")
         return _EmbeddingData(name, vectors, has)
 
-    def _index(self, name: str, metric: str) -> tuple[SimilarityIndex, _EmbeddingData]:
-        emb = self._embedding(name)
+    def _prepared_vectors(self, name: str, metric: str) -> PreparedVectors:
+        """The vectors of embedding ``name`` prepared for ``metric`` (one shared copy)."""
+        key = (name, metric)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            emb = self._embedding(name)
+            with self._lock:
+                prepared = self._prepared.get(key)
+                if prepared is None:
+                    prepared = PreparedVectors.of(emb.vectors, metric, PREPARED_DTYPE)
+                    self._prepared[key] = prepared
+        return prepared
+
+    def _index(self, name: str, metric: str) -> SimilarityIndex:
         key = (name, metric)
         index = self._indexes.get(key)
         if index is None:
             with self._lock:
                 index = self._indexes.get(key)
                 if index is None:
-                    rows = np.flatnonzero(emb.has_vector)
-                    index = self._saved_index(name, metric, self.catalog.item_ids[rows])
-                    if index is None:
-                        from artrec.index.factory import make_index
+                    index = self._indexes[key] = self._build_index(name, metric)
+        return index
 
-                        index = make_index(self.index_kind, metric, **self.index_params)
-                        index.build(emb.vectors[rows], self.catalog.item_ids[rows])
-                    self._indexes[key] = index
-        return index, emb
+    def _build_index(self, name: str, metric: str) -> SimilarityIndex:
+        """The saved index when it fits, else a new one over the items that have a vector,
+        sharing the engine's vectors (and prepared vectors) when every item has one."""
+        from artrec.index.factory import make_index
+
+        emb = self._embedding(name)
+        rows = np.flatnonzero(emb.has_vector)
+        ids = self.catalog.item_ids[rows]
+        saved = self._saved_index(name, metric, ids)
+        if saved is not None:
+            return saved
+        index = make_index(self.index_kind, metric, **self.index_params)
+        prepared = self._prepared_vectors(name, metric)
+        if len(rows) == self.catalog.n_items:
+            return index.build(emb.vectors, ids, prepared=prepared)
+        return index.build(emb.vectors[rows], ids, prepared=prepared.take(rows))
 
     def _saved_index(self, name: str, metric: str, item_ids: np.ndarray) -> SimilarityIndex | None:
         """The index saved by ``artrec index build`` for this embedding, kind and metric.
@@ -221,60 +252,32 @@ class Engine:
             return None
         return saved if np.array_equal(saved.item_ids_, item_ids) else None
 
-    def _recommender(self, name: str, metric: str, aggregation: str, m: int) -> VisRankRecommender:
-        check_metric(metric)
-        if aggregation not in AGGREGATIONS:
-            raise DataError(
-                f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}"
-            )
-        key = (name, metric, aggregation, m)
-        rec = self._recommenders.get(key)
+    def _recommender(self, cfg: VisRankConfig) -> VisRankRecommender:
+        assert cfg.embedding is not None
+        rec = self._recommenders.get(cfg)
         if rec is None:
-            emb = self._embedding(name)
+            emb = self._embedding(cfg.embedding)
+            prepared = self._prepared_vectors(cfg.embedding, cfg.metric)
             with self._lock:
-                rec = self._recommenders.get(key)
+                rec = self._recommenders.get(cfg)
                 if rec is None:
                     data = TrainData(self.catalog.n_items, vectors=emb.vectors)
-                    rec = VisRankRecommender(metric, aggregation, m).fit(data)
-                    self._recommenders[key] = rec
+                    rec = VisRankRecommender(cfg.metric, cfg.aggregation, cfg.m).fit(data, prepared)
+                    self._recommenders[cfg] = rec
         return rec
 
     # -- stock ----------------------------------------------------------------------------
-    @property
-    def in_stock(self) -> np.ndarray:
-        """The current in-stock mask (a read-only view; replaced, never edited, on change)."""
-        view = self._in_stock.view()
-        view.flags.writeable = False
-        return view
-
-    def set_in_stock(self, item_id: str, in_stock: bool) -> None:
-        """Mark an item in stock or sold, in the database and in memory.
-
-        Raises :class:`UnknownIdError` if the catalogue has no such item.
-        """
-        row = int(self.catalog.rows_of([item_id])[0])
-        self.workspace.set_in_stock([item_id], in_stock)
-        with self._lock:
-            mask = self._in_stock.copy()
-            mask[row] = bool(in_stock)
-            self._in_stock = mask
-            self._stock_known = True
-
-    def refresh_stock(self) -> None:
-        """Re-read every item's in-stock flag from the database."""
-        sold = self.workspace.sold_item_ids()
-        mask = self._in_stock.copy()
-        mask[:] = True
-        for row in self.catalog.rows_of(list(sold), missing="drop").tolist():
-            mask[row] = False
-        with self._lock:
-            self._in_stock = mask
-            self._stock_known = self.workspace.get_meta("stock_known") is not None
-
-    def _available(self, emb: _EmbeddingData, only_in_stock: bool) -> np.ndarray:
-        if only_in_stock and self._stock_known:
-            return emb.has_vector & self._in_stock
-        return emb.has_vector
+    def sold_mask(self) -> np.ndarray:
+        """Catalogue rows marked sold in the stock source, now (read-only)."""
+        sold = self.stock.sold_set()
+        cached = self._sold
+        if cached is not None and (cached[0] is sold or cached[0] == sold):
+            return cached[1]
+        mask = np.zeros(self.catalog.n_items, dtype=bool)
+        mask[self.catalog.rows_of(list(sold), missing="drop")] = True
+        mask.flags.writeable = False
+        self._sold = (sold, mask)
+        return mask
 
     # -- queries --------------------------------------------------------------------------
     def similar(
@@ -282,11 +285,12 @@ class Engine:
         item_id: str,
         k: int = 10,
         *,
-        metric: str = "cosine",
+        metric: str | None = None,
         embedding: str | None = None,
         include_self: bool = False,
     ) -> list[Neighbour]:
-        """The ``k`` items most similar to ``item_id``, best first.
+        """The ``k`` items most similar to ``item_id``, best first (metric and embedding
+        default to the engine's configuration).
 
         Raises
         ------
@@ -296,12 +300,14 @@ class Engine:
             If ``k < 1``, the metric is unknown or the item has no vector in the embedding.
         """
         _check_k(k)
-        check_metric(metric)
+        if metric is not None:
+            check_metric(metric)
         row = int(self.catalog.rows_of([item_id])[0])
-        name = self._embedding_name(embedding)
-        index, emb = self._index(name, metric)
-        if not emb.has_vector[row]:
-            raise DataError(f"item {item_id!r} has no vector in embedding {name!r}")
+        cfg = self.resolve(metric=metric, embedding=embedding)
+        assert cfg.embedding is not None
+        if not self._embedding(cfg.embedding).has_vector[row]:
+            raise DataError(f"item {item_id!r} has no vector in embedding {cfg.embedding!r}")
+        index = self._index(cfg.embedding, cfg.metric)
         ids, scores = index.similar(str(self.catalog.item_ids[row]), k, include_self=include_self)
         return [
             Neighbour(str(i), float(s))
@@ -309,18 +315,34 @@ class Engine:
             if i is not None
         ]
 
+    def similar_many(
+        self,
+        item_ids: Sequence[str],
+        k: int = 10,
+        *,
+        metric: str | None = None,
+        embedding: str | None = None,
+        include_self: bool = False,
+    ) -> list[list[Neighbour]]:
+        """:meth:`similar` for each of ``item_ids``, in order."""
+        return [
+            self.similar(i, k, metric=metric, embedding=embedding, include_self=include_self)
+            for i in item_ids
+        ]
+
     def recommend(
         self,
         liked_item_ids: Sequence[str],
         k: int = 10,
         *,
-        aggregation: str = "sum_distance",
-        metric: str = "cosine",
+        config: VisRankConfig | None = None,
+        aggregation: str | None = None,
+        metric: str | None = None,
         embedding: str | None = None,
+        m: int | None = None,
         exclude_item_ids: Sequence[str] = (),
         diversify: float | None = None,
         only_in_stock: bool = True,
-        m: int = 3,
     ) -> list[Recommendation]:
         """Recommendations for a visitor who liked ``liked_item_ids``.
 
@@ -330,16 +352,16 @@ class Engine:
             The profile (duplicates count once). Liked items are never recommended.
         k
             Number of recommendations (>= 1); fewer come back when fewer items qualify.
-        aggregation, metric, m
-            VisRank configuration (see :class:`~artrec.recommend.visrank.VisRankRecommender`).
-        embedding
-            Embedding name (default: the engine's default).
+        config
+            VisRank configuration (default: the engine's).
+        aggregation, metric, embedding, m
+            Override single fields of the configuration.
         exclude_item_ids
             Further items never to recommend.
         diversify
             MMR trade-off ``lambda`` in [0, 1] (1 = pure relevance); ``None`` for no re-ranking.
         only_in_stock
-            Leave out sold items when the stock is known.
+            Leave out the items the stock source marks sold.
 
         Raises
         ------
@@ -354,26 +376,15 @@ class Engine:
         if not len(liked_item_ids):
             raise DataError("no liked items given")
         liked = self.catalog.rows_of(list(dict.fromkeys(str(i) for i in liked_item_ids)))
-        extra = (
-            self.catalog.rows_of(list(exclude_item_ids))
-            if len(exclude_item_ids)
-            else np.zeros(0, np.int64)
+        extra = self._rows(exclude_item_ids)
+        cfg = self.resolve(config, aggregation=aggregation, metric=metric, embedding=embedding, m=m)
+        assert cfg.embedding is not None
+        if not self._embedding(cfg.embedding).has_vector[liked].any():
+            raise DataError(f"none of the liked items has a vector in embedding {cfg.embedding!r}")
+        ranked = self._recommend_rows(
+            [liked], [np.concatenate([liked, extra])], k, cfg, diversify, only_in_stock
         )
-        name = self._embedding_name(embedding)
-        if not self._embedding(name).has_vector[liked].any():
-            raise DataError(f"none of the liked items has a vector in embedding {name!r}")
-        result = self._recommend_rows(
-            [liked],
-            [np.concatenate([liked, extra])],
-            k,
-            name,
-            metric,
-            aggregation,
-            m,
-            diversify,
-            only_in_stock,
-        )
-        return result[0]
+        return ranked[0]
 
     def user_profile(
         self, user_id: str, kinds: tuple[str, ...] = ("purchase", "like")
@@ -407,13 +418,14 @@ class Engine:
         k: int = 10,
         *,
         kinds: tuple[str, ...] = ("purchase", "like"),
-        aggregation: str = "sum_distance",
-        metric: str = "cosine",
+        config: VisRankConfig | None = None,
+        aggregation: str | None = None,
+        metric: str | None = None,
         embedding: str | None = None,
+        m: int | None = None,
         exclude_item_ids: Sequence[str] = (),
         diversify: float | None = None,
         only_in_stock: bool = True,
-        m: int = 3,
     ) -> dict[str, list[Recommendation]]:
         """Recommendations for many users (all users with events when ``user_ids`` is None),
         scored in one vectorised batch. Users whose profile has no vectors get an empty list.
@@ -430,28 +442,22 @@ class Engine:
             for u in users:
                 if u not in profiles:
                     raise UnknownIdError(f"unknown user id {u!r} (no {'/'.join(kinds)} events)")
-        extra = (
-            self.catalog.rows_of(list(exclude_item_ids))
-            if len(exclude_item_ids)
-            else np.zeros(0, np.int64)
-        )
-        name = self._embedding_name(embedding)
+        extra = self._rows(exclude_item_ids)
+        cfg = self.resolve(config, aggregation=aggregation, metric=metric, embedding=embedding, m=m)
         prof = [profiles[u] for u in users]
         excl = [np.concatenate([p, extra]) for p in prof]
-        lists = self._recommend_rows(
-            prof, excl, k, name, metric, aggregation, m, diversify, only_in_stock
-        )
+        lists = self._recommend_rows(prof, excl, k, cfg, diversify, only_in_stock)
         return dict(zip(users, lists, strict=True))
+
+    def _rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        return self.catalog.rows_of(list(item_ids)) if len(item_ids) else np.zeros(0, np.int64)
 
     def _recommend_rows(
         self,
         profiles: list[np.ndarray],
         excludes: list[np.ndarray],
         k: int,
-        name: str,
-        metric: str,
-        aggregation: str,
-        m: int,
+        cfg: VisRankConfig,
         diversify: float | None,
         only_in_stock: bool,
     ) -> list[list[Recommendation]]:
@@ -459,9 +465,10 @@ class Engine:
 
         if diversify is not None and not 0.0 <= float(diversify) <= 1.0:
             raise DataError(f"diversify must lie in [0, 1], got {diversify}")
-        rec = self._recommender(name, metric, aggregation, m)
-        emb = self._embedding(name)
-        available = self._available(emb, only_in_stock)
+        assert cfg.embedding is not None
+        rec = self._recommender(cfg)
+        emb = self._embedding(cfg.embedding)
+        available = emb.has_vector & ~self.sold_mask() if only_in_stock else emb.has_vector
         usable = [p[emb.has_vector[p]] for p in profiles]
         todo = [j for j, p in enumerate(usable) if p.size]
         out: list[list[Recommendation]] = [[] for _ in profiles]
@@ -474,23 +481,23 @@ class Engine:
             exclude=[excludes[j] for j in todo],
             available=available,
         )
+        prepared = rec.prepared_
+        ids = self.catalog.item_ids
         for t, j in enumerate(todo):
-            rows = ranking.rows[t]
-            scores = ranking.scores[t]
-            valid = rows >= 0
-            rows, scores = rows[valid], scores[valid]
+            valid = ranking.rows[t] >= 0
+            rows, scores = ranking.rows[t][valid], ranking.scores[t][valid]
+            because = ranking.because[t][valid]
             if diversify is not None and rows.size:
-                chosen = mmr(rows, scores, emb.vectors, k, float(diversify))
-                score_of = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-                rows = chosen
-                scores = np.array([score_of[r] for r in chosen.tolist()], dtype=np.float64)
-            rows, scores = rows[:k], scores[:k]
+                picked = mmr(rows, scores, emb.vectors, k, float(diversify))
+                position = {r: i for i, r in enumerate(rows.tolist())}
+                keep = np.array([position[r] for r in picked.tolist()], dtype=np.int64)
+                rows, scores, because = rows[keep], scores[keep], because[keep]
+            rows, scores, because = rows[:k], scores[:k], because[:k]
             if not rows.size:
                 continue
-            because = rec.explain([usable[j]], rows[None, :])[0]
-            sims = rec.similarity(rows, because)
-            because_scores = sims[np.arange(len(rows)), np.arange(len(rows))]
-            ids = self.catalog.item_ids
+            because_scores = rowwise(
+                prepared[rows], prepared[np.maximum(because, 0)], cfg.metric
+            ).astype(np.float64)
             out[j] = [
                 Recommendation(
                     str(ids[r]),

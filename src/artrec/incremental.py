@@ -251,12 +251,10 @@ def add_artworks(
     -------
     AddReport
     """
-    from artrec.embedding import DEFAULT_EMBEDDING_KEY, Embedding
+    from artrec.embedding import Embedding
 
     started = time.perf_counter()
-    name = embedding or workspace.get_meta(DEFAULT_EMBEDDING_KEY)
-    if name is None:
-        raise DataError(f"workspace {workspace.root} has no default embedding; pass embedding=")
+    name = workspace.resolve_embedding(embedding)
     emb = Embedding.load(workspace.embeddings_dir, name)
     vectors = FeatureSet.load(workspace.embeddings_dir, name)
     embedded = set(vectors.item_ids.tolist())
@@ -361,7 +359,7 @@ def _add_to_indexes(workspace: Workspace, embedding: str, vectors: FeatureSet) -
         if not fresh:
             continue
         subset = vectors.align(fresh)
-        index.add(np.asarray(subset.matrix), subset.item_ids)  # type: ignore[attr-defined]
+        index.add(np.asarray(subset.matrix), subset.item_ids)
         save_index(workspace, index, embedding=embedding, kind=saved.kind, name=saved.name)
         done.append(saved.name)
     return done
@@ -407,7 +405,10 @@ def remove_artworks(
         mine = [i for i in ids if i in present]
         if not mine:
             continue
-        getattr(index, mode)(mine)
+        if mode == "hide":
+            index.hide(mine)
+        else:
+            index.remove(mine)
         save_index(workspace, index, embedding=saved.embedding, kind=saved.kind, name=saved.name)
         changed.append(saved.name)
     return changed
@@ -426,7 +427,7 @@ def restock_artworks(
         index = load_index(saved.directory)
         present = set(index.item_ids_.tolist())
         mine = [i for i in ids if i in present]
-        if not mine or not hasattr(index, "unhide"):
+        if not mine:
             continue
         index.unhide(mine)
         save_index(workspace, index, embedding=saved.embedding, kind=saved.kind, name=saved.name)

@@ -1,6 +1,8 @@
 """Similarity: the metric names, their validation, and the pairwise kernels.
 
 Shared by the exact index, VisRank, MMR and every caller that names a metric.
+:class:`PreparedVectors` holds a matrix prepared once for a metric, so that an index and
+every VisRank aggregation over the same embedding can share one read-only copy.
 
 Every kernel works on *prepared* vectors (see :func:`prepare`) and returns similarities,
 higher meaning more alike, following the conventions of the module table below:
@@ -25,6 +27,8 @@ correlation (as :func:`scipy.spatial.distance.cosine` and ``correlation`` define
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -124,6 +128,57 @@ def pairwise(
         return acc
     check_metric(metric)
     raise AssertionError(f"unhandled metric {metric!r}")  # pragma: no cover
+
+
+def rowwise(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """Similarity of ``a[i]`` and ``b[i]`` for every ``i`` (prepared vectors, as :func:`pairwise`)."""
+    if metric in LINEAR_METRICS:
+        return np.asarray(np.einsum("ij,ij->i", a, b))
+    diff = np.abs(a - b)
+    if metric == "euclidean":
+        return np.asarray(-np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+    if metric == "manhattan":
+        return np.asarray(-diff.sum(axis=1))
+    if metric == "chebyshev":
+        return np.asarray(-diff.max(axis=1))
+    check_metric(metric)
+    raise AssertionError(f"unhandled metric {metric!r}")  # pragma: no cover
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedVectors:
+    """Vectors prepared once for one metric (read-only), shared by indexes and recommenders.
+
+    Build with :meth:`of`. ``sqnorms`` holds the squared row norms for ``euclidean``.
+    """
+
+    metric: str
+    matrix: np.ndarray
+    sqnorms: np.ndarray | None = None
+
+    @classmethod
+    def of(
+        cls, vectors: np.ndarray, metric: str, dtype: type | np.dtype = np.float32
+    ) -> PreparedVectors:
+        """:func:`prepare` ``vectors`` for ``metric`` (a new array, marked read-only)."""
+        matrix = prepare(vectors, metric, dtype)
+        sqnorms = squared_norms(matrix) if metric == "euclidean" else None
+        for arr in (matrix, sqnorms):
+            if arr is not None:
+                arr.flags.writeable = False
+        return cls(metric, matrix, sqnorms)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the prepared matrix."""
+        return tuple(self.matrix.shape)
+
+    def take(self, rows: np.ndarray) -> PreparedVectors:
+        """The prepared vectors of ``rows`` only (a copy)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return PreparedVectors(
+            self.metric, self.matrix[rows], None if self.sqnorms is None else self.sqnorms[rows]
+        )
 
 
 def to_distance(similarity: np.ndarray, metric: str) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Helpers shared by the subcommands: workspace option, output formats, tables."""
+"""What the subcommands share: every common option (defined here once), output formats,
+tables and progress bars. Choices come from their owners in the library (metric names from
+:mod:`artrec.similarity`, aggregations from :mod:`artrec.config`, index kinds from
+:mod:`artrec.index.factory`, recommender kinds from :mod:`artrec.evaluation.configs`)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from artrec.config import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_METRIC, VisRankConfig
+from artrec.similarity import METRICS
 
 DEFAULT_WORKSPACE_ENV = "ARTREC_WORKSPACE"
 DEFAULT_WORKSPACE = "artrec-workspace"
@@ -35,6 +41,231 @@ def add_format_arg(parser: argparse.ArgumentParser) -> None:
         default="table",
         help="output format (default: a human-readable table)",
     )
+
+
+def add_k_arg(
+    parser: argparse.ArgumentParser, what: str = "list length", default: int = 10
+) -> None:
+    """Add ``-k`` (a positive integer)."""
+    parser.add_argument(
+        "-k", type=positive_int, default=default, help=f"{what} (default {default})"
+    )
+
+
+def add_visrank_args(
+    parser: argparse.ArgumentParser, *, aggregation: bool = True, plural: bool = False
+) -> None:
+    """Add the VisRank options: ``--embedding``, ``--metric``, ``--aggregation`` and ``-m``
+    (with ``plural``: ``--embeddings``, ``--metrics``, ``--aggregations``, several each)."""
+    if plural:
+        parser.add_argument(
+            "--embeddings",
+            nargs="+",
+            default=None,
+            metavar="NAME",
+            help="embeddings to compare (default: the workspace's default embedding)",
+        )
+        parser.add_argument(
+            "--metrics",
+            nargs="+",
+            choices=METRICS,
+            default=[DEFAULT_METRIC],
+            metavar="METRIC",
+            help=f"similarity metrics ({', '.join(METRICS)}; default {DEFAULT_METRIC})",
+        )
+        parser.add_argument(
+            "--aggregations",
+            nargs="+",
+            choices=AGGREGATIONS,
+            default=[DEFAULT_AGGREGATION],
+            metavar="AGG",
+            help=f"aggregations ({', '.join(AGGREGATIONS)}; default {DEFAULT_AGGREGATION})",
+        )
+    else:
+        parser.add_argument(
+            "--embedding", default=None, help="embedding name (default: the workspace's default)"
+        )
+        parser.add_argument(
+            "--metric",
+            choices=METRICS,
+            default=DEFAULT_METRIC,
+            help=f"similarity metric (default {DEFAULT_METRIC})",
+        )
+        if aggregation:
+            parser.add_argument(
+                "--aggregation",
+                choices=AGGREGATIONS,
+                default=DEFAULT_AGGREGATION,
+                help="how similarities to the profile are combined (default "
+                f"{DEFAULT_AGGREGATION}, the notebook's)",
+            )
+    if aggregation:
+        parser.add_argument(
+            "-m", "--m", type=positive_int, default=3, help="m of topm_mean (default 3)"
+        )
+
+
+def visrank_config(args: argparse.Namespace) -> VisRankConfig:
+    """The :class:`~artrec.config.VisRankConfig` named by :func:`add_visrank_args` options."""
+    return VisRankConfig(
+        args.embedding,
+        args.metric,
+        getattr(args, "aggregation", DEFAULT_AGGREGATION),
+        getattr(args, "m", 3),
+    )
+
+
+def _kind_list(text: str) -> list[str]:
+    return [k.strip() for k in text.split(",") if k.strip()]
+
+
+def add_kinds_arg(parser: argparse.ArgumentParser, default: Sequence[str], what: str) -> None:
+    """Add ``--kinds`` (event kinds; several, separated by spaces or commas)."""
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        type=_kind_list,
+        default=[list(default)],
+        metavar="KIND",
+        help=f"event kinds that {what} (default: {' '.join(default)})",
+    )
+
+
+def kinds_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The event kinds of ``--kinds``, flattened and in order, each once."""
+    kinds = tuple(dict.fromkeys(k for group in args.kinds for k in group))
+    if not kinds:
+        from artrec.errors import DataError
+
+        raise DataError("--kinds names no event kind")
+    return kinds
+
+
+def add_index_arg(
+    parser: argparse.ArgumentParser, default: str, *, extra: Sequence[str] = (), help: str = ""
+) -> None:
+    """Add ``--index`` (an index kind of :data:`artrec.index.factory.INDEX_KINDS`)."""
+    from artrec.index.factory import INDEX_KINDS
+
+    parser.add_argument(
+        "--index",
+        choices=(*extra, *INDEX_KINDS),
+        default=default,
+        help=help or f"index kind (default {default})",
+    )
+
+
+def add_param_arg(parser: argparse.ArgumentParser, help: str) -> None:
+    """Add ``--param NAME=VALUE`` (repeatable)."""
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=help)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["M=32", "l2=0.5", "dtype=float64"]`` -> ``{"M": 32, "l2": 0.5, "dtype": "float64"}``.
+
+    Raises :class:`~artrec.errors.DataError` naming an item without ``=``.
+    """
+    from artrec.errors import DataError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise DataError(f"parameter {item!r} must look like NAME=VALUE")
+        out[name] = _number(value)
+    return out
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def add_protocol_args(parser: argparse.ArgumentParser) -> None:
+    """Options of ``evaluate`` and ``compare``: protocol, k, kinds, chunk size, no-record."""
+    from artrec.evaluation.protocols import PROTOCOLS
+
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="given",
+        help=(
+            "given: the log's own train/test split (the notebook's ground truth); "
+            "leave-last-out: each user's last purchase by time; time-replay: every repeat "
+            "purchase ranked against the stock of its moment (default: given)"
+        ),
+    )
+    add_k_arg(parser)
+    add_kinds_arg(parser, ("purchase",), "are treated as purchases")
+    parser.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=256,
+        help="cases scored at once; bounds memory (default 256)",
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not store the run in the workspace's runs table",
+    )
+
+
+def progress_bar(desc: str, enabled: bool = True) -> tuple[Any, Callable[[int, int], None] | None]:
+    """A tqdm bar on stderr and its ``progress(done, total)`` callback (``(None, None)``
+    when not ``enabled``); close the bar when done."""
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="it", file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return bar, update
+
+
+def notes(lines: Sequence[str], fmt: str) -> None:
+    """Print ``note: ...`` lines on stderr (table format only)."""
+    if fmt == "table":
+        for line in lines:
+            print(f"note: {line}", file=sys.stderr)
+
+
+def simulated_note(simulated: bool) -> str | None:
+    """The warning line shown with results on simulated interactions."""
+    return (
+        "NOTE: the interactions in this workspace are SIMULATED, not real purchases"
+        if simulated
+        else None
+    )
+
+
+def titled(catalog: Any, row: dict[str, Any], item_key: str = "item_id") -> dict[str, Any]:
+    """``row`` with the ``title`` and ``artist`` of its item, where the catalogue has them."""
+    item_id = row[item_key]
+    record = catalog.record(int(catalog.rows_of([item_id])[0]))
+    for field in ("title", "artist"):
+        if catalog.column(field) is not None:
+            row[field] = record.get(field)
+    return row
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

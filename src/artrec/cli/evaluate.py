@@ -5,52 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
-from artrec.similarity import METRICS
-
-if TYPE_CHECKING:
-    from artrec.data.workspace import Workspace
-    from artrec.evaluation.protocols import Split
-
-#: Kept in step with artrec.evaluation.protocols.PROTOCOLS / compare.AGGREGATIONS / KINDS
-#: (not imported, so ``artrec --help`` stays light).
-PROTOCOL_CHOICES = ("given", "leave-last-out", "time-replay")
-AGGREGATION_CHOICES = ("sum_distance", "sum", "mean", "max", "topm_mean")
-RECOMMENDER_CHOICES = ("visrank", "random", "popular", "artist")
-
-
-def add_protocol_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``evaluate`` and ``compare``: protocol, k, kinds, chunk size."""
-    parser.add_argument(
-        "--protocol",
-        choices=PROTOCOL_CHOICES,
-        default="given",
-        help=(
-            "given: the log's own train/test split (the notebook's ground truth); "
-            "leave-last-out: each user's last purchase by time; time-replay: every repeat "
-            "purchase ranked against the stock of its moment (default: given)"
-        ),
-    )
-    parser.add_argument("-k", type=positive_int, default=10, help="list length (default 10)")
-    parser.add_argument(
-        "--kinds",
-        nargs="+",
-        default=["purchase"],
-        help="event kinds treated as purchases (default: purchase)",
-    )
-    parser.add_argument(
-        "--chunk-size",
-        type=positive_int,
-        default=256,
-        help="cases scored at once; bounds memory (default 256)",
-    )
-    parser.add_argument(
-        "--no-record",
-        action="store_true",
-        help="do not store the run in the workspace's runs table",
-    )
+from artrec.cli._common import (
+    add_format_arg,
+    add_param_arg,
+    add_protocol_args,
+    add_visrank_args,
+    add_workspace_arg,
+    emit,
+    kinds_of,
+    parse_params,
+    simulated_note,
+)
+from artrec.evaluation.configs import KINDS, param_names
 
 
 def register(subparsers: Any) -> None:
@@ -70,100 +38,42 @@ def register(subparsers: Any) -> None:
     add_protocol_args(parser)
     parser.add_argument(
         "--recommender",
-        choices=RECOMMENDER_CHOICES,
+        choices=tuple(KINDS),
         default="visrank",
-        help="visrank (content-based) or a baseline (default visrank)",
+        help="visrank (content-based) or another recommender kind (default visrank)",
     )
-    parser.add_argument(
-        "--embedding", default=None, help="embedding name (default: the workspace's default)"
-    )
-    parser.add_argument(
-        "--metric", choices=METRICS, default="cosine", help="similarity metric (default cosine)"
-    )
-    parser.add_argument(
-        "--aggregation",
-        choices=AGGREGATION_CHOICES,
-        default="sum_distance",
-        help="how similarities to the profile are combined (default sum_distance)",
-    )
-    parser.add_argument("-m", type=positive_int, default=3, help="m of topm_mean (default 3)")
+    add_visrank_args(parser)
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the random baseline (default 0)"
     )
+    add_param_arg(parser, "a parameter of the recommender kind, repeatable (e.g. --param l2=300)")
     add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
-def simulated_note(workspace: Workspace) -> str | None:
-    """A warning line when the workspace's interactions are simulated, else ``None``."""
-    if workspace.get_meta("simulated_interactions") == "1" or workspace.get_meta("simulation"):
-        return "NOTE: the interactions in this workspace are SIMULATED, not real purchases"
-    return None
-
-
-def describe_split(split: Split) -> str:
-    """One line: protocol, number of cases and what the protocol skipped."""
-    skipped = ", ".join(f"{k}={v}" for k, v in sorted(split.skipped.items())) or "none"
-    return f"protocol {split.protocol}: {split.n_cases} cases (protocol skipped: {skipped})"
-
-
 def run(args: argparse.Namespace) -> int:
     """Handle ``artrec evaluate``."""
-    from dataclasses import replace
-
+    from artrec.data.simulate import interactions_simulated
     from artrec.data.workspace import Workspace
-    from artrec.errors import ArtrecError
-    from artrec.evaluation.comparison import Config, EvalData, config_params
-    from artrec.evaluation.evaluator import evaluate
-    from artrec.evaluation.protocols import make_split
+    from artrec.evaluation.configs import Config
+    from artrec.evaluation.runs import evaluate_workspace
 
     ws = Workspace.open(args.workspace)
-    config = Config(
-        kind=args.recommender,
-        embedding=args.embedding,
-        metric=args.metric,
-        aggregation=args.aggregation,
-        m=args.m,
-        seed=args.seed,
-    )
-    wanted: list[str | None] = []
-    if config.needs_embedding or args.embedding is not None:
-        wanted.append(args.embedding)
-    elif ws.get_meta("default_embedding") is not None:
-        wanted.append(None)  # for diversity
-    data = EvalData.from_workspace(ws, wanted, kinds=tuple(args.kinds))
-    if config.needs_embedding and config.embedding is None:
-        config = replace(config, name="", embedding=data.default_embedding)
-    if len(data.interactions) == 0:
-        raise ArtrecError(
-            f"workspace {ws.root} has no events of kind {', '.join(args.kinds)} to evaluate on"
-        )
-    split = make_split(args.protocol, data.interactions, data.catalog)
-    if split.n_cases == 0:
-        raise ArtrecError(f"nothing to evaluate: {describe_split(split)}")
-    vectors = data.vectors(config.embedding) if config.needs_embedding else None
-    diversity = vectors
-    if diversity is None and data.embeddings:
-        diversity = next(iter(data.embeddings.values()))
-    result = evaluate(
-        config.build(),
-        data.catalog,
-        split,
-        k=args.k,
-        vectors=vectors,
-        diversity_vectors=diversity,
-        chunk_size=args.chunk_size,
-        name=config.name,
-        workspace=None if args.no_record else ws,
-        params={**config_params(config), "kinds": list(args.kinds)},
-    )
-    note = simulated_note(ws)
-    if args.format == "json":
+    given = parse_params(args.param)
+    options = {**{p: getattr(args, p) for p in param_names(args.recommender)}, **given}
+    config = Config(args.recommender, **options)
+    kinds = kinds_of(args)
+    result = evaluate_workspace(
+        ws, config, protocol=args.protocol, k=args.k, kinds=kinds,
+        chunk_size=args.chunk_size, record=not args.no_record,
+    )  # fmt: skip
+    note = simulated_note(interactions_simulated(ws))
+    if args.format != "table":
         payload = {**result.to_dict(), "simulated": note is not None, "run_id": result.run_id}
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-        return 0
-    if args.format == "csv":
-        emit(result.to_rows(), "csv")
+        if args.format == "json":
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        else:
+            emit(result.to_rows(), "csv")
         return 0
     skipped = ", ".join(f"{k}={v}" for k, v in sorted(result.skipped.items())) or "none"
     lines = [
@@ -172,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
     ]
     if result.nan_scores:
         lines.append(f"warning: the recommender gave {result.nan_scores} NaN scores (ranked last)")
-    if note:
-        lines.append(note)
+    lines.extend([note] if note else [])
     emit(result.to_rows(), "table", title="\n".join(lines))
     return 0

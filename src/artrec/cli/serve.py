@@ -7,9 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from artrec.cli._common import add_workspace_arg, positive_int
-
-INDEX_KINDS = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
+from artrec.cli._common import (
+    add_index_arg,
+    add_visrank_args,
+    add_workspace_arg,
+    positive_int,
+    visrank_config,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,14 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="postgresql://user:pass@host/db for the store (default: $ARTREC_DATABASE_URL, "
         "else the workspace's SQLite)",
     )
-    parser.add_argument(
-        "--index", choices=INDEX_KINDS, default="exact", help="similarity index (default: exact)"
-    )
-    parser.add_argument("--embedding", help="default embedding (default: the workspace's)")
-    parser.add_argument("--metric", default="cosine", help="default metric (default: cosine)")
-    parser.add_argument(
-        "--aggregation", default="sum_distance", help="default aggregation (default: sum_distance)"
-    )
+    add_index_arg(parser, "exact", help="similarity index (default: exact)")
+    add_visrank_args(parser)
     parser.add_argument(
         "--image-root",
         action="append",
@@ -72,10 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the server; returns when it stops."""
     try:
-        import uvicorn
-
-        from artrec.server.app import create_app
-        from artrec.server.settings import SETTINGS_ENV, Settings
+        from artrec.server.app import serve
+        from artrec.server.settings import Settings
     except ImportError as exc:
         from artrec.errors import MissingDependencyError
 
@@ -90,30 +86,14 @@ def run(args: argparse.Namespace) -> int:
         workspace=args.workspace.resolve(),
         database_url=args.database_url,
         max_k=args.max_k,
-        embedding=args.embedding,
-        metric=args.metric,
-        aggregation=args.aggregation,
+        visrank=visrank_config(args),
         index=args.index,
         image_roots=tuple(p.resolve() for p in args.image_root),
     )
-    app = create_app(settings)  # fails fast, with a one-line error, on a bad setup
-    print(
-        f"artrec: serving {settings.workspace} on http://{args.host}:{args.port}/ "
-        f"(API docs at /docs, {args.workers} worker{'s' if args.workers > 1 else ''})",
-        file=sys.stderr,
-    )
-    if args.workers == 1:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-        return 0
-    os.environ[SETTINGS_ENV] = settings.to_json()
-    uvicorn.run(
-        "artrec.server.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-    )
+    serve(
+        settings, host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,
+        on_ready=lambda line: print(f"artrec: {line}", file=sys.stderr),
+    )  # fmt: skip
     return 0
 
 

@@ -345,6 +345,12 @@ def write_simulation(workspace: Workspace, simulation: Simulation) -> int:
     return n
 
 
+def interactions_simulated(workspace: Workspace) -> bool:
+    """Whether the workspace's interactions are simulated: its own simulation, or assets
+    whose importer said so (meta key ``simulated_interactions``)."""
+    return workspace.get_meta("simulated_interactions") == "1" or bool(workspace.get_meta(META_KEY))
+
+
 def stored_simulation(workspace: Workspace) -> dict[str, Any] | None:
     """The ``"simulation"`` meta record written by :func:`write_simulation`, or ``None``."""
     raw = workspace.get_meta(META_KEY)

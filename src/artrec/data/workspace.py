@@ -18,7 +18,7 @@ order, which is the catalogue's row order.
 
 The workspace owns two shared rules: which embedding is meant when none is named
 (:meth:`Workspace.resolve_embedding`) and which items are sold
-(:meth:`Workspace.sold_item_ids`, the :class:`StockSource` the engine reads).
+(:meth:`Workspace.sold_set`, the :class:`StockSource` the engine reads).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ STOCK_KNOWN_KEY = "stock_known"
 class StockSource(Protocol):
     """Where the engine reads which items are sold: a workspace, or the server's store."""
 
-    def sold_item_ids(self) -> frozenset[str]:
+    def sold_set(self) -> frozenset[str]:
         """Ids of the items marked sold, current at the time of the call."""
         ...
 
@@ -214,7 +214,9 @@ class Workspace:
         if name is not None:
             if name not in available:
                 have = ", ".join(available) or "none; create one with `artrec embed`"
-                raise DataError(f"unknown embedding {name!r}; the workspace has: {have}")
+                raise DataError(
+                    f"no embedding {name!r} in workspace {self.root} (available: {have})"
+                )
             return name
         default = self.get_meta(DEFAULT_EMBEDDING_KEY)
         if default is not None and default in available:
@@ -223,7 +225,8 @@ class Workspace:
             return available[0]
         if not available:
             raise DataError(
-                f"workspace {self.root} has no embedding; create one with `artrec embed`"
+                f"workspace {self.root} has no embedding and so no default embedding; "
+                "create one with `artrec embed`"
             )
         return _no_default(available)
 
@@ -309,7 +312,7 @@ class Workspace:
             schema.set_meta(con, STOCK_KNOWN_KEY, "1")
         return len(ids)
 
-    def sold_item_ids(self) -> frozenset[str]:
+    def sold_set(self) -> frozenset[str]:
         """Ids of the items marked sold (read now; see :class:`StockSource`)."""
         items = schema.items
         with self.connect() as con:

@@ -1,10 +1,11 @@
 """Compare recommender configurations on the same cases, with paired significance tests.
 
-A :class:`Config` names one recommender: VisRank with an embedding, a similarity metric and
-an aggregation, or a baseline (random, popular, favourite artist). :func:`config_grid`
-builds embedding x metric x aggregation plus the baselines; :func:`compare` evaluates all of
-them on ONE split, so every configuration is measured on exactly the same cases, and tests
-each against a chosen baseline.
+A :class:`~artrec.evaluation.configs.Config` names one recommender: a kind (VisRank, a
+baseline, ...) and its parameters. :func:`~artrec.evaluation.configs.config_grid` builds
+embedding x metric x aggregation plus the baselines; :func:`compare` evaluates all of them on
+ONE split, so every configuration is measured on exactly the same cases, and tests each
+against a chosen baseline. :func:`evaluate_configs` runs the evaluations, in worker processes
+when asked, reporting progress after each.
 
 Paired tests
 ------------
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,130 +41,34 @@ import numpy as np
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError
+from artrec.evaluation.configs import Config, config_grid
 from artrec.evaluation.evaluator import (
     DEFAULT_CHUNK,
     EvaluationResult,
     evaluate,
     paired_cases,
+    record_evaluation,
 )
 from artrec.evaluation.protocols import Split, make_split
-from artrec.recommend.base import Recommender
-from artrec.similarity import METRICS
 
-#: Recommender kinds a :class:`Config` can name.
-KINDS: tuple[str, ...] = ("visrank", "random", "popular", "artist")
-
-#: VisRank aggregations.
-AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mean")
+__all__ = [
+    "ALPHA",
+    "ComparisonResult",
+    "Config",
+    "EvalData",
+    "PairedTest",
+    "compare",
+    "compare_results",
+    "config_grid",
+    "default_embedding",
+    "evaluate_configs",
+    "holm",
+    "paired_test",
+    "wilcoxon_method",
+]
 
 #: Significance level used for the markers in :meth:`ComparisonResult.table_rows`.
 ALPHA = 0.05
-
-
-@dataclass(frozen=True)
-class Config:
-    """One recommender configuration.
-
-    Parameters
-    ----------
-    name
-        Name in tables; when empty, one is derived (``visrank:EMB/METRIC/AGG`` or the kind).
-    kind
-        ``"visrank"``, ``"random"``, ``"popular"`` or ``"artist"``.
-    embedding
-        Embedding name (VisRank); ``None`` means the workspace's default embedding.
-    metric
-        Similarity metric (VisRank).
-    aggregation
-        Aggregation over the profile (VisRank).
-    m
-        Profile items averaged by ``topm_mean``.
-    seed
-        Seed of the random baseline.
-    """
-
-    name: str = ""
-    kind: str = "visrank"
-    embedding: str | None = None
-    metric: str = "cosine"
-    aggregation: str = "sum_distance"
-    m: int = 3
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise DataError(
-                f"unknown recommender kind {self.kind!r}; choose one of {', '.join(KINDS)}"
-            )
-        if self.kind == "visrank":
-            if self.metric not in METRICS:
-                raise DataError(
-                    f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}"
-                )
-            if self.aggregation not in AGGREGATIONS:
-                raise DataError(
-                    f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}"
-                )
-            if self.m < 1:
-                raise DataError(f"m must be >= 1, got {self.m}")
-        if not self.name:
-            object.__setattr__(self, "name", self.default_name())
-
-    def default_name(self) -> str:
-        """The derived name (used when ``name`` is empty)."""
-        if self.kind != "visrank":
-            return self.kind
-        agg = f"top{self.m}_mean" if self.aggregation == "topm_mean" else self.aggregation
-        return f"visrank:{self.embedding or 'default'}/{self.metric}/{agg}"
-
-    @property
-    def needs_embedding(self) -> bool:
-        """Whether the recommender needs item vectors."""
-        return self.kind == "visrank"
-
-    def build(self) -> Recommender:
-        """A new, unfitted recommender for this configuration."""
-        if self.kind == "visrank":
-            from artrec.recommend.visrank import VisRankRecommender
-
-            return VisRankRecommender(metric=self.metric, aggregation=self.aggregation, m=self.m)
-        from artrec.recommend import baselines
-
-        if self.kind == "random":
-            return baselines.RandomRecommender(seed=self.seed)
-        if self.kind == "popular":
-            return baselines.PopularRecommender()
-        return baselines.FavouriteArtistRecommender()
-
-
-def config_grid(
-    embeddings: Sequence[str | None],
-    metrics: Sequence[str] = ("cosine",),
-    aggregations: Sequence[str] = ("sum_distance",),
-    baselines: Sequence[str] = ("random", "popular", "artist"),
-    *,
-    m: int = 3,
-    seed: int = 0,
-) -> list[Config]:
-    """VisRank configurations for embedding x metric x aggregation, then the baselines.
-
-    Duplicates are removed, keeping the first occurrence.
-    """
-    configs: list[Config] = []
-    for emb in embeddings:
-        for metric in metrics:
-            for agg in aggregations:
-                configs.append(
-                    Config(kind="visrank", embedding=emb, metric=metric, aggregation=agg, m=m)
-                )
-    for kind in baselines:
-        if kind == "visrank":
-            raise DataError("'visrank' is not a baseline; name random, popular or artist")
-        configs.append(Config(kind=kind, seed=seed))
-    unique: dict[str, Config] = {}
-    for c in configs:
-        unique.setdefault(c.name, c)
-    return list(unique.values())
 
 
 @dataclass(frozen=True)
@@ -197,25 +102,16 @@ class EvalData:
     ) -> EvalData:
         """Load the catalogue, the log (only ``kinds``) and the named embeddings.
 
-        ``None`` in ``embeddings`` stands for the workspace's default embedding (meta key
-        ``default_embedding``). Raises :class:`~artrec.errors.ArtrecError` when an embedding
-        is missing or lacks catalogue items.
+        ``None`` in ``embeddings`` stands for the workspace's default embedding (see
+        :meth:`~artrec.data.workspace.Workspace.resolve_embedding`). Raises
+        :class:`~artrec.errors.ArtrecError` when an embedding is missing or lacks catalogue
+        items.
         """
         catalog = workspace.catalog()
         interactions = workspace.interactions(kinds=kinds)
-        default = workspace.get_meta("default_embedding")
-        names: list[str] = []
-        for emb in embeddings:
-            name = emb if emb is not None else default
-            if name is None:
-                raise ArtrecError(
-                    "no embedding named and the workspace has no default embedding; "
-                    "run `artrec embed` or pass --embedding"
-                )
-            if name not in names:
-                names.append(name)
+        names = list(dict.fromkeys(workspace.resolve_embedding(e) for e in embeddings))
         vectors = {name: load_vectors(workspace, name, catalog) for name in names}
-        return cls(catalog, interactions, vectors, default)
+        return cls(catalog, interactions, vectors, default_embedding(workspace))
 
     def vectors(self, embedding: str | None) -> np.ndarray:
         """The vectors of ``embedding`` (``None``: the default one)."""
@@ -491,6 +387,8 @@ def compare(
     diversity_embedding: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     workspace: Workspace | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
 ) -> ComparisonResult:
     """Evaluate every configuration on the same split and test each against ``baseline``.
 
@@ -506,8 +404,9 @@ def compare(
     k
         Cut-off of the @k metrics.
     baseline
-        Name of the configuration to test against; defaults to the first non-VisRank
-        configuration (with :func:`config_grid`, the first baseline), else the first one.
+        Name of the configuration to test against; defaults to the first configuration
+        that needs no embedding (with :func:`config_grid`, the first baseline), else the
+        first one.
     diversity_embedding
         Embedding in which intra-list diversity is measured for every configuration (one
         shared space, so the numbers compare); defaults to the default embedding, else the
@@ -518,6 +417,8 @@ def compare(
         Where to record each evaluation and the comparison (``runs`` table); defaults to
         ``data`` when that is a workspace. With an :class:`EvalData` and no workspace,
         nothing is recorded.
+    workers, progress
+        See :func:`evaluate_configs`; the results do not depend on ``workers``.
     """
     if not configs:
         raise DataError("no configurations to compare")
@@ -538,7 +439,7 @@ def compare(
     if diversity_embedding is not None:
         wanted.append(diversity_embedding)
     if isinstance(data, Workspace):
-        if not wanted and data.get_meta("default_embedding") is not None:
+        if not wanted and default_embedding(data) is not None:
             wanted.append(None)
         data = EvalData.from_workspace(data, wanted)
     split = (
@@ -550,24 +451,17 @@ def compare(
         raise DataError(
             f"the {split.protocol} protocol produced no evaluation cases ({split.skipped})"
         )
-    div = _diversity_vectors(data, diversity_embedding, wanted)
-    results: list[EvaluationResult] = []
-    for config in configs:
-        vectors = data.vectors(config.embedding) if config.needs_embedding else None
-        results.append(
-            evaluate(
-                config.build(),
-                data.catalog,
-                split,
-                k=k,
-                vectors=vectors,
-                diversity_vectors=div,
-                chunk_size=chunk_size,
-                name=config.name,
-                workspace=workspace,
-                params=config_params(config),
-            )
-        )
+    results = evaluate_configs(
+        configs,
+        data,
+        split,
+        k,
+        diversity_vectors=_diversity_vectors(data, diversity_embedding, wanted),
+        chunk_size=chunk_size,
+        workspace=workspace,
+        workers=workers,
+        progress=progress,
+    )
     result = compare_results(results, base_name, configs)
     if workspace is not None:
         workspace.record_run(
@@ -576,6 +470,107 @@ def compare(
             result.to_dict(),
         )
     return result
+
+
+#: ``progress(done, total)``: called after each configuration is evaluated.
+Progress = Callable[[int, int], None]
+
+
+def evaluate_configs(
+    configs: Sequence[Config],
+    data: EvalData,
+    split: Split,
+    k: int = 10,
+    *,
+    diversity_vectors: np.ndarray | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    workspace: Workspace | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> list[EvaluationResult]:
+    """Evaluate each configuration on ``split``; results in configuration order.
+
+    With ``workers > 1`` the configurations are evaluated in that many worker processes
+    (forked where the platform can, else spawned), which receive the catalogue, the split
+    and the vectors once, when they start. Runs are recorded in ``workspace`` (when given)
+    by this process, in configuration order, so the outcome does not depend on
+    ``workers``. ``progress(done, len(configs))`` is called after each configuration.
+    """
+    vectors = {c.name: data.vectors(c.embedding) if c.needs_embedding else None for c in configs}
+    tasks = [_Task(c, vectors[c.name], diversity_vectors, k, chunk_size) for c in configs]
+    results: list[EvaluationResult] = []
+    for i, result in enumerate(_run_tasks(tasks, data.catalog, split, workers)):
+        if workspace is not None:
+            result = record_evaluation(workspace, result)
+        results.append(result)
+        if progress is not None:
+            progress(i + 1, len(configs))
+    return results
+
+
+@dataclass(frozen=True)
+class _Task:
+    config: Config
+    vectors: np.ndarray | None
+    diversity: np.ndarray | None
+    k: int
+    chunk_size: int
+
+    def run(self, catalog: Catalog, split: Split) -> EvaluationResult:
+        return evaluate(
+            self.config.build(),
+            catalog,
+            split,
+            k=self.k,
+            vectors=self.vectors,
+            diversity_vectors=self.diversity,
+            chunk_size=self.chunk_size,
+            name=self.config.name,
+            params=self.config.params_dict(),
+        )
+
+
+def _run_tasks(
+    tasks: Sequence[_Task], catalog: Catalog, split: Split, workers: int
+) -> Iterator[EvaluationResult]:
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task.run(catalog, split)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)),
+        mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker,
+        initargs=(catalog, split),
+    ) as pool:
+        yield from pool.map(_run_in_worker, tasks)
+
+
+#: The catalogue and split of a worker process (set once by :func:`_start_worker`; never
+#: used in the parent process).
+_WORKER_INPUTS: list[tuple[Catalog, Split]] = []
+
+
+def _start_worker(catalog: Catalog, split: Split) -> None:
+    _WORKER_INPUTS[:] = [(catalog, split)]
+
+
+def _run_in_worker(task: _Task) -> EvaluationResult:
+    catalog, split = _WORKER_INPUTS[0]
+    return task.run(catalog, split)
+
+
+def default_embedding(workspace: Workspace) -> str | None:
+    """The embedding :meth:`~artrec.data.workspace.Workspace.resolve_embedding` picks when
+    none is named, or ``None`` when that is ambiguous or there is none."""
+    try:
+        return workspace.resolve_embedding(None)
+    except DataError:
+        return None
 
 
 def _diversity_vectors(
@@ -592,18 +587,3 @@ def _diversity_vectors(
     if data.embeddings:
         return next(iter(data.embeddings.values()))
     return None
-
-
-def config_params(config: Config) -> dict[str, Any]:
-    """The parameters of ``config`` that matter for its kind (recorded with each run)."""
-    if config.kind == "visrank":
-        return {
-            "kind": config.kind,
-            "embedding": config.embedding,
-            "metric": config.metric,
-            "aggregation": config.aggregation,
-            "m": config.m,
-        }
-    if config.kind == "random":
-        return {"kind": config.kind, "seed": config.seed}
-    return {"kind": config.kind}

@@ -369,15 +369,14 @@ def evaluate(
         lists=all_lists,
         params=run_params,
     )
-    if workspace is not None:
-        run_id = workspace.record_run("evaluation", run_params, result.to_dict())
-        result = _with_run_id(result, run_id)
-    return result
+    return result if workspace is None else record_evaluation(workspace, result)
 
 
-def _with_run_id(result: EvaluationResult, run_id: int) -> EvaluationResult:
+def record_evaluation(workspace: Workspace, result: EvaluationResult) -> EvaluationResult:
+    """Store ``result`` as an ``evaluation`` run of ``workspace``; returns it with its ``run_id``."""
     from dataclasses import replace
 
+    run_id = workspace.record_run("evaluation", result.params, result.to_dict())
     return replace(result, run_id=run_id)
 
 

@@ -1,7 +1,10 @@
-"""The :class:`SimilarityIndex` interface.
+"""The index interfaces: :class:`SimilarityIndex` and :class:`MutableIndex`.
 
 An index holds one vector per item and answers top-k neighbour queries. Every method
-returns arrays; raw ids appear only in :meth:`SimilarityIndex.similar`.
+returns arrays; raw ids appear only in :meth:`SimilarityIndex.similar`. A
+:class:`MutableIndex` also takes items in and out without a rebuild and persists itself;
+code that updates saved indexes (:mod:`artrec.incremental`) relies on that declaration,
+never on probing for methods.
 
 Scores are *similarities*: higher means more alike, under every metric.
 
@@ -31,6 +34,7 @@ import numpy as np
 
 from artrec.errors import UnknownIdError
 from artrec.ranking import clamp_k
+from artrec.similarity import PreparedVectors
 from artrec.vectors import as_id_array
 
 
@@ -45,8 +49,15 @@ class SimilarityIndex(ABC):
     item_ids_: np.ndarray
 
     @abstractmethod
-    def build(self, vectors: np.ndarray, item_ids: Any) -> SimilarityIndex:
-        """Index ``vectors`` (``(n_items, dim)``, finite), one row per id in ``item_ids``; returns self."""
+    def build(
+        self, vectors: np.ndarray, item_ids: Any, *, prepared: PreparedVectors | None = None
+    ) -> SimilarityIndex:
+        """Index ``vectors`` (``(n_items, dim)``, finite), one row per id in ``item_ids``; returns self.
+
+        ``prepared`` may pass the same vectors already prepared for the index's metric
+        (:class:`~artrec.similarity.PreparedVectors`); an index that scores prepared
+        vectors then shares them instead of making its own copy, others ignore them.
+        """
 
     @abstractmethod
     def search(
@@ -73,6 +84,15 @@ class SimilarityIndex(ABC):
         rows, scores
             ``(n_queries, k)`` int64 rows and float32 similarities, best first.
         """
+
+    def candidate_rows(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """Rows of about the ``k`` nearest items of each query, for candidate generation:
+        ``(n_queries, k)`` int64, ``-1`` padding, in no guaranteed order.
+
+        The default is :meth:`search`'s rows; an approximate index may skip its exact
+        re-scoring here.
+        """
+        return self.search(queries, k)[0]
 
     @property
     def n_items(self) -> int:
@@ -131,3 +151,38 @@ class SimilarityIndex(ABC):
     def save(self, directory: str | Path) -> None:
         """Write the index to ``directory`` (implementations that support persistence)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")
+
+
+class MutableIndex(SimilarityIndex):
+    """A :class:`SimilarityIndex` that changes without a rebuild and saves itself.
+
+    Rows of hidden items keep their numbers and may still be queried by id; removed items
+    are gone and later rows move up.
+    """
+
+    @abstractmethod
+    def add(self, vectors: np.ndarray, item_ids: Any) -> np.ndarray:
+        """Append items; returns their new rows. :class:`DataError` for a known id, another
+        dimension or a non-finite vector."""
+
+    @abstractmethod
+    def hide(self, item_ids: Any) -> int:
+        """Leave items out of every result until :meth:`unhide`; returns how many became hidden.
+        :class:`UnknownIdError` names the first id not indexed."""
+
+    @abstractmethod
+    def unhide(self, item_ids: Any) -> int:
+        """Return hidden items to the results; returns how many changed."""
+
+    @abstractmethod
+    def remove(self, item_ids: Any) -> int:
+        """Drop items (later rows move up); returns how many were removed."""
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> None:
+        """Write the index (with its hidden set) to ``directory``."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: str | Path, *, mmap: bool = True) -> MutableIndex:
+        """Read an index written by :meth:`save`; :class:`DataError` names a bad file."""

@@ -27,9 +27,9 @@ import numpy as np
 
 from artrec.errors import DataError
 from artrec.fileio import atomic_write
-from artrec.index.base import SimilarityIndex
+from artrec.index.base import MutableIndex
 from artrec.ranking import clamp_k, top_k
-from artrec.similarity import check_metric, pairwise, prepare, squared_norms
+from artrec.similarity import PreparedVectors, check_metric, pairwise, prepare, squared_norms
 from artrec.vectors import as_id_array, check_float32_range
 
 #: Format tag written to ``index.json``.
@@ -39,7 +39,7 @@ FORMAT_VERSION = 1
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
-class ExactIndex(SimilarityIndex):
+class ExactIndex(MutableIndex):
     """Brute-force similarity search (exact results, any metric).
 
     Parameters
@@ -87,9 +87,15 @@ class ExactIndex(SimilarityIndex):
             raise DataError(f"unknown dtype {self.dtype!r}; choose float32 or float64")
         return np.dtype(_DTYPES[self.dtype])
 
-    def build(self, vectors: np.ndarray, item_ids: Any) -> ExactIndex:
-        """Index ``vectors`` (``(n_items, dim)``, finite), one row per id; returns self."""
-        self._check_params()
+    def build(
+        self, vectors: np.ndarray, item_ids: Any, *, prepared: PreparedVectors | None = None
+    ) -> ExactIndex:
+        """Index ``vectors`` (``(n_items, dim)``, finite), one row per id; returns self.
+
+        float32 ``vectors`` are kept without a copy, and ``prepared`` vectors of the index's
+        metric and ``dtype`` are used as they are (both shared, never written to).
+        """
+        dtype = self._check_params()
         ids = as_id_array(item_ids)
         vecs = _check_vectors(vectors, ids)
         if len(set(ids.tolist())) != len(ids):
@@ -97,13 +103,20 @@ class ExactIndex(SimilarityIndex):
         self.item_ids_ = ids
         self.vectors_ = np.ascontiguousarray(vecs, dtype=np.float32)
         self.hidden_ = np.zeros(len(ids), dtype=bool)
-        self._reprepare()
+        usable = (
+            prepared is not None
+            and prepared.metric == self.metric
+            and prepared.matrix.dtype == dtype
+            and prepared.shape == self.vectors_.shape
+        )
+        self._reprepare(prepared if usable else None)
         return self
 
-    def _reprepare(self) -> None:
-        dtype = self._check_params()
-        self._prepared = prepare(self.vectors_, self.metric, dtype)
-        self._sqnorms = squared_norms(self._prepared) if self.metric == "euclidean" else None
+    def _reprepare(self, prepared: PreparedVectors | None = None) -> None:
+        if prepared is None:
+            prepared = PreparedVectors.of(self.vectors_, self.metric, self._check_params())
+        self._prepared = prepared.matrix
+        self._sqnorms = prepared.sqnorms
         self._row_of = {i: r for r, i in enumerate(self.item_ids_.tolist())}
 
     def _fitted(self) -> None:
@@ -226,15 +239,24 @@ class ExactIndex(SimilarityIndex):
         self._row_of = {i: r for r, i in enumerate(self.item_ids_.tolist())}
         return int((~keep).sum())
 
-    def hide(self, item_ids: Any) -> None:
-        """Leave items out of every result (rows are kept); undo with :meth:`unhide`."""
-        self.hidden_ = self.hidden_.copy()
-        self.hidden_[self.rows_of(item_ids)] = True
+    def hide(self, item_ids: Any) -> int:
+        """Leave items out of every result (rows are kept); undo with :meth:`unhide`.
 
-    def unhide(self, item_ids: Any) -> None:
-        """Show hidden items again."""
-        self.hidden_ = self.hidden_.copy()
-        self.hidden_[self.rows_of(item_ids)] = False
+        Returns how many items became hidden.
+        """
+        return self._set_hidden(item_ids, True)
+
+    def unhide(self, item_ids: Any) -> int:
+        """Show hidden items again; returns how many changed."""
+        return self._set_hidden(item_ids, False)
+
+    def _set_hidden(self, item_ids: Any, hidden: bool) -> int:
+        rows = np.unique(self.rows_of(item_ids))
+        changed = int((self.hidden_[rows] != hidden).sum())
+        mask = self.hidden_.copy()
+        mask[rows] = hidden
+        self.hidden_ = mask
+        return changed
 
     def _row_lookup(self) -> dict[str, int]:
         self._fitted()

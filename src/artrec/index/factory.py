@@ -11,14 +11,14 @@ import importlib
 from typing import Any
 
 from artrec.errors import DataError, MissingDependencyError
-from artrec.index.base import SimilarityIndex
+from artrec.index.base import MutableIndex
 from artrec.similarity import check_metric
 
 #: Index kinds :func:`make_index` knows.
 INDEX_KINDS: tuple[str, ...] = ("exact", "faiss-flat", "faiss-ivf", "faiss-hnsw")
 
 
-def make_index(kind: str = "exact", metric: str = "cosine", **params: Any) -> SimilarityIndex:
+def make_index(kind: str = "exact", metric: str = "cosine", **params: Any) -> MutableIndex:
     """A new, empty index of ``kind`` under ``metric``; call ``build`` on it.
 
     Parameters
@@ -58,7 +58,7 @@ def make_index(kind: str = "exact", metric: str = "cosine", **params: Any) -> Si
     else:
         raise DataError(f"unknown index kind {kind!r}; choose one of {', '.join(INDEX_KINDS)}")
     try:
-        index: SimilarityIndex = cls(*args, **params)
+        index: MutableIndex = cls(*args, **params)
     except TypeError as exc:
         raise DataError(f"bad parameters for index kind {kind!r}: {exc}") from None
     return index

@@ -35,7 +35,6 @@ without a rebuild; hidden rows are filtered inside FAISS with an ``IDSelectorBit
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -45,8 +44,9 @@ import numpy as np
 
 from artrec.errors import DataError, MissingDependencyError
 from artrec.fileio import read_json, write_json
-from artrec.index.base import SimilarityIndex
+from artrec.index.base import MutableIndex
 from artrec.ranking import clamp_k
+from artrec.similarity import PreparedVectors
 from artrec.vectors import as_id_array
 
 #: FAISS structures offered.
@@ -100,7 +100,7 @@ def default_nprobe(nlist: int) -> int:
     return max(1, min(nlist, max(16, nlist // 8)))
 
 
-class FaissIndex(SimilarityIndex):
+class FaissIndex(MutableIndex):
     """A :class:`SimilarityIndex` backed by a FAISS flat, IVF or HNSW index.
 
     Parameters
@@ -234,11 +234,13 @@ class FaissIndex(SimilarityIndex):
         return out
 
     # -- building ---------------------------------------------------------------------------
-    def build(self, vectors: np.ndarray, item_ids: Any) -> FaissIndex:
+    def build(
+        self, vectors: np.ndarray, item_ids: Any, *, prepared: PreparedVectors | None = None
+    ) -> FaissIndex:
         """Index ``vectors`` (``(n, d)``, finite), one row per id; returns self.
 
         The array is kept by reference (a memory-mapped embedding stays memory-mapped) and
-        fed to FAISS in chunks.
+        fed to FAISS in chunks; ``prepared`` is not used (FAISS keeps its own copy).
         """
         faiss = import_faiss()
         vectors = _check_matrix(vectors, "vectors")
@@ -707,18 +709,6 @@ class FaissIndex(SimilarityIndex):
         if hidden:
             index.hide(hidden)
         return index
-
-
-def is_faiss_index_dir(directory: str | Path) -> bool:
-    """Whether ``directory`` holds an index written by :meth:`FaissIndex.save`."""
-    meta_path = Path(directory) / _META_FILE
-    if not meta_path.is_file():
-        return False
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
 def _order(cand: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

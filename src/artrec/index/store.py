@@ -1,6 +1,7 @@
 """Saved indexes in a workspace: where they live, how to read them back, what they hold.
 
-``artrec index build`` writes one directory per (embedding, index kind, metric)::
+:func:`build_saved_index` (``artrec index build``) writes one directory per (embedding,
+index kind, metric)::
 
     <workspace>/index/<embedding>--<kind>--<metric>/
         index.json     the index's own sidecar (exact or FAISS format)
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from artrec.errors import DataError
 from artrec.fileio import check_name, write_json
-from artrec.index.base import SimilarityIndex
+from artrec.index.base import MutableIndex
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
@@ -56,6 +57,40 @@ class SavedIndex:
     metric: str
     info: dict[str, Any]
 
+    def summary(self) -> dict[str, Any]:
+        """One row for a listing: sizes, hidden and removed counts, parameters."""
+        info = self.info
+        size = sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
+        params = info.get("params") or {
+            k: info[k] for k in ("batch_size", "item_block", "dtype") if k in info
+        }
+        hidden = info.get("hidden", info.get("hidden_rows", []))
+        return {
+            "name": self.name,
+            "embedding": self.embedding,
+            "kind": self.kind,
+            "metric": self.metric,
+            "n_items": info.get("n_items"),
+            "hidden": len(hidden) if isinstance(hidden, list) else 0,
+            "removed": info.get("n_removed", 0),
+            "dim": info.get("dim"),
+            "params": " ".join(f"{k}={v}" for k, v in params.items() if v is not None),
+            "size_mb": round(size / 2**20, 2),
+        }
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """What :func:`build_saved_index` built and where it saved it."""
+
+    directory: Path
+    embedding: str
+    kind: str
+    metric: str
+    n_items: int
+    dim: int
+    seconds: float
+
 
 def index_name(embedding: str, kind: str, metric: str) -> str:
     """Directory name of a saved index: ``<embedding>--<kind>--<metric>``."""
@@ -68,7 +103,7 @@ def index_name(embedding: str, kind: str, metric: str) -> str:
 
 def save_index(
     workspace: Workspace,
-    index: SimilarityIndex,
+    index: MutableIndex,
     *,
     embedding: str,
     kind: str,
@@ -96,7 +131,48 @@ def save_index(
     return directory
 
 
-def load_index(directory: str | Path, *, mmap: bool = True) -> SimilarityIndex:
+def build_saved_index(
+    workspace: Workspace,
+    *,
+    embedding: str | None = None,
+    kind: str = "faiss-hnsw",
+    metric: str = "cosine",
+    params: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> BuiltIndex:
+    """Build an index of ``kind`` over an embedding (default: the workspace's) and save it.
+
+    The build is recorded as an ``index-build`` run. Raises :class:`DataError` for an
+    unknown embedding, kind or parameter, or a non-finite vector.
+    """
+    from artrec.index.factory import make_index
+    from artrec.vectors import FeatureSet
+
+    embedding = workspace.resolve_embedding(embedding)
+    params = dict(params or {})
+    vectors = FeatureSet.load(workspace.embeddings_dir, embedding)
+    vectors.check_finite()
+    index = make_index(kind, metric, **params)
+    start = time.perf_counter()
+    index.build(vectors.matrix, vectors.item_ids)
+    seconds = time.perf_counter() - start
+    directory = save_index(
+        workspace,
+        index,
+        embedding=embedding,
+        kind=kind,
+        name=name,
+        extra={"build_seconds": seconds},
+    )
+    workspace.record_run(
+        "index-build",
+        {"embedding": embedding, "kind": kind, "metric": metric, **params},
+        {"n_items": index.n_items, "seconds": seconds, "directory": str(directory)},
+    )
+    return BuiltIndex(directory, embedding, kind, metric, index.n_items, index.dim, seconds)
+
+
+def load_index(directory: str | Path, *, mmap: bool = True) -> MutableIndex:
     """Read an index saved by ``save`` of the exact or the FAISS index (vectors memory-mapped).
 
     Raises :class:`DataError` when ``directory`` holds no readable saved index.
@@ -157,7 +233,7 @@ def saved_indexes(workspace: Workspace, embedding: str | None = None) -> list[Sa
 
 def load_saved_index(
     workspace: Workspace, embedding: str, kind: str, metric: str
-) -> SimilarityIndex | None:
+) -> MutableIndex | None:
     """The saved index for (embedding, kind, metric), or ``None`` when there is none."""
     directory = workspace.index_dir / index_name(embedding, kind, metric)
     if not (directory / STORE_FILE).is_file():

@@ -278,3 +278,16 @@ class Recommender(ABC):
     def _available(self) -> np.ndarray | None:
         data: TrainData | None = getattr(self, "data_", None)
         return None if data is None else data.available
+
+
+def check_profiles(
+    profiles: Sequence[np.ndarray], n_items: int, what: str = "profile"
+) -> list[np.ndarray]:
+    """``profiles`` as 1-D int64 row arrays; :class:`DataError` for a row outside the catalogue."""
+    out = []
+    for j, p in enumerate(profiles):
+        rows = np.asarray(p, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= n_items):
+            raise DataError(f"{what} {j} holds a row outside 0..{n_items - 1}")
+        out.append(rows)
+    return out

@@ -12,26 +12,21 @@ chunk into memory-mapped arrays in a run directory (by convention
     because.npy     (n_users, k) int64   profile row that contributed most, -1 = none
     done.npy        (n_chunks,)  bool    chunks written; a rerun resumes at the first gap
 
-Two sources are accepted, unchanged:
-
-* any :class:`~artrec.recommend.base.Recommender` (e.g. VisRank): each chunk is one
-  :meth:`~artrec.recommend.base.Recommender.rank` call, so memory is bounded by
-  ``chunk_size * n_items`` scores and the result is exactly the recommender's;
-* any :class:`~artrec.index.base.SimilarityIndex` (exact or FAISS): :func:`rank_with_index`
-  takes the ``n_candidates`` nearest neighbours of each profile item as the candidates,
-  scores every candidate exactly against the whole profile with the VisRank aggregation
-  (sum, mean, max, ...), and keeps the top ``k``. Work per user is
-  ``|profile| * (search + n_candidates * |profile| * dim)``, independent of the catalogue
-  size, which is what makes a million-item catalogue tractable. The result equals VisRank
-  when every item is a candidate (``n_candidates >= n_items``); for ``max`` it already does
-  when ``n_candidates >= k + |excluded|`` and the index is exact. An empty profile gets no
-  recommendations (VisRank would rank every item 0, i.e. by row).
+Any :class:`~artrec.recommend.base.Recommender` is accepted: each chunk is one
+:meth:`~artrec.recommend.base.Recommender.rank` call, so the result is exactly the
+recommender's. With VisRank memory is bounded by ``chunk_size * n_items`` scores; with
+:class:`~artrec.recommend.candidates.IndexCandidateRecommender` (candidates from an exact or
+FAISS index) the work per user does not grow with the catalogue.
 
 Memory: one chunk of rankings plus the run's memory maps, whatever the number of users.
+
+:func:`recommend_all_in_workspace` is ``artrec recommend-all``: the profiles, the stock and
+the recommender (VisRank, or candidates from a saved or new index) from a workspace.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,18 +35,16 @@ from typing import Any
 
 import numpy as np
 
+from artrec.config import VisRankConfig
+from artrec.data.workspace import Workspace
 from artrec.errors import DataError, UnknownIdError
 from artrec.fileio import read_json, write_json
-from artrec.index.base import SimilarityIndex
-from artrec.recommend.base import Ranking, Recommender
-from artrec.vectors import as_id_array
+from artrec.recommend.base import Recommender, TrainData, check_profiles
+from artrec.recommend.candidates import DEFAULT_CANDIDATES
+from artrec.vectors import FeatureSet, as_id_array
 
-#: Aggregations :func:`rank_with_index` knows (the same as VisRank's).
-INDEX_AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mean")
 #: Users ranked per chunk by default.
 DEFAULT_BATCH_CHUNK = 1024
-#: Candidates per profile item fetched from an index by default.
-DEFAULT_CANDIDATES = 100
 
 FORMAT = "artrec-batch-recommendations"
 FORMAT_VERSION = 1
@@ -142,211 +135,16 @@ class BatchRecommendations:
         return out
 
 
-def rank_with_index(
-    index: SimilarityIndex,
-    profiles: Sequence[np.ndarray],
-    k: int = 10,
-    *,
-    aggregation: str = "sum",
-    m: int = 3,
-    n_candidates: int = DEFAULT_CANDIDATES,
-    exclude: Sequence[np.ndarray] | None = None,
-    available: np.ndarray | None = None,
-) -> Ranking:
-    """Top-k rows per profile from a similarity index (candidate generation + exact scoring).
-
-    Parameters
-    ----------
-    index
-        A built :class:`SimilarityIndex`; its rows are the catalogue rows.
-    profiles
-        One int array of rows per user.
-    k
-        List length (>= 1).
-    aggregation
-        ``sum``, ``sum_distance``, ``mean``, ``max`` or ``topm_mean`` (see
-        :mod:`artrec.recommend.visrank`).
-    m
-        Similarities averaged by ``topm_mean``.
-    n_candidates
-        Neighbours fetched per profile item.
-    exclude
-        Rows to leave out per profile; defaults to the profile itself.
-    available
-        Boolean mask of rows that may be recommended (``None``: all).
-
-    Returns
-    -------
-    Ranking
-        ``(n_profiles, k)`` rows, scores and explanations (the most similar profile row,
-        the earlier one on ties), ties broken by row.
-    """
-    if k < 1:
-        raise DataError(f"k must be >= 1, got {k}")
-    if aggregation not in INDEX_AGGREGATIONS:
-        raise DataError(
-            f"unknown aggregation {aggregation!r}; choose one of {', '.join(INDEX_AGGREGATIONS)}"
-        )
-    if m < 1 or n_candidates < 1:
-        raise DataError(f"m and n_candidates must be >= 1, got {m} and {n_candidates}")
-    n_items = index.n_items
-    plist = _check_profiles(profiles, n_items)
-    exclude = plist if exclude is None else _check_profiles(exclude, n_items, "exclude")
-    if len(exclude) != len(plist):
-        raise DataError("exclude must have one entry per profile")
-    mask = None
-    if available is not None:
-        mask = np.asarray(available, dtype=bool)
-        if mask.shape != (n_items,):
-            raise DataError(f"available has {mask.shape[0]} values for {n_items} items")
-    n = len(plist)
-    rows_out = np.full((n, k), -1, dtype=np.int64)
-    scores_out = np.full((n, k), -np.inf, dtype=np.float64)
-    because_out = np.full((n, k), -1, dtype=np.int64)
-    sizes = np.array([len(p) for p in plist], dtype=np.int64)
-    if n == 0 or sizes.sum() == 0:
-        return Ranking(rows_out, scores_out, because_out)
-    fetch = min(n_candidates, n_items)
-    # Users are ranked in blocks of about _PROFILE_BLOCK profile items, so the candidate
-    # pairs held at once stay near _PROFILE_BLOCK * n_candidates.
-    lo = 0
-    while lo < n:
-        hi, total = lo, 0
-        while hi < n and (hi == lo or total + sizes[hi] <= _PROFILE_BLOCK):
-            total += int(sizes[hi])
-            hi += 1
-        _rank_block(
-            index,
-            plist[lo:hi],
-            exclude[lo:hi],
-            mask,
-            k,
-            aggregation,
-            m,
-            fetch,
-            rows_out[lo:hi],
-            scores_out[lo:hi],
-            because_out[lo:hi],
-        )
-        lo = hi
-    return Ranking(rows_out, scores_out, because_out)
-
-
-#: Profile items whose neighbours are scored together in :func:`rank_with_index`.
-_PROFILE_BLOCK = 1024
-
-
-def _rank_block(
-    index: SimilarityIndex,
-    plist: list[np.ndarray],
-    exclude: Sequence[np.ndarray],
-    mask: np.ndarray | None,
-    k: int,
-    aggregation: str,
-    m: int,
-    fetch: int,
-    rows_out: np.ndarray,
-    scores_out: np.ndarray,
-    because_out: np.ndarray,
-) -> None:
-    """Rank one block of users, vectorised over all (user, candidate) pairs of the block."""
-    from artrec.similarity import prepare
-
-    sizes = np.array([len(p) for p in plist], dtype=np.int64)
-    if sizes.sum() == 0:
-        return
-    n_items = index.n_items
-    metric = index.metric
-    all_rows = np.concatenate(plist)
-    owner = np.repeat(np.arange(len(plist), dtype=np.int64), sizes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    prof_raw = index.vectors_of(all_rows)
-    # Candidates only: an index that can skip exact re-scoring (FAISS) is asked to.
-    fast = getattr(index, "candidate_rows", None)
-    neigh = fast(prof_raw, fetch) if callable(fast) else index.search(prof_raw, fetch)[0]
-    # Distinct (user, candidate) pairs, as sorted keys user * n_items + row.
-    pair_user = np.repeat(owner, neigh.shape[1])
-    pair_cand = neigh.ravel()
-    valid = pair_cand >= 0
-    keys = np.unique(pair_user[valid] * n_items + pair_cand[valid])
-    ex_sizes = np.array([len(e) for e in exclude], dtype=np.int64)
-    if ex_sizes.sum():
-        ex_keys = np.repeat(
-            np.arange(len(plist), dtype=np.int64), ex_sizes
-        ) * n_items + np.concatenate([np.asarray(e, dtype=np.int64) for e in exclude])
-        keys = keys[~np.isin(keys, ex_keys)]
-    pu, pc = keys // n_items, keys % n_items
-    if mask is not None:
-        keep = mask[pc]
-        pu, pc = pu[keep], pc[keep]
-    if pc.size == 0:
-        return
-    prof = prepare(prof_raw, metric, np.float64)
-    cand = prepare(index.vectors_of(pc), metric, np.float64)
-    # sims[i, j]: similarity of pair i's candidate to the j-th profile item of its user.
-    width = int(sizes.max())
-    sims = np.full((len(pc), width), -np.inf)
-    for j in range(width):
-        has = sizes[pu] > j
-        sims[has, j] = _rowwise_similarity(cand[has], prof[starts[pu[has]] + j], metric)
-    n_prof = sizes[pu]
-    scores = _aggregate(sims, n_prof, aggregation, m, metric)
-    best = np.argmax(sims, axis=1)  # first on ties, as VisRank explains
-    because = all_rows[starts[pu] + best]
-    order = np.lexsort((pc, -scores, pu))
-    pu_s = pu[order]
-    group_start = np.searchsorted(pu_s, np.arange(len(plist)))
-    rank = np.arange(len(order)) - group_start[pu_s]
-    take = rank < k
-    users, slots, chosen = pu_s[take], rank[take], order[take]
-    rows_out[users, slots] = pc[chosen]
-    scores_out[users, slots] = scores[chosen]
-    because_out[users, slots] = because[chosen]
-
-
-def _rowwise_similarity(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
-    """Similarity of ``a[i]`` and ``b[i]`` for every ``i`` (prepared vectors, as the kernels)."""
-    if metric in ("cosine", "correlation", "dot"):
-        return np.asarray(np.einsum("ij,ij->i", a, b))
-    diff = np.abs(a - b)
-    if metric == "euclidean":
-        return np.asarray(-np.sqrt(np.einsum("ij,ij->i", diff, diff)))
-    if metric == "manhattan":
-        return np.asarray(-diff.sum(axis=1))
-    return np.asarray(-diff.max(axis=1))  # chebyshev
-
-
-def _aggregate(
-    sims: np.ndarray, sizes: np.ndarray, aggregation: str, m: int, metric: str
-) -> np.ndarray:
-    """Reduce padded ``(n_pairs, width)`` similarities (``-inf`` padding) to one score each."""
-    if aggregation == "max":
-        return np.asarray(sims.max(axis=1))
-    if aggregation == "topm_mean":
-        top = -np.sort(-sims, axis=1)[:, :m]
-        top = np.where(np.isfinite(top), top, 0.0)
-        return np.asarray(top.sum(axis=1) / np.minimum(sizes, m))
-    total = np.where(np.isfinite(sims), sims, 0.0).sum(axis=1)
-    if aggregation == "mean":
-        return np.asarray(total / sizes)
-    if aggregation == "sum_distance" and metric in ("cosine", "correlation"):
-        return np.asarray(total - sizes)
-    return np.asarray(total)
-
-
 def recommend_all(
-    source: Recommender | SimilarityIndex,
+    source: Recommender,
     profiles: Mapping[str, np.ndarray],
     directory: str | Path,
     *,
+    item_ids: Any,
     k: int = 10,
     chunk_size: int = DEFAULT_BATCH_CHUNK,
-    item_ids: Any = None,
     exclude: Mapping[str, np.ndarray] | None = None,
     available: np.ndarray | None = None,
-    aggregation: str = "sum",
-    m: int = 3,
-    n_candidates: int = DEFAULT_CANDIDATES,
     resume: bool = True,
     progress: ProgressCallback | None = None,
     describe: Mapping[str, Any] | None = None,
@@ -356,32 +154,29 @@ def recommend_all(
     Parameters
     ----------
     source
-        A fitted :class:`Recommender` or a built :class:`SimilarityIndex` (see the module
-        docstring for what each does).
+        A fitted :class:`Recommender` (VisRank, an index candidate recommender, ...).
     profiles
         User id -> catalogue rows of the user's profile. Output rows follow this order.
     directory
         The run directory (created). An existing complete or partial run with the same
         users and settings is resumed when ``resume``; otherwise it is an error to reuse it.
+    item_ids
+        Raw ids of the catalogue rows, stored as ``items.json``.
     k
         Recommendations per user.
     chunk_size
         Users ranked and written at once; bounds memory.
-    item_ids
-        Raw ids of the catalogue rows, stored as ``items.json``. Defaults to the index's
-        ``item_ids_`` for an index source; required for a recommender source.
     exclude
         User id -> rows never to recommend to that user; defaults to the profile.
     available
         Boolean mask of rows that may be recommended (in stock); ``None``: the source's own.
-    aggregation, m, n_candidates
-        Used for an index source only (see :func:`rank_with_index`).
     resume
         Skip chunks that an earlier, interrupted call already wrote.
     progress
         ``progress(done_users, total_users)`` after every chunk.
     describe
-        Extra JSON-able facts stored in ``meta.json`` (embedding name, index kind, ...).
+        Extra JSON-able facts stored in ``meta.json`` (embedding, metric, aggregation, ...);
+        a run is resumed only when they match too.
 
     Returns
     -------
@@ -390,21 +185,12 @@ def recommend_all(
     start_time = time.perf_counter()
     if k < 1 or chunk_size < 1:
         raise DataError(f"k and chunk_size must be >= 1, got {k} and {chunk_size}")
-    is_index = isinstance(source, SimilarityIndex)
-    if not is_index and not isinstance(source, Recommender):
-        raise DataError(
-            f"source must be a Recommender or a SimilarityIndex, got {type(source).__name__}"
-        )
-    if item_ids is None:
-        if not is_index:
-            raise DataError(
-                "item_ids (raw ids of the catalogue rows) are required for a recommender"
-            )
-        item_ids = source.item_ids_  # type: ignore[union-attr]
+    if not isinstance(source, Recommender):
+        raise DataError(f"source must be a Recommender, got {type(source).__name__}")
     items = as_id_array(item_ids)
     users = as_id_array(list(profiles.keys()))
     plist = [np.asarray(profiles[u], dtype=np.int64).reshape(-1) for u in users.tolist()]
-    _check_profiles(plist, len(items))
+    check_profiles(plist, len(items))
     if exclude is not None:
         unknown = [u for u in exclude if u not in profiles]
         if unknown:
@@ -416,15 +202,12 @@ def recommend_all(
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "source": type(source).__name__,
-        "name": getattr(source, "name", None) if not is_index else f"index:{type(source).__name__}",
-        "metric": getattr(source, "metric", None),
+        "name": source.name,
         "k": k,
         "chunk_size": chunk_size,
         "n_users": n_users,
         "n_items": len(items),
         "n_chunks": n_chunks,
-        "aggregation": aggregation if is_index else getattr(source, "aggregation", None),
-        "n_candidates": n_candidates if is_index else None,
         **dict(describe or {}),
     }
     arrays = _open_run(directory, meta, users, items, resume=resume)
@@ -438,28 +221,13 @@ def recommend_all(
             if progress is not None:
                 progress(done_users, n_users)
             continue
-        chunk_profiles = plist[lo:hi]
         chunk_exclude = None
         if exclude is not None:
             chunk_exclude = [
                 np.asarray(exclude.get(u, plist[lo + j]), dtype=np.int64)
                 for j, u in enumerate(users[lo:hi].tolist())
             ]
-        if is_index:
-            ranking = rank_with_index(
-                source,  # type: ignore[arg-type]
-                chunk_profiles,
-                k,
-                aggregation=aggregation,
-                m=m,
-                n_candidates=n_candidates,
-                exclude=chunk_exclude,
-                available=available,
-            )
-        else:
-            ranking = source.rank(  # type: ignore[union-attr]
-                chunk_profiles, k, exclude=chunk_exclude, available=available
-            )
+        ranking = source.rank(plist[lo:hi], k, exclude=chunk_exclude, available=available)
         rows_mm[lo:hi] = ranking.rows
         scores_mm[lo:hi] = ranking.scores
         because_mm[lo:hi] = ranking.because
@@ -475,6 +243,126 @@ def recommend_all(
     return BatchResult(directory, n_users, n_chunks, computed, time.perf_counter() - start_time)
 
 
+@dataclass(frozen=True)
+class WorkspaceRun:
+    """What :func:`recommend_all_in_workspace` did: the run's name, the batch result, and
+    the users left out because no item of their profile has a vector."""
+
+    name: str
+    result: BatchResult
+    skipped_users: int
+
+
+def recommend_all_in_workspace(
+    workspace: Workspace,
+    config: VisRankConfig,
+    *,
+    index: str = "visrank",
+    params: Mapping[str, Any] | None = None,
+    n_candidates: int = DEFAULT_CANDIDATES,
+    k: int = 10,
+    chunk_size: int = DEFAULT_BATCH_CHUNK,
+    kinds: Sequence[str] = ("purchase", "like"),
+    split: str | None = None,
+    run: str | None = None,
+    resume: bool = True,
+    include_sold: bool = False,
+    progress: ProgressCallback | None = None,
+) -> WorkspaceRun:
+    """Recommend to every user with events of ``kinds`` into ``<workspace>/recommendations/<run>``.
+
+    Parameters
+    ----------
+    workspace, config
+        Where, and which VisRank configuration (embedding ``None``: the default one).
+    index
+        ``"visrank"`` scores every item exactly; an index kind
+        (:data:`artrec.index.factory.INDEX_KINDS`) generates ``n_candidates`` candidates per
+        profile item, from the index saved by ``artrec index build`` when there is one for
+        the embedding, kind and metric, else from one built now with ``params``.
+    split
+        Only events of this split of the log (``"train"`` or ``"test"``).
+    run
+        Run name (default ``<embedding>-<index>-<metric>-k<k>``).
+    include_sold
+        Also recommend items the workspace marks sold.
+    k, chunk_size, resume, progress
+        See :func:`recommend_all`.
+    """
+    embedding = workspace.resolve_embedding(config.embedding)
+    vectors = FeatureSet.load(workspace.embeddings_dir, embedding)
+    describe: dict[str, Any] = {"embedding": embedding, "index": index, "kinds": list(kinds)}
+    describe.update(metric=config.metric, aggregation=config.aggregation, m=config.m)
+    source: Recommender
+    if index == "visrank":
+        from artrec.recommend.visrank import VisRankRecommender
+
+        vectors.check_finite()
+        item_ids = vectors.item_ids
+        source = VisRankRecommender(config.metric, config.aggregation, config.m)
+        source.fit(TrainData(len(vectors), vectors=vectors.matrix))
+    else:
+        from artrec.index.factory import make_index
+        from artrec.index.store import load_saved_index
+        from artrec.recommend.candidates import IndexCandidateRecommender
+
+        saved = None if params else load_saved_index(workspace, embedding, index, config.metric)
+        describe.update(saved_index=saved is not None, n_candidates=n_candidates)
+        if saved is None:
+            vectors.check_finite()
+            built = make_index(index, config.metric, **dict(params or {}))
+            built.build(vectors.matrix, vectors.item_ids)
+        else:
+            built = saved
+        item_ids = built.item_ids_
+        source = IndexCandidateRecommender(built, config.aggregation, config.m, n_candidates)
+        source.fit(TrainData(built.n_items))
+    events = workspace.interactions(kinds=tuple(kinds))
+    if split is not None:
+        if events.splits is None:
+            raise DataError("the interaction log has no train/test split; drop --split")
+        events = events.select(events.splits == split)
+    row_of = {item_id: r for r, item_id in enumerate(item_ids.tolist())}
+    profiles: dict[str, np.ndarray] = {}
+    skipped = 0
+    for user, items in events.by_user().items():
+        rows = [row_of[i] for i in items.tolist() if i in row_of]
+        if not rows:
+            skipped += 1  # no item of this user has a vector: nothing to recommend from
+            continue
+        profiles[user] = np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
+    if not profiles:
+        raise DataError(f"no users with {'/'.join(kinds)} events in workspace {workspace.root}")
+    sold = set() if include_sold else workspace.sold_set()
+    available = ~np.isin(item_ids, list(sold)) if sold else None
+    name = run or f"{embedding}-{index}-{config.metric}-k{k}"
+    if not name or "/" in name or name.startswith("."):
+        raise DataError(f"invalid run name {name!r}")
+    result = recommend_all(
+        source,
+        profiles,
+        workspace.root / "recommendations" / name,
+        item_ids=item_ids,
+        k=k,
+        chunk_size=chunk_size,
+        available=available,
+        resume=resume,
+        progress=progress,
+        describe=describe,
+    )
+    workspace.record_run(
+        "recommend-all",
+        {**describe, "k": k, "run": name},
+        {
+            "n_users": result.n_users,
+            "skipped_users": skipped,
+            "computed_chunks": result.computed_chunks,
+            "seconds": result.seconds,
+        },
+    )
+    return WorkspaceRun(name, result, skipped)
+
+
 def _open_run(
     directory: Path, meta: dict[str, Any], users: np.ndarray, items: np.ndarray, *, resume: bool
 ) -> tuple[np.memmap, np.memmap, np.memmap, np.memmap]:
@@ -487,9 +375,7 @@ def _open_run(
             raise DataError(
                 f"batch run {directory} already exists; choose another name or resume it"
             )
-        same = {key: old.get(key) for key in _RESUME_KEYS} == {
-            key: meta.get(key) for key in _RESUME_KEYS
-        }
+        same = {key: v for key, v in old.items() if key != "created"} == _json_roundtrip(meta)
         if not same or read_json(directory / "users.json") != users.tolist():
             raise DataError(
                 f"batch run {directory} was started with other users or settings; "
@@ -513,19 +399,9 @@ def _open_run(
     return rows, scores, because, done
 
 
-_RESUME_KEYS = (
-    "format",
-    "version",
-    "source",
-    "name",
-    "metric",
-    "k",
-    "chunk_size",
-    "n_users",
-    "n_items",
-    "aggregation",
-    "n_candidates",
-)
+def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from JSON (tuples become lists, ...)."""
+    return dict(json.loads(json.dumps(value, default=str)))
 
 
 def _memmap(path: Path, mode: str, dtype: Any, shape: tuple[int, ...], fill: Any) -> np.memmap:
@@ -564,15 +440,3 @@ def load_batch(directory: str | Path) -> BatchRecommendations:
     return BatchRecommendations(
         directory, meta, as_id_array(users), as_id_array(items), rows, scores, because, done
     )
-
-
-def _check_profiles(
-    profiles: Sequence[np.ndarray], n_items: int, what: str = "profile"
-) -> list[np.ndarray]:
-    out = []
-    for j, p in enumerate(profiles):
-        rows = np.asarray(p, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= n_items):
-            raise DataError(f"{what} {j} holds a row outside 0..{n_items - 1}")
-        out.append(rows)
-    return out

@@ -40,12 +40,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from artrec.config import AGGREGATIONS, check_aggregation
 from artrec.errors import DataError
-from artrec.recommend.base import DEFAULT_CHUNK, Ranking, Recommender, TrainData
-from artrec.similarity import LINEAR_METRICS, check_metric, pairwise, prepare, squared_norms
+from artrec.recommend.base import DEFAULT_CHUNK, Ranking, Recommender, TrainData, check_profiles
+from artrec.similarity import LINEAR_METRICS, PreparedVectors, check_metric, pairwise
 
-#: Aggregations :class:`VisRankRecommender` knows.
-AGGREGATIONS: tuple[str, ...] = ("sum_distance", "sum", "mean", "max", "topm_mean")
+__all__ = ["AGGREGATIONS", "VisRankRecommender", "aggregate", "finish_sums"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -64,7 +64,8 @@ class VisRankRecommender(Recommender):
     chunk_size
         Profiles scored at once by :meth:`rank`.
     dtype
-        ``"float64"`` (default; rankings equal SciPy's float64 distances) or ``"float32"``.
+        ``"float64"`` (default; rankings equal SciPy's float64 distances) or ``"float32"``;
+        vectors given already prepared to :meth:`fit` keep their own type.
     max_block
         Upper bound on the item-by-profile-item similarity values held at once.
 
@@ -94,13 +95,14 @@ class VisRankRecommender(Recommender):
         self.max_block = max_block
         self.name = f"visrank-{aggregation}-{metric}"
 
-    def fit(self, data: TrainData) -> VisRankRecommender:
-        """Prepare the item vectors of ``data`` for scoring; returns self."""
+    def fit(self, data: TrainData, prepared: PreparedVectors | None = None) -> VisRankRecommender:
+        """Prepare the item vectors of ``data`` for scoring; returns self.
+
+        ``prepared`` may pass ``data.vectors`` already prepared for this metric (shared,
+        read-only, with an index or other aggregations); no copy is then made.
+        """
         check_metric(self.metric)
-        if self.aggregation not in AGGREGATIONS:
-            raise DataError(
-                f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}"
-            )
+        check_aggregation(self.aggregation)
         if self.m < 1:
             raise DataError(f"m must be >= 1, got {self.m}")
         if self.dtype not in _DTYPES:
@@ -115,9 +117,16 @@ class VisRankRecommender(Recommender):
             raise DataError(
                 f"item vector of row {int(np.flatnonzero(~finite)[0])} holds NaN or inf"
             )
+        if prepared is None:
+            prepared = PreparedVectors.of(vecs, self.metric, _DTYPES[self.dtype])
+        elif prepared.metric != self.metric or prepared.shape != vecs.shape:
+            raise DataError(
+                f"prepared vectors are {prepared.shape} for {prepared.metric!r}; "
+                f"expected {vecs.shape} for {self.metric!r}"
+            )
         self.data_ = data
-        self.prepared_ = prepare(vecs, self.metric, _DTYPES[self.dtype])
-        self._sqnorms = squared_norms(self.prepared_) if self.metric == "euclidean" else None
+        self.prepared_ = prepared.matrix
+        self._sqnorms = prepared.sqnorms
         return self
 
     def rank(
@@ -143,14 +152,7 @@ class VisRankRecommender(Recommender):
     def _profiles(self, profiles: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not hasattr(self, "prepared_"):
             raise DataError("VisRank is not fitted: call fit() first")
-        n = len(self.prepared_)
-        out = []
-        for j, p in enumerate(profiles):
-            rows = np.asarray(p, dtype=np.int64).reshape(-1)
-            if rows.size and (rows.min() < 0 or rows.max() >= n):
-                raise DataError(f"profile {j} holds a row outside 0..{n - 1}")
-            out.append(rows)
-        return out
+        return check_profiles(profiles, len(self.prepared_))
 
     def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """Scores of every catalogue row for each profile: ``(len(profiles), n_items)``.
@@ -174,11 +176,8 @@ class VisRankRecommender(Recommender):
         else:
             self._score_blocked(plist, out)
         sizes = np.array([len(p) for p in plist], dtype=np.float64)
-        nonempty = sizes > 0
-        if self.aggregation == "mean":
-            out[nonempty] /= sizes[nonempty, None]
-        elif self.aggregation == "sum_distance" and self.metric in ("cosine", "correlation"):
-            out -= sizes[:, None]  # -(sum of (1 - sim)) = sum(sim) - |P|
+        if self.aggregation in ("sum", "sum_distance", "mean"):
+            finish_sums(out, sizes, self.aggregation, self.metric)
         return out
 
     def _score_blocked(self, plist: list[np.ndarray], out: np.ndarray) -> None:
@@ -221,9 +220,7 @@ class VisRankRecommender(Recommender):
                         zip(starts.tolist(), sizes.tolist(), strict=True)
                     ):
                         seg = sims[:, st : st + size]
-                        if size > self.m:
-                            seg = np.partition(seg, size - self.m, axis=1)[:, size - self.m :]
-                        red[:, g] = seg.mean(axis=1)
+                        red[:, g] = aggregate(seg, np.full(e - s, size), agg, self.m, self.metric)
                 out[group, s:e] = red.T
 
     # -- explanations ---------------------------------------------------------------------
@@ -248,3 +245,42 @@ class VisRankRecommender(Recommender):
             sims = self.similarity(rows[j, valid], prof)
             out[j, valid] = prof[np.argmax(sims, axis=1)]
         return out
+
+
+# -- the aggregations, written once ----------------------------------------------------------
+def aggregate(
+    sims: np.ndarray, sizes: np.ndarray, aggregation: str, m: int, metric: str
+) -> np.ndarray:
+    """One score per row of ``sims``: ``(n, width)`` similarities of an item to the profile
+    items of its row's profile, padded with ``-inf``; ``sizes`` holds each row's profile size.
+
+    The aggregations of the module docstring; :meth:`VisRankRecommender.score` reduces its
+    blocks the same way, and index-based candidate ranking
+    (:class:`~artrec.recommend.candidates.IndexCandidateRecommender`) calls this.
+    """
+    sizes = np.asarray(sizes)
+    if aggregation == "max":
+        return np.asarray(sims.max(axis=1), dtype=np.float64)
+    if aggregation == "topm_mean":
+        width = sims.shape[1]
+        top = np.partition(sims, width - m, axis=1)[:, width - m :] if width > m else sims
+        top = np.where(np.isfinite(top), top, 0.0)
+        return np.asarray(top.sum(axis=1) / np.minimum(sizes, m), dtype=np.float64)
+    check_aggregation(aggregation)
+    total = np.where(np.isfinite(sims), sims, 0.0).sum(axis=1).astype(np.float64)
+    return finish_sums(total, sizes, aggregation, metric)
+
+
+def finish_sums(out: np.ndarray, sizes: np.ndarray, aggregation: str, metric: str) -> np.ndarray:
+    """Turn sums of similarities into ``sum``, ``sum_distance`` or ``mean`` scores, in place.
+
+    ``out`` is ``(n,)`` or ``(n, n_items)`` with one profile size per row in ``sizes``:
+    ``mean`` divides by the size (empty profiles keep 0); ``sum_distance`` under cosine and
+    correlation subtracts it, ``-(sum of (1 - sim)) = sum(sim) - |P|``.
+    """
+    size = np.asarray(sizes, dtype=np.float64).reshape(len(sizes), *([1] * (out.ndim - 1)))
+    if aggregation == "mean":
+        np.divide(out, size, out=out, where=size > 0)
+    elif aggregation == "sum_distance" and metric in ("cosine", "correlation"):
+        out -= size
+    return out

@@ -1,9 +1,13 @@
-"""The FastAPI app factory.
+"""The FastAPI app factory and the server runner.
 
-:func:`create_app` opens the workspace, builds the :class:`artrec.engine.Engine` and the
-:class:`artrec.server.store.Store`, and wires the API routes, the web UI, the error
-handlers and the request-size limit. Nothing happens at import time.
-:func:`create_app_from_env` is the factory uvicorn's worker processes call.
+:func:`create_app` builds the shared state (:func:`artrec.server.state.build_state`: the
+workspace, the :class:`artrec.server.store.Store` and the :class:`artrec.engine.Engine`) and
+wires the API routes, the web UI, the error handlers and the request-size limit. Nothing
+happens at import time. :func:`create_app_from_env` is the factory uvicorn's worker
+processes call; :func:`serve` runs the app with uvicorn (``artrec serve``).
+
+Inside the server the imports go one way: ``app`` -> ``routes_api`` | ``routes_ui`` ->
+``service`` -> ``state`` -> ``store`` | ``schemas`` | ``settings`` (an import-linter contract).
 """
 
 from __future__ import annotations
@@ -12,9 +16,8 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,10 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from artrec.errors import ArtrecError, UnknownIdError
 from artrec.server.settings import SETTINGS_ENV, Settings
-
-if TYPE_CHECKING:
-    from artrec.engine import Engine
-    from artrec.server.store import Store
+from artrec.server.state import build_state
 
 _log = logging.getLogger("artrec.server")
 
@@ -38,80 +38,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _HERE = Path(__file__).resolve().parent
-
-
-@dataclass
-class ServerState:
-    """What the routes share: settings, recommender, store and image roots.
-
-    Parameters
-    ----------
-    settings
-        The server settings.
-    engine
-        The id-level recommender facade.
-    store
-        Items, stock and interactions.
-    default_embedding
-        Name of the embedding used when a request names none.
-    image_roots
-        Resolved directories from which item images may be served.
-    item_models
-        Cache of :class:`artrec.server.schemas.Item` models (see :func:`cached_item_model
-        <artrec.server.routes_api.cached_item_model>`).
-    """
-
-    settings: Settings
-    engine: Engine
-    store: Store
-    default_embedding: str
-    image_roots: tuple[Path, ...]
-    #: Validated item models of the hot endpoints, by ``(item_id, in_stock)``. Item
-    #: metadata never changes while the server runs (only stock does, which is in the key).
-    item_models: dict[tuple[str, bool], Any] = field(default_factory=dict)
-
-
-async def get_state(request: Request) -> ServerState:
-    """The :class:`ServerState` of the app serving ``request``.
-
-    ``async`` so that FastAPI calls it inline rather than through its thread pool (a
-    thread hand-off per request, a noticeable share of a similar-items request's CPU).
-    """
-    state: ServerState = request.app.state.artrec
-    return state
-
-
-def build_state(settings: Settings) -> ServerState:
-    """Open the workspace, the recommender and the store described by ``settings``.
-
-    Raises :class:`ArtrecError` when the workspace, its embeddings or the database are
-    missing or unusable.
-    """
-    from artrec.data.workspace import Workspace
-    from artrec.engine import Engine
-    from artrec.server.store import Store
-
-    workspace = Workspace.open(settings.workspace)
-    engine = Engine.from_workspace(
-        workspace,
-        embedding=settings.embedding,
-        index=settings.index,
-        index_params=dict(settings.index_params) or None,
-    )
-    names = list(engine.embedding_names)
-    if not names:
-        raise ArtrecError(f"workspace {workspace.root} has no embedding; run `artrec embed` first")
-    default = (
-        settings.embedding
-        or getattr(engine, "default_embedding", None)
-        or workspace.get_meta("default_embedding")
-    )
-    if default not in names:
-        default = names[0]
-    store = Store.open(workspace, settings.database_url)
-    roots = [workspace.images_dir, *settings.image_roots]
-    resolved = tuple(dict.fromkeys(Path(r).resolve() for r in roots))
-    return ServerState(settings, engine, store, str(default), resolved)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -166,6 +92,44 @@ def create_app_from_env() -> FastAPI:
     if not text:
         raise ArtrecError(f"environment variable {SETTINGS_ENV} is not set")
     return create_app(Settings.from_json(text))
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    log_level: str = "info",
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the app with uvicorn until it stops.
+
+    The app is built here first, so a bad setup fails at once with a one-line
+    :class:`ArtrecError`; then ``on_ready`` receives a line saying where it is served. With
+    several ``workers`` each worker process builds its own app from the settings, passed
+    as JSON in :data:`~artrec.server.settings.SETTINGS_ENV`.
+    """
+    import uvicorn
+
+    app = create_app(settings)
+    if on_ready is not None:
+        on_ready(
+            f"serving {settings.workspace} on http://{host}:{port}/ (API docs at /docs, "
+            f"{workers} worker{'s' if workers > 1 else ''})"
+        )
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    uvicorn.run(
+        "artrec.server.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -6,8 +6,6 @@ capped at :attr:`Settings.max_k <artrec.server.settings.Settings.max_k>`.
 
 from __future__ import annotations
 
-import functools
-import math
 import mimetypes
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,17 +16,14 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from artrec.errors import DataError, UnknownIdError
-from artrec.server import schemas
-from artrec.server.app import ServerState, get_state
+from artrec.server import schemas, service
+from artrec.server.service import check_item_id, check_text, check_user_id, item_model
+from artrec.server.state import ServerState, get_state
 
 router = APIRouter()
 
 State = Annotated[ServerState, Depends(get_state)]
 
-#: Longest id accepted anywhere in the API.
-MAX_ID_LENGTH = 256
-#: Longest search text.
-MAX_QUERY_LENGTH = 200
 #: Files the image endpoint serves, by suffix.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 
@@ -42,114 +37,6 @@ UserIdPath = Annotated[str, PathParam(description="User id (1-128 printable char
 KQuery = Annotated[int, Query(ge=1, description="Number of results; capped by the server.")]
 
 
-# -- validation helpers ------------------------------------------------------------------------
-def _printable(text: str) -> bool:
-    return all(ch.isprintable() for ch in text)
-
-
-def check_item_id(item_id: str) -> str:
-    """``item_id`` if it could name an item; otherwise :class:`UnknownIdError` (404)."""
-    if not item_id or len(item_id) > MAX_ID_LENGTH or not _printable(item_id):
-        raise UnknownIdError(f"unknown item id {item_id[:MAX_ID_LENGTH]!r}")
-    return item_id
-
-
-def check_user_id(user_id: str) -> str:
-    """``user_id`` if well formed (1-128 printable characters); otherwise 422."""
-    if not user_id or len(user_id) > 128 or not _printable(user_id) or user_id != user_id.strip():
-        raise DataError(
-            f"invalid user id {user_id[:128]!r}: use 1-128 printable characters, no edge spaces"
-        )
-    return user_id
-
-
-def check_text(value: str | None, name: str) -> str | None:
-    """A free-text parameter, or 422 when it holds control characters or is too long."""
-    if value is None:
-        return None
-    if len(value) > MAX_QUERY_LENGTH or not _printable(value):
-        raise DataError(f"invalid {name}: at most {MAX_QUERY_LENGTH} printable characters")
-    return value.strip() or None
-
-
-def cap_k(state: ServerState, k: int) -> int:
-    """``k`` capped at the server's ``max_k``."""
-    return min(int(k), state.settings.max_k)
-
-
-def check_metric(metric: str | None, state: ServerState) -> str:
-    """The metric to use (server default for ``None``); 422 for an unknown one."""
-    from artrec.similarity import METRICS
-
-    chosen = metric or state.settings.metric
-    if chosen not in METRICS:
-        raise DataError(f"unknown metric {chosen[:64]!r}; choose one of {', '.join(METRICS)}")
-    return chosen
-
-
-def check_embedding(embedding: str | None, state: ServerState) -> str:
-    """The embedding to use (server default for ``None``); 422 for an unknown one."""
-    chosen = embedding or state.default_embedding
-    names = list(state.engine.embedding_names)
-    if chosen not in names:
-        raise DataError(f"unknown embedding {chosen[:64]!r}; choose one of {', '.join(names)}")
-    return chosen
-
-
-def check_aggregation(aggregation: str | None, state: ServerState) -> str:
-    """The aggregation to use (server default for ``None``); 422 for an unknown one."""
-    chosen = aggregation or state.settings.aggregation
-    known = _known_aggregations()
-    if known and chosen not in known:
-        raise DataError(f"unknown aggregation {chosen[:64]!r}; choose one of {', '.join(known)}")
-    if not _printable(chosen) or len(chosen) > 64:
-        raise DataError("invalid aggregation")
-    return chosen
-
-
-def _known_aggregations() -> tuple[str, ...]:
-    import importlib
-
-    from artrec.recommend import visrank
-
-    engine_module = importlib.import_module("artrec.engine")
-    known = getattr(engine_module, "AGGREGATIONS", None) or visrank.AGGREGATIONS
-    return tuple(str(a) for a in known)
-
-
-def item_model(record: dict[str, Any]) -> schemas.Item:
-    """An :class:`schemas.Item` from a store record."""
-    return schemas.Item(**record, image_url=image_url(record["item_id"]))
-
-
-#: Most item models :func:`cached_item_model` keeps per server process.
-ITEM_MODEL_CACHE = 50_000
-
-
-def cached_item_model(state: ServerState, record: dict[str, Any]) -> schemas.Item:
-    """:func:`item_model` of a store record, validated once per ``(item_id, in_stock)``.
-
-    Store records carry the catalogue metadata (fixed while the server runs) and the
-    current stock, so the key identifies the model; the cache is dropped when full.
-    """
-    key = (record["item_id"], bool(record["in_stock"]))
-    cache = state.item_models
-    model = cache.get(key)
-    if model is None:
-        if len(cache) >= ITEM_MODEL_CACHE:
-            cache.clear()
-        model = cache[key] = item_model(record)
-    return model
-
-
-@functools.lru_cache(maxsize=65_536)
-def image_url(item_id: str) -> str:
-    """The server path of an item's image."""
-    from urllib.parse import quote
-
-    return f"/items/{quote(item_id, safe='')}/image"
-
-
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """``model`` serialised by pydantic-core in one pass.
 
@@ -158,13 +45,6 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     request on the similar and recommendation endpoints).
     """
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 # -- health -------------------------------------------------------------------------------------
@@ -293,110 +173,10 @@ async def similar_items(
     embedding: Annotated[str | None, Query(description="Embedding name.")] = None,
 ) -> Response:
     """The ``k`` artworks most similar to one artwork (the artwork itself left out)."""
-    check_item_id(item_id)
-    k = cap_k(state, k)
-    metric = check_metric(metric, state)
-    embedding = check_embedding(embedding, state)
-    if not state.engine.catalog.has(item_id):
-        state.store.item(item_id)  # 404 when unknown to the store as well
-        raise UnknownIdError(f"item {item_id!r} has no embedding yet")
-    found = state.engine.similar(item_id, k, metric=metric, embedding=embedding)
-    records = state.store.items(n.item_id for n in found)
-    results = [
-        schemas.Neighbour(
-            item=cached_item_model(state, records[n.item_id]), score=_finite(n.score) or 0.0
-        )
-        for n in found
-        if n.item_id in records
-    ]
-    return json_response(
-        schemas.SimilarItems(
-            item_id=item_id, metric=metric, embedding=embedding, k=k, results=results
-        )
-    )
+    return json_response(service.similar(state, item_id, k=k, metric=metric, embedding=embedding))
 
 
 # -- recommendations ----------------------------------------------------------------------------
-def recommend(
-    state: ServerState,
-    profile: list[str],
-    *,
-    k: int,
-    aggregation: str | None,
-    metric: str | None,
-    embedding: str | None,
-    diversify: float | None,
-    exclude: list[str] | None = None,
-    only_in_stock: bool = True,
-    user_id: str | None = None,
-) -> schemas.Recommendations:
-    """Recommendations for a profile of item ids, each with its reason.
-
-    Profile items unknown to the recommender are left out. Sold items (per the store)
-    are excluded when ``only_in_stock``; the store, not the workspace, is the source of
-    truth for stock.
-    """
-    k = cap_k(state, k)
-    aggregation = check_aggregation(aggregation, state)
-    metric = check_metric(metric, state)
-    embedding = check_embedding(embedding, state)
-    catalog = state.engine.catalog
-    known = [i for i in dict.fromkeys(profile) if catalog.has(i)]
-    results: list[schemas.Recommendation] = []
-    if known:
-        excluded = set(known)
-        excluded.update(i for i in exclude or () if catalog.has(i))
-        sold = state.store.sold_set()
-        if only_in_stock:
-            excluded.update(i for i in sold if catalog.has(i))
-        found = state.engine.recommend(
-            known,
-            k,
-            aggregation=aggregation,
-            metric=metric,
-            embedding=embedding,
-            exclude_item_ids=sorted(excluded),
-            diversify=diversify,
-            only_in_stock=False,
-        )
-        wanted = [r.item_id for r in found] + [
-            r.because_item_id for r in found if r.because_item_id
-        ]
-        records = state.store.items(wanted, sold=sold)
-        for rec in found:
-            if rec.item_id not in records:
-                continue
-            because = None
-            if rec.because_item_id is not None:
-                ref = records.get(rec.because_item_id, {"item_id": rec.because_item_id})
-                because = schemas.Reason(
-                    item=schemas.ItemRef(
-                        item_id=rec.because_item_id,
-                        title=ref.get("title"),
-                        artist=ref.get("artist"),
-                        image_url=image_url(rec.because_item_id),
-                    ),
-                    score=_finite(rec.because_score),
-                )
-            results.append(
-                schemas.Recommendation(
-                    item=cached_item_model(state, records[rec.item_id]),
-                    score=_finite(rec.score) or 0.0,
-                    because=because,
-                )
-            )
-    return schemas.Recommendations(
-        user_id=user_id,
-        profile=known,
-        k=k,
-        aggregation=aggregation,
-        metric=metric,
-        embedding=embedding,
-        diversify=diversify,
-        results=results,
-    )
-
-
 DiversifyQuery = Annotated[
     float | None,
     Query(
@@ -427,7 +207,7 @@ def user_recommendations(
     check_user_id(user_id)
     profile = state.store.user_item_ids(user_id, state.settings.recommend_kinds)
     return json_response(
-        recommend(
+        service.recommend(
             state,
             profile,
             k=k,
@@ -464,7 +244,7 @@ async def anonymous_recommendations(state: State, body: schemas.RecommendRequest
     ):
         check_text(value, name)
     return json_response(
-        recommend(
+        service.recommend(
             state,
             body.liked_item_ids,
             k=body.k,

@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from artrec.errors import ArtrecError, UnknownIdError
-from artrec.server import routes_api
-from artrec.server.app import ServerState, get_state
+from artrec.server import service
+from artrec.server.state import ServerState, get_state
 
 router = APIRouter(include_in_schema=False)
 State = Annotated[ServerState, Depends(get_state)]
@@ -101,9 +101,9 @@ def gallery(
 ) -> Response:
     """The gallery grid with search, filters and paging."""
     try:
-        q = routes_api.check_text(q, "q")
-        artist = routes_api.check_text(artist, "artist")
-        century = routes_api.check_text(century, "century")
+        q = service.check_text(q, "q")
+        artist = service.check_text(artist, "artist")
+        century = service.check_text(century, "century")
     except ArtrecError as exc:
         return _error_page(request, state, 422, str(exc))
     total, rows = state.store.search(
@@ -119,7 +119,7 @@ def gallery(
         state,
         "gallery.html",
         {
-            "items": [routes_api.item_model(r) for r in rows],
+            "items": [service.item_model(r) for r in rows],
             "total": total,
             "page": page,
             "pages": pages,
@@ -135,18 +135,18 @@ def gallery(
 def artwork(request: Request, state: State, item_id: str) -> Response:
     """One artwork: large image, metadata and similar works."""
     try:
-        routes_api.check_item_id(item_id)
-        item = routes_api.item_model(state.store.item(item_id))
+        service.check_item_id(item_id)
+        item = service.item_model(state.store.item(item_id))
     except UnknownIdError:
         return _error_page(request, state, 404, f"No artwork with id {item_id[:256]!r}.")
     similar: list[Any] = []
     if state.engine.catalog.has(item_id):
         found = state.engine.similar(
-            item_id, SIMILAR_K, metric=state.settings.metric, embedding=state.default_embedding
+            item_id, SIMILAR_K, metric=state.config.metric, embedding=state.default_embedding
         )
         records = state.store.items(n.item_id for n in found)
         similar = [
-            {"item": routes_api.item_model(records[n.item_id]), "score": n.score}
+            {"item": service.item_model(records[n.item_id]), "score": n.score}
             for n in found
             if n.item_id in records
         ]
@@ -167,18 +167,11 @@ def for_you(
         return _error_page(request, state, 422, "mode must be 'similar' or 'diverse'")
     user_id, _ = visitor_id(request, state)
     profile = state.store.user_item_ids(user_id, state.settings.recommend_kinds)
-    recs = routes_api.recommend(
-        state,
-        profile,
-        k=FOR_YOU_K,
-        aggregation=None,
-        metric=None,
-        embedding=None,
-        diversify=lam if mode == "diverse" else None,
-        user_id=user_id,
+    recs = service.recommend(
+        state, profile, k=FOR_YOU_K, diversify=lam if mode == "diverse" else None, user_id=user_id
     )
     liked_items = state.store.items(profile)
-    profile_items = [routes_api.item_model(liked_items[i]) for i in profile if i in liked_items]
+    profile_items = [service.item_model(liked_items[i]) for i in profile if i in liked_items]
     return render(
         request,
         state,

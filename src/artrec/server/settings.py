@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from artrec.config import VisRankConfig
 from artrec.errors import ArtrecError
 
 #: Environment variable that carries the settings (JSON) to uvicorn worker processes.
@@ -42,12 +43,9 @@ class Settings:
         Request bodies larger than this are refused with 413.
     max_profile_items
         Most liked item ids one ``POST /recommendations`` body may carry.
-    embedding
-        Default embedding name (``None``: the workspace's ``default_embedding``).
-    metric
-        Default similarity metric.
-    aggregation
-        Default aggregation of profile similarities.
+    visrank
+        The default VisRank configuration; its embedding ``None`` means the workspace's
+        default embedding.
     index
         Index kind handed to :meth:`artrec.engine.Engine.from_workspace` (``"exact"``,
         ``"faiss-hnsw"``, ...).
@@ -68,9 +66,7 @@ class Settings:
     max_page_size: int = 100
     max_body_bytes: int = 64 * 1024
     max_profile_items: int = 1000
-    embedding: str | None = None
-    metric: str = "cosine"
-    aggregation: str = "sum_distance"
+    visrank: VisRankConfig = field(default_factory=VisRankConfig)
     index: str = "exact"
     index_params: dict[str, Any] = field(default_factory=dict)
     image_roots: tuple[Path, ...] = ()
@@ -81,6 +77,12 @@ class Settings:
         object.__setattr__(self, "workspace", Path(self.workspace))
         object.__setattr__(self, "image_roots", tuple(Path(p) for p in self.image_roots))
         object.__setattr__(self, "recommend_kinds", tuple(self.recommend_kinds))
+        if isinstance(self.visrank, dict):
+            object.__setattr__(self, "visrank", VisRankConfig(**self.visrank))
+        if not isinstance(self.visrank, VisRankConfig):
+            raise ArtrecError(
+                f"server setting visrank must be a VisRankConfig, got {self.visrank!r}"
+            )
         for name in ("max_k", "max_page_size", "max_body_bytes", "max_profile_items"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
