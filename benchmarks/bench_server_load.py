@@ -3,7 +3,9 @@
 Starts ``artrec serve`` (uvicorn, a fixed number of worker processes) on 127.0.0.1 over the
 full 5,736-painting public-art workspace, then drives ``GET /items/{id}/similar`` and
 ``POST /recommendations`` with ``--clients`` concurrent keep-alive clients for a fixed
-number of requests each, and reports throughput, latency percentiles and errors.
+number of requests each, and reports throughput, latency percentiles, errors, server CPU per
+request (all server processes) and the peak resident memory (``VmHWM``) of each worker
+process.
 
 The workspace is ``--workspace`` when given (e.g. the demo workspace, whose default
 embedding is the EfficientNet + hand-engineered hybrid). Otherwise one is built in
@@ -94,6 +96,27 @@ def tree_cpu_seconds(root: int) -> float:
             total += stats[pid][1]
         todo.extend(p for p, (ppid, _) in stats.items() if ppid == pid)
     return total
+
+
+def worker_peak_rss_mib(root: int) -> list[float]:
+    """Peak resident set size (``VmHWM``, MiB) of each process below ``root``, largest first.
+
+    ``root`` is the ``artrec serve`` process; with several uvicorn workers it supervises
+    them, with one it serves itself (then it is the only entry).
+    """
+    import psutil
+
+    procs = psutil.Process(root).children(recursive=True) or [psutil.Process(root)]
+    peaks = []
+    for proc in procs:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024.0)
+    return sorted(peaks, reverse=True)
 
 
 def client_cpu_seconds() -> float:
@@ -345,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
                 (client_cpu_seconds() - client0) * 1000 / stats["requests"], 3
             )
             results["endpoints"][name] = stats
+        peaks = worker_peak_rss_mib(proc.pid)[: args.workers]
+        results["peak_rss_mib_per_worker"] = [round(p, 1) for p in peaks]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -367,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} | "
             f"{r['server_cpu_ms_per_request']} | {r['client_cpu_ms_per_request']} |"
         )
+    peaks = results.get("peak_rss_mib_per_worker") or []
+    print(f"\npeak RSS per worker (MiB): {', '.join(str(p) for p in peaks)}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

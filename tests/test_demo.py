@@ -47,26 +47,29 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
     assert ws.get_meta("default_embedding") == "hybrid"
     assert FeatureSet.load(ws.embeddings_dir, "hybrid").dim == 100
     r = result.results
-    assert r["label"] == "simulated"
-    ev = r["evaluation"]
-    assert ev["baseline"] == NOTEBOOK_CONFIG and ev["protocol"] == "time-replay"
-    configs = {row["config"] for row in ev["rows"]}
+    assert r.label == "simulated"
+    ev = r.evaluation
+    assert ev is not None
+    assert ev.baseline == NOTEBOOK_CONFIG and ev.protocol == "time-replay"
+    configs = set(ev.config_names)
     assert len(configs) == len(EMBEDDINGS) * len(METRICS) * len(AGGREGATIONS) + len(BASELINES)
     assert {"random", "popular", "artist", NOTEBOOK_CONFIG} <= configs
+    # Configurations carry their structure (kind and parameters), not just a name.
+    assert ev.find("visrank", embedding="hybrid", metric="cosine", aggregation="sum_distance") == (
+        NOTEBOOK_CONFIG
+    )
     # Every non-baseline configuration carries its paired test against the notebook's method.
-    for row in ev["rows"]:
-        if row["metric"] == "auc":
-            assert (row["p_ttest"] is None) == (row["config"] == NOTEBOOK_CONFIG)
+    for row in ev.rows:
+        if row.metric == "auc":
+            assert (row.p_ttest is None) == (row.config == NOTEBOOK_CONFIG)
     # The notebook's method beats random on AUC (the simulated tastes are partly visual).
-    auc = {row["config"]: row["mean"] for row in ev["rows"] if row["metric"] == "auc"}
-    assert auc[NOTEBOOK_CONFIG] > auc["random"]
-    assert set(r["same_artist"]) >= {*EMBEDDINGS, "random"}
-    assert r["same_artist"]["efficientnet_lite0"]["p@10"] > 2 * r["same_artist"]["random"]["p@10"]
-    assert len(r["similar_examples"]) == 4 and r["collectors"]
-    for c in r["collectors"]:
-        assert c["recommendations"] and not set(c["bought"]) & {
-            x["item_id"] for x in c["recommendations"]
-        }
+    auc = {row.config: row.mean for row in ev.rows if row.metric == "auc"}
+    assert auc[NOTEBOOK_CONFIG] > auc["random"]  # type: ignore[operator]
+    assert set(r.same_artist) >= {*EMBEDDINGS, "random"}
+    assert r.same_artist["efficientnet_lite0"].p_at_10 > 2 * r.same_artist["random"].p_at_10  # type: ignore[operator]
+    assert len(r.similar_examples) == 4 and r.collectors
+    for c in r.collectors:
+        assert c.recommendations and not set(c.bought) & {x.item_id for x in c.recommendations}
     # Progress for every step, each ending with done == total.
     steps = {s for s, _, _ in demo["calls"]}
     assert {
@@ -79,7 +82,9 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
         "report",
     } <= steps
     # The run is stored, and the report exists and is self-contained.
-    assert ws.runs("demo")[0]["results"]["evaluation"]["rows"] == ev["rows"]
+    stored = ws.runs("demo")[0]["results"]
+    assert stored["evaluation"]["rows"] == r.to_json()["evaluation"]["rows"]
+    assert type(r).from_json(stored) == r
     html = result.report_path.read_text()
     assert result.report_path.name == "demo.html" and "data:image/jpeg;base64," in html
     assert "<script src" not in html and "<link" not in html
@@ -104,7 +109,7 @@ def test_warm_run_uses_the_cache(demo: dict[str, Any], capsys: pytest.CaptureFix
     ws = demo["result"].workspace
     assert len(ws.runs("demo")) == 1, "a warm run does not recompute"
     stored = json.loads(ws.get_meta("demo_results") or "{}")["results"]
-    assert stored["evaluation"]["rows"] == demo["result"].results["evaluation"]["rows"]
+    assert stored["evaluation"]["rows"] == demo["result"].results.to_json()["evaluation"]["rows"]
 
 
 def test_report_command_reuses_demo_results(demo: dict[str, Any], tmp_path: Path) -> None:

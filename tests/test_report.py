@@ -111,19 +111,21 @@ def test_report_grid_and_metrics_come_from_the_run(
     query = small_ws["query"]
     results = collect_results(ws, k=5)
     # Force a known query into the similar-works section.
+    from dataclasses import replace
+
     from artrec.engine import Engine
+    from artrec.report.results import SimilarExample
 
     engine = Engine.from_workspace(ws)
-    results["similar_examples"] = [
+    example = SimilarExample(
+        query,
+        "cosine",
         {
-            "query": query,
-            "metric": "cosine",
-            "embeddings": {
-                emb: [[n.item_id, n.score] for n in engine.similar(query, 6, embedding=emb)]
-                for emb in ("hand", "hand_l2")
-            },
-        }
-    ]
+            emb: [(n.item_id, n.score) for n in engine.similar(query, 6, embedding=emb)]
+            for emb in ("hand", "hand_l2")
+        },
+    )
+    results = replace(results, similar_examples=[example])
     path = write_report(ws, results, tmp_path / "r.html")
     text = path.read_text()
     assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
@@ -188,30 +190,30 @@ def test_report_grid_and_metrics_come_from_the_run(
 
 @needs_data
 def test_recommendation_captions_and_findings(small_ws: dict[str, Any], tmp_path: Path) -> None:
+    from artrec.findings import findings
     from artrec.report.collect import collect_results
-    from artrec.report.html import findings, write_report
+    from artrec.report.html import write_report
 
     ws: Workspace = small_ws["ws"]
     results = collect_results(ws, k=5)
-    assert results["collectors"], "simulated users with enough purchases exist"
-    text = write_report(ws, results, tmp_path / "r.html").read_text()
+    assert results.collectors, "simulated users with enough purchases exist"
+    answers = findings(results)
+    text = write_report(ws, results, tmp_path / "r.html", findings=answers).read_text()
     catalog = ws.catalog()
-    for c in results["collectors"]:
-        for rec in c["recommendations"]:
-            b = rec["because_item_id"]
-            assert b in c["bought"] or b is None
+    for c in results.collectors:
+        for rec in c.recommendations:
+            b = rec.because_item_id
+            assert b in c.bought or b is None
             rec_ = catalog.record(int(catalog.rows_of([b])[0]))
             assert (
                 f"because you bought {rec_['title']}".replace("&", "&amp;").replace("'", "&#x27;")
                 in text
             )
-    # Findings quote the run's numbers, not constants.
-    base = results["evaluation"]["baseline"]
-    row = next(
-        r for r in results["evaluation"]["rows"] if r["config"] == base and r["metric"] == "auc"
-    )
-    answers = " ".join(a for _, a in findings(results))
-    assert f"{row['mean']:.3f}" in answers
+    # Findings quote the run's numbers, not constants, and the report shows them.
+    assert results.evaluation is not None
+    mean = results.evaluation.mean(results.evaluation.baseline, "auc")
+    assert mean is not None and f"{mean:.3f}" in " ".join(a for _, a in answers)
+    assert "What the numbers say" in text
 
 
 def test_grids_from_python_api(tmp_path: Path) -> None:
@@ -273,7 +275,7 @@ def test_report_for_seed_workspace_degrades_gracefully(tmp_path: Path) -> None:
     import_seed(tmp_path / "assets", ws)
     build_embedding(ws, ["resnet50", "vgg19"], "hybrid", 10)
     results = collect_results(ws, k=5)
-    assert results["evaluation"]["protocol"] == "given"
+    assert results.evaluation is not None and results.evaluation.protocol == "given"
     text = write_report(ws, results, tmp_path / "seed.html").read_text()
     parser = _Collect()
     parser.feed(text)

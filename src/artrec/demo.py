@@ -21,8 +21,10 @@ re-renders the report:
    notebook's method recommends, with reasons.
 9. **report** -- :func:`artrec.report.html.write_report` to ``reports/demo.html``.
 
-The results (a JSON-ready dict) are stored as a ``demo`` run in the workspace, so
-``artrec report`` can re-render them, and every number in the report comes from them.
+The results (a :class:`~artrec.report.results.ReportResults`) are stored as JSON in a
+``demo`` run of the workspace, so ``artrec report`` can re-render them
+(:func:`write_workspace_report`), and every number in the report comes from them; the
+findings are answered from them by :mod:`artrec.findings`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ import numpy as np
 
 from artrec.config import AGGREGATIONS as AGGREGATION_NAMES
 from artrec.data.workspace import Workspace
+from artrec.report.results import EmbeddingSummary, ReportResults, evaluation_table
 
 #: Called as ``progress(step, done, total)``; ``total`` is ``None`` for steps of unknown size
 #: and ``done == total`` marks the end of a step. The library never prints.
@@ -74,7 +77,7 @@ class DemoResult:
     report_path
         The HTML report.
     results
-        Everything the report shows (JSON-ready; also stored as a ``demo`` run).
+        Everything the report shows (also stored as a ``demo`` run).
     timings
         Seconds per step in this call (cached steps take ~0).
     cached
@@ -83,7 +86,7 @@ class DemoResult:
 
     workspace: Workspace
     report_path: Path
-    results: dict[str, Any]
+    results: ReportResults
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[str] = field(default_factory=list)
 
@@ -279,46 +282,44 @@ def run_demo(
         {"emb": emb_key, "sim": sim_key, "k": k, "protocol": protocol, "v": DEMO_VERSION}
     )
     stored_results = ws.get_meta(RESULTS_META)
-    results: dict[str, Any]
+    results: ReportResults
     if stored_results is not None and json.loads(stored_results).get("key") == analysis_key:
-        results = json.loads(stored_results)["results"]
+        results = ReportResults.from_json(json.loads(stored_results)["results"])
         cached.append("analysis")
     else:
-        results = _analyse(
-            ws, k=k, eval_workers=eval_workers, protocol=protocol, report=report, timings=timings
-        )
-        results.update(
-            {
-                "title": "artrec on public-art: 5,736 real paintings"
-                if size is None
-                else f"artrec on public-art (trimmed to {catalog.n_items} paintings)",
-                "label": "simulated",
-                "dataset": {
-                    "name": "public-art",
-                    "n_items": catalog.n_items,
-                    "trimmed": size is not None,
-                },
-                "simulation": {"stats": sim_stats, "params": asdict(params)},
-                "features": feature_info,
-                "embeddings": emb_info,
-                "spectra": spectra,
-                "embedding_roles": {"cnn": CNN, "handcrafted": HANDCRAFTED, "hybrid": HYBRID},
-                "map": {"embedding": HYBRID},
-                "main_config": NOTEBOOK_CONFIG,
-            }
-        )
-        results["timings"] = dict(timings)
+        results = replace(
+            _analyse(ws, k=k, eval_workers=eval_workers, protocol=protocol, report=report,
+                     timings=timings),
+            title="artrec on public-art: 5,736 real paintings"
+            if size is None
+            else f"artrec on public-art (trimmed to {catalog.n_items} paintings)",
+            label="simulated",
+            dataset={"name": "public-art", "n_items": catalog.n_items, "trimmed": size is not None},
+            simulation=dict(sim_stats),
+            simulation_params=json.loads(json.dumps(asdict(params))),
+            features=feature_info,
+            embeddings={name: EmbeddingSummary.from_json(v) for name, v in emb_info.items()},
+            spectra=spectra,
+            embedding_roles={"cnn": CNN, "handcrafted": HANDCRAFTED, "hybrid": HYBRID},
+            map_embedding=HYBRID,
+            main_config=NOTEBOOK_CONFIG,
+            timings=dict(timings),
+        )  # fmt: skip
+        stored = results.to_json()
         ws.set_meta(
-            RESULTS_META, json.dumps({"key": analysis_key, "results": results}, default=_json)
+            RESULTS_META, json.dumps({"key": analysis_key, "results": stored}, default=_json)
         )
-        ws.record_run("demo", {"k": k, "protocol": protocol, "key": analysis_key}, results)
+        ws.record_run("demo", {"k": k, "protocol": protocol, "key": analysis_key}, stored)
 
     # 9. report ------------------------------------------------------------------------------
+    from artrec.findings import findings
     from artrec.report.html import write_report
 
     t0 = time.perf_counter()
     report("report", 0, 1)
-    out = write_report(ws, results, report_path or ws.reports_dir / "demo.html")
+    out = write_report(
+        ws, results, report_path or ws.reports_dir / "demo.html", findings=findings(results)
+    )
     timings["report"] = time.perf_counter() - t0
     report("report", 1, 1)
     return DemoResult(ws, out, results, timings, cached)
@@ -340,44 +341,47 @@ def _analyse(
     protocol: str,
     report: Progress,
     timings: dict[str, float],
-) -> dict[str, Any]:
+) -> ReportResults:
     """Steps 5-8: same-artist retrieval, similar examples, evaluation, collectors."""
+    from artrec.engine import Engine
     from artrec.evaluation.comparison import EvalData, compare, config_grid
     from artrec.evaluation.protocols import make_split
-    from artrec.report.collect import list_diversity, pick_queries, same_artist_table
+    from artrec.report.collect import (
+        list_diversity,
+        pick_queries,
+        same_artist_table,
+        sample_collectors,
+    )
+    from artrec.report.results import SimilarExample
 
     catalog = ws.catalog()
-    results: dict[str, Any] = {}
 
     # 5. same-artist retrieval
     t0 = time.perf_counter()
     report("same-artist retrieval", 0, 1)
     data = EvalData.from_workspace(ws, list(EMBEDDINGS), kinds=("purchase",))
     artists = catalog.artists()
-    results["same_artist"] = same_artist_table(data.embeddings, artists, k=k)
+    same_artist = same_artist_table(data.embeddings, artists, k=k)
     timings["same_artist"] = time.perf_counter() - t0
     report("same-artist retrieval", 1, 1)
 
     # 6. similar examples
     t0 = time.perf_counter()
     report("similar examples", 0, 1)
-    from artrec.engine import Engine
-
     engine = Engine.from_workspace(ws, embedding=HYBRID)
-    queries = pick_queries(catalog, 4)
-    results["similar_examples"] = [
-        {
-            "query": q,
-            "metric": "cosine",
-            "embeddings": {
+    examples = [
+        SimilarExample(
+            q,
+            "cosine",
+            {
                 emb: [
-                    [n.item_id, n.score]
+                    (n.item_id, n.score)
                     for n in engine.similar(q, 6, metric="cosine", embedding=emb)
                 ]
                 for emb in (HYBRID, HANDCRAFTED)
             },
-        }
-        for q in queries
+        )
+        for q in pick_queries(catalog, 4)
     ]
     timings["similar"] = time.perf_counter() - t0
     report("similar examples", 1, 1)
@@ -397,17 +401,6 @@ def _analyse(
         workers=eval_workers,
         progress=lambda done, total: report("evaluation", done, total),
     )
-    ev = comparison.to_dict()
-    first = next(iter(comparison.results.values()))
-    results["evaluation"] = {
-        "protocol": split.protocol,
-        "k": k,
-        "baseline": NOTEBOOK_CONFIG,
-        "n_cases": first.n_cases,
-        "skipped": first.skipped,
-        "rows": ev["rows"],
-        "configs": ev["configs"],
-    }
     ndcg = f"ndcg@{k}"
     best = max(
         (name for name in comparison.results),
@@ -416,8 +409,7 @@ def _analyse(
             n == NOTEBOOK_CONFIG,
         ),
     )
-    results["best_config"] = best
-    results["diversity"] = {
+    diversity = {
         name: list_diversity(
             comparison.results[name].lists, split.profiles, data.vectors(HYBRID), artists
         )
@@ -429,17 +421,37 @@ def _analyse(
     # 8. collectors
     t0 = time.perf_counter()
     report("collectors", 0, 1)
-    from artrec.report.collect import sample_collectors
-
-    results["collectors"] = sample_collectors(
-        engine,
-        data.interactions,
-        n=4,
-        k=k,
-        held_out=3,
-        embedding=HYBRID,
-        one_of_a_kind=True,
+    collectors = sample_collectors(
+        engine, data.interactions, n=4, k=k, held_out=3, embedding=HYBRID, one_of_a_kind=True
     )
     timings["collectors"] = time.perf_counter() - t0
     report("collectors", 1, 1)
-    return results
+    return ReportResults(
+        same_artist=same_artist,
+        similar_examples=examples,
+        evaluation=evaluation_table(comparison, baseline=NOTEBOOK_CONFIG),
+        best_config=best,
+        diversity=diversity,
+        collectors=collectors,
+    )
+
+
+def write_workspace_report(
+    workspace: Workspace | str | Path,
+    path: str | Path | None = None,
+    *,
+    k: int = 10,
+    use_demo: bool = True,
+) -> Path:
+    """``artrec report``: the HTML report of any workspace, with the findings.
+
+    Uses the results the demo stored when there are some (unless ``use_demo`` is false),
+    otherwise :func:`artrec.report.collect.collect_results`. Returns the report's path.
+    """
+    from artrec.findings import findings
+    from artrec.report.collect import collect_results
+    from artrec.report.html import write_report
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    results = collect_results(ws, k=k, use_demo=use_demo)
+    return write_report(ws, results, path, findings=findings(results))

@@ -13,6 +13,11 @@ known-answer fixtures are small grids and fans of vectors whose neighbours can b
 out by hand; the reference for every metric is :func:`scipy.spatial.distance.cdist`.
 Approximate indexes set ``approximate = True``: they must then return correct scores for
 the rows they return and a recall of at least ``min_recall`` against the exact answer.
+
+An index that declares :class:`~artrec.index.base.MutableIndex` must also honour the
+``test_mutable_*`` tests (add, hide/unhide, remove, save/load of the changed index) and
+every index the ``test_candidate_rows_*`` tests; the mutable tests check nothing for an
+index that does not declare it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from artrec.errors import ArtrecError, DataError, UnknownIdError
-from artrec.index.base import SimilarityIndex
+from artrec.index.base import MutableIndex, SimilarityIndex
 from artrec.similarity import METRICS
 
 _SCIPY = {
@@ -272,3 +277,104 @@ class IndexContract:
         np.testing.assert_allclose(s1, s2, atol=1e-6)
         assert loaded.item_ids_.tolist() == index.item_ids_.tolist()
         assert loaded.metric == metric
+
+    # -- the mutable-index interface ----------------------------------------------------------
+    def _mutable(self, metric: str, n: int = 40, seed: int = 5) -> tuple[Any, np.ndarray]:
+        x = np.random.default_rng(seed).normal(size=(n, 6)).astype(np.float32)
+        index = self.build(metric, x[: n - 10], [f"m{r}" for r in range(n - 10)])
+        return index, x
+
+    def test_mutable_add_appends_rows(self, metric: str) -> None:
+        index, x = self._mutable(metric)
+        if not isinstance(index, MutableIndex):
+            return
+        rows = index.add(x[30:], [f"m{r}" for r in range(30, 40)])
+        assert rows.tolist() == list(range(30, 40)) and index.n_items == 40
+        np.testing.assert_allclose(index.vectors_of(rows), x[30:], atol=1e-6)
+        found, _ = index.similar("m35", 1, include_self=True)
+        if metric != "dot":
+            assert found.tolist() == ["m35"]
+        full = self.build(metric, x, [f"m{r}" for r in range(40)])
+        r_added, s_added = index.search(x[:5], 5)
+        r_full, s_full = full.search(x[:5], 5)
+        if not self.approximate:
+            np.testing.assert_array_equal(r_added, r_full)
+        np.testing.assert_allclose(s_added[:, 0], s_full[:, 0], atol=self.atol)
+        with pytest.raises(DataError):
+            index.add(x[:1], ["m3"])  # already indexed
+        with pytest.raises(DataError):
+            index.add(np.ones((1, 4), dtype=np.float32), ["new"])  # another dimension
+        bad = x[:1].copy()
+        bad[0, 0] = np.nan
+        with pytest.raises(DataError):
+            index.add(bad, ["nan"])
+
+    def test_mutable_hide_and_unhide(self, metric: str) -> None:
+        index, x = self._mutable(metric)
+        if not isinstance(index, MutableIndex):
+            return
+        n = index.n_items
+        assert index.hide(["m1", "m2"]) == 2
+        assert index.hide(["m1"]) == 0  # already hidden
+        rows, _ = index.search(x[:n], n)
+        assert not {1, 2} & set(rows.ravel().tolist())
+        assert (rows >= 0).sum(axis=1).max() <= n - 2
+        found, _ = index.similar("m1", 3)  # a hidden item may still be the query
+        assert "m2" not in found.tolist()
+        assert index.unhide(["m1", "m2", "m3"]) == 2
+        rows, _ = index.search(x[[1]], n)
+        assert 1 in rows[0].tolist() and 2 in rows[0].tolist()
+        with pytest.raises(UnknownIdError, match="ghost"):
+            index.hide(["ghost"])
+
+    def test_mutable_remove_moves_rows_up(self, metric: str) -> None:
+        index, x = self._mutable(metric)
+        if not isinstance(index, MutableIndex):
+            return
+        assert index.remove(["m0", "m5"]) == 2
+        assert index.n_items == 28 and index.item_ids_.tolist()[:5] == [
+            "m1",
+            "m2",
+            "m3",
+            "m4",
+            "m6",
+        ]
+        np.testing.assert_allclose(index.vectors_of(np.array([4])), x[[6]], atol=1e-6)
+        keep = [r for r in range(30) if r not in (0, 5)]
+        rows, _ = index.search(x[keep], 27)
+        assert rows.max() < 28
+        assert not {"m0", "m5"} & set(index.similar("m1", 27, include_self=True)[0].tolist())
+        if not self.approximate:
+            fresh = self.build(metric, x[keep], [f"m{r}" for r in keep])
+            np.testing.assert_array_equal(rows, fresh.search(x[keep], 27)[0])
+        with pytest.raises(UnknownIdError, match="m0"):
+            index.remove(["m0"])
+
+    def test_mutable_changes_survive_save_and_load(self, metric: str, tmp_path: Path) -> None:
+        index, x = self._mutable(metric)
+        if not isinstance(index, MutableIndex):
+            return
+        index.add(x[30:], [f"m{r}" for r in range(30, 40)])
+        index.hide(["m2", "m33"])
+        index.save(tmp_path / "changed")
+        loaded = type(index).load(tmp_path / "changed")
+        assert isinstance(loaded, MutableIndex)
+        assert loaded.item_ids_.tolist() == index.item_ids_.tolist()
+        r1, s1 = index.search(x, 8)
+        r2, s2 = loaded.search(x, 8)
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_allclose(s1, s2, atol=1e-6)
+        assert not {2, 33} & set(r2.ravel().tolist())
+        assert loaded.unhide(["m2", "m33"]) == 2
+
+    def test_candidate_rows_are_valid_neighbours(self, metric: str) -> None:
+        index, x = self._mutable(metric)
+        rows = index.candidate_rows(x[:7], 5)
+        assert rows.shape == (7, 5) and rows.dtype == np.int64
+        assert ((rows >= -1) & (rows < index.n_items)).all()
+        exact = self.build(metric, x[:30], [f"m{r}" for r in range(30)]).search(x[:7], 5)[0]
+        if not self.approximate:
+            assert [sorted(r) for r in rows.tolist()] == [sorted(r) for r in exact.tolist()]
+        if isinstance(index, MutableIndex):
+            index.hide(["m0"])
+            assert 0 not in index.candidate_rows(x[:7], 5).ravel().tolist()

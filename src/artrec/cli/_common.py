@@ -222,10 +222,11 @@ def progress_bar(desc: str, enabled: bool = True) -> tuple[Any, Callable[[int, i
         return None, None
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="it", file=sys.stderr)
+    bar = tqdm(desc=desc, unit="it", file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int) -> None:
-        bar.total = total
+        if bar.total != total:
+            bar.total = total
         bar.update(done - bar.n)
 
     return bar, update

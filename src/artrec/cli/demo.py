@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_workspace_arg, positive_int
+from artrec.cli._common import add_k_arg, add_workspace_arg, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--n-items", type=positive_int, default=None, help="use a subset of this many paintings"
     )
-    parser.add_argument("-k", type=positive_int, default=10, help="list length (default 10)")
+    add_k_arg(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     )
     took = time.perf_counter() - t0
     cached = f" (cached: {', '.join(result.cached)})" if result.cached else ""
-    best = result.results.get("best_config")
+    best = result.results.best_config
     print(f"artrec demo finished in {took:.0f} s{cached}")
     print(f"workspace: {result.workspace.root}")
     if best:

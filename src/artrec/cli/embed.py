@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
+import numpy as np
+
+from artrec.cli._common import add_format_arg, add_workspace_arg, emit, notes, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -65,31 +67,34 @@ def run(args: argparse.Namespace) -> int:
 
     ws = Workspace.open(args.workspace)
     vectors = build_embedding(
-        ws,
-        args.features,
-        args.name,
-        args.n_components,
-        l2_normalize=args.l2,
-        standardize=not args.no_standardize,
-        svd_solver=args.solver,
+        ws, args.features, args.name, args.n_components, l2_normalize=args.l2,
+        standardize=not args.no_standardize, svd_solver=args.solver,
         set_default=not args.no_default,
-    )
+    )  # fmt: skip
     meta = vectors.meta
     ratios = [float(r) for r in meta["explained_variance_ratio"]]
     if args.components:
-        rows: list[dict[str, Any]] = []
-        cumulative = 0.0
-        for i, r in enumerate(ratios, start=1):
-            cumulative += r
-            rows.append({"component": i, "explained_variance": r, "cumulative": cumulative})
+        cumulative = np.cumsum(ratios).tolist()
+        rows = [
+            {"component": i, "explained_variance": r, "cumulative": c}
+            for i, (r, c) in enumerate(zip(ratios, cumulative, strict=True), start=1)
+        ]
         emit(rows, args.format, title=f"embedding {args.name}: explained variance per component")
         return 0
+    row = _summary(args, len(vectors), meta, ratios)
+    emit([row], args.format, title=f"embedding {args.name} written to {ws.embeddings_dir}")
+    notes(meta.get("notes", []), args.format)
+    return 0
+
+
+def _summary(
+    args: argparse.Namespace, n_items: int, meta: dict[str, Any], ratios: list[float]
+) -> dict[str, Any]:
+    inputs = zip(meta["inputs"], meta["input_dims"], strict=True)
     row: dict[str, Any] = {
         "name": args.name,
-        "items": len(vectors),
-        "features": " + ".join(
-            f"{n} ({d})" for n, d in zip(meta["inputs"], meta["input_dims"], strict=True)
-        ),
+        "items": n_items,
+        "features": " + ".join(f"{n} ({d})" for n, d in inputs),
         "n_components": int(meta["n_components"]),
         "explained_variance": float(meta["explained_variance_total"]),
         "first_component": ratios[0] if ratios else 0.0,
@@ -99,12 +104,5 @@ def run(args: argparse.Namespace) -> int:
         "default": not args.no_default,
     }
     if args.format == "json":
-        row["explained_variance_ratio"] = ratios
-        row["notes"] = list(meta.get("notes", []))
-    emit([row], args.format, title=f"embedding {args.name} written to {ws.embeddings_dir}")
-    if args.format == "table":
-        import sys
-
-        for note in meta.get("notes", []):
-            print(f"note: {note}", file=sys.stderr)
-    return 0
+        row.update(explained_variance_ratio=ratios, notes=list(meta.get("notes", [])))
+    return row

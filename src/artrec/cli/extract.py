@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int
+from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int, progress_bar
 
 
 def register(subparsers: Any) -> None:
@@ -97,46 +96,39 @@ def run(args: argparse.Namespace) -> int:
 
     from artrec.features.api import extract_with_report
 
-    bar = None if args.no_progress else _progress_bar(args.extractor)
+    bar, progress = progress_bar(f"extract {args.extractor}", not args.no_progress)
     try:
         features, report = extract_with_report(
-            source,
-            args.extractor,
-            workspace=workspace,
-            output_dir=output,
-            weights=args.weights,
-            batch_size=args.batch_size,
-            num_workers=args.workers,
-            device=args.device,
-            precision=args.precision,
-            retry_bad=args.retry_bad,
-            progress=None if bar is None else bar.update_to,
-        )
+            source, args.extractor, workspace=workspace, output_dir=output, weights=args.weights,
+            batch_size=args.batch_size, num_workers=args.workers, device=args.device,
+            precision=args.precision, retry_bad=args.retry_bad, progress=progress,
+        )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
     out_dir = output or (workspace.features_dir if workspace is not None else None)
-    summary = [
-        {
-            "extractor": features.name,
-            "items": len(features),
-            "dim": features.dim,
-            "extracted": report.n_extracted,
-            "reused": report.n_reused,
-            "bad": report.n_bad,
-            "seconds": round(report.seconds, 2),
-            "items_per_s": round(report.items_per_second, 1),
-            "device": report.device or "-",
-            "output": str(out_dir),
-        }
-    ]
-    emit(summary, args.format, title="extraction")
+    emit([_summary(features, report, out_dir)], args.format, title="extraction")
     if report.bad and args.format == "table":
         rows = [
             {"item_id": b.item_id, "reason": b.reason, "detail": b.detail[:80]} for b in report.bad
         ]
         emit(rows, "table", title=f"\n{report.n_bad} bad item(s), skipped:")
     return 0
+
+
+def _summary(features: Any, report: Any, out_dir: Path | None) -> dict[str, Any]:
+    return {
+        "extractor": features.name,
+        "items": len(features),
+        "dim": features.dim,
+        "extracted": report.n_extracted,
+        "reused": report.n_reused,
+        "bad": report.n_bad,
+        "seconds": round(report.seconds, 2),
+        "items_per_s": round(report.items_per_second, 1),
+        "device": report.device or "-",
+        "output": str(out_dir),
+    }
 
 
 def _source(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
@@ -177,7 +169,7 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
     base = workspace.root if workspace is not None else None
     items = items_from(source, base_dir=base)
     out = output or (workspace.features_dir if workspace is not None else Path("features"))
-    bar = None if args.no_progress else _progress_bar(args.extractor)
+    bar, progress = progress_bar(f"extract {args.extractor}", not args.no_progress)
     try:
         features = ray_engine.extract_with_ray(
             [(it.item_id, it.source) for it in items],
@@ -188,7 +180,7 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
             precision=args.precision,
             retry_bad=args.retry_bad,
             cache_dir=workspace.images_dir if workspace is not None else None,
-            progress=None if bar is None else bar.update_to,
+            progress=progress,
         )
     finally:
         if bar is not None:
@@ -207,24 +199,3 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
         title="extraction (ray)",
     )
     return 0
-
-
-class _ProgressBar:
-    """A tqdm bar (items/s) driven by the runner's ``progress(done, total)`` callback."""
-
-    def __init__(self, name: str) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=f"extract {name}", unit="item", file=sys.stderr, dynamic_ncols=True)
-
-    def update_to(self, done: int, total: int) -> None:
-        if self._bar.total != total:
-            self._bar.total = total
-        self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        self._bar.close()
-
-
-def _progress_bar(name: str) -> _ProgressBar:
-    return _ProgressBar(name)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_workspace_arg, positive_int
+from artrec.cli._common import add_k_arg, add_workspace_arg
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="report file (default: <workspace>/reports/report.html)",
     )
-    parser.add_argument("-k", type=positive_int, default=10, help="list length (default 10)")
+    add_k_arg(parser)
     parser.add_argument(
         "--recompute",
         action="store_true",
@@ -40,12 +40,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect the results and write the report; prints its path."""
-    from artrec.data.workspace import Workspace
-    from artrec.report.collect import collect_results
-    from artrec.report.html import write_report
+    from artrec.demo import write_workspace_report
 
-    ws = Workspace.open(args.workspace)
-    results = collect_results(ws, k=args.k, use_demo=not args.recompute)
-    path = write_report(ws, results, args.output)
+    path = write_workspace_report(
+        args.workspace, args.output, k=args.k, use_demo=not args.recompute
+    )
     print(f"report: {path.resolve()}")
     return 0

@@ -48,18 +48,6 @@ _ALIASES = {
 }
 
 
-def available_extractors() -> list[str]:
-    """Extractor names: the built-in ones, then every torchvision classification model."""
-    names = ["efficientnet_lite0", "handcrafted"]
-    try:
-        from artrec.features.torchvision_cnn import available_models
-
-        names += available_models()
-    except ImportError:  # pragma: no cover - torchvision absent
-        pass
-    return names
-
-
 def get_extractor(
     name: str = DEFAULT_EXTRACTOR, weights: str | Path | None = None, **options: Any
 ) -> FeatureExtractor:

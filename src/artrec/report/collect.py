@@ -1,6 +1,6 @@
 """Gather what the report shows, for any workspace.
 
-:func:`collect_results` returns the *results* mapping that
+:func:`collect_results` returns the :class:`~artrec.report.results.ReportResults` that
 :func:`artrec.report.html.write_report` renders:
 
 - when the workspace holds a demo run (``artrec demo``), its stored results;
@@ -26,7 +26,19 @@ import numpy as np
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError
+from artrec.report.results import (
+    CollectorExample,
+    Diversity,
+    EmbeddingSummary,
+    EvaluationTable,
+    RecommendedItem,
+    ReportResults,
+    SameArtist,
+    SimilarExample,
+    evaluation_table,
+)
 
+#: Meta key under which the demo stores its results (``{"key": ..., "results": ...}``).
 RESULTS_META = "demo_results"
 
 
@@ -36,7 +48,7 @@ def same_artist_table(
     *,
     k: int = 10,
     seed: int = 0,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SameArtist]:
     """Same-artist retrieval (``p@10``, ``map``, ``n_queries``) of each embedding and of random vectors.
 
     Empty when the catalogue has no artists.
@@ -45,7 +57,7 @@ def same_artist_table(
         return {}
     from artrec.evaluation.same_artist import same_artist_retrieval
 
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, SameArtist] = {}
     vecs = dict(embeddings)
     vecs["random"] = (
         np.random.default_rng(seed).standard_normal((len(artists), 100)).astype(np.float32)
@@ -62,7 +74,7 @@ def same_artist_table(
         }
         row.setdefault("p@10", row.get(f"p@{k}", row.get("precision_at_k")))
         row.setdefault("map", row.get("mAP", row.get("mean_average_precision")))
-        out[name] = row
+        out[name] = SameArtist.from_json(row)
     return out
 
 
@@ -86,7 +98,7 @@ def list_diversity(
     profiles: Sequence[np.ndarray],
     vectors: np.ndarray,
     artists: np.ndarray | None,
-) -> dict[str, float | None]:
+) -> Diversity:
     """How varied top-k lists are.
 
     Returns ``ild`` (mean pairwise cosine distance within a list, averaged over lists of at
@@ -113,11 +125,11 @@ def list_diversity(
             prof_artists = {artists[r] for r in np.asarray(prof).tolist() if artists[r] is not None}
             same += sum(a in prof_artists for a in rec_artists)
             total += len(rec_artists)
-    return {
-        "ild": float(np.mean(ilds)) if ilds else None,
-        "distinct_artists": float(np.mean(distinct)) if distinct else None,
-        "profile_artist_share": same / total if total else None,
-    }
+    return Diversity(
+        float(np.mean(ilds)) if ilds else None,
+        float(np.mean(distinct)) if distinct else None,
+        same / total if total else None,
+    )
 
 
 def sample_collectors(
@@ -132,7 +144,7 @@ def sample_collectors(
     aggregation: str = "sum_distance",
     one_of_a_kind: bool = False,
     seed: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[CollectorExample]:
     """A few users: what they bought, what they bought next, and the top ``k`` for them.
 
     With a given train/test split (the notebook's assets), "bought" is the user's training
@@ -191,23 +203,20 @@ def sample_collectors(
         except ArtrecError:
             continue
         out.append(
-            {
-                "user_id": user,
-                "bought": bought[-10:],
-                "n_bought": len(bought),
-                "next": nxt[:10],
-                "config": f"visrank:{embedding or engine.default_embedding}/{metric}/{aggregation}",
-                "recommendations": [
-                    {"item_id": r.item_id, "score": r.score, "because_item_id": r.because_item_id}
-                    for r in recs
-                ],
-            }
+            CollectorExample(
+                user,
+                bought[-10:],
+                len(bought),
+                nxt[:10],
+                engine.resolve(metric=metric, aggregation=aggregation, embedding=embedding).label,
+                [RecommendedItem(r.item_id, r.score, r.because_item_id) for r in recs],
+            )
         )
     return out
 
 
-def _embedding_info(workspace: Workspace, names: Sequence[str]) -> dict[str, Any]:
-    info: dict[str, Any] = {}
+def _embedding_info(workspace: Workspace, names: Sequence[str]) -> dict[str, EmbeddingSummary]:
+    info: dict[str, EmbeddingSummary] = {}
     for name in names:
         path = workspace.embeddings_dir / f"{name}.json"
         try:
@@ -215,36 +224,33 @@ def _embedding_info(workspace: Workspace, names: Sequence[str]) -> dict[str, Any
         except (OSError, json.JSONDecodeError):
             continue
         if meta.get("explained_variance_ratio"):
-            info[name] = {
-                key: meta.get(key)
-                for key in (
-                    "inputs",
-                    "input_dims",
-                    "n_components",
-                    "explained_variance_ratio",
-                    "explained_variance_total",
-                )
-            }
+            info[name] = EmbeddingSummary.from_json({**meta, "notes": []})
     return info
 
 
-def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True) -> dict[str, Any]:
+def stored_demo_results(workspace: Workspace) -> ReportResults | None:
+    """The results the demo stored in ``workspace``, if any."""
+    raw = workspace.get_meta(RESULTS_META)
+    return None if raw is None else ReportResults.from_json(json.loads(raw)["results"])
+
+
+def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True) -> ReportResults:
     """The report's results for ``workspace`` (see the module docstring).
 
     Raises :class:`~artrec.errors.ArtrecError` when the workspace has no catalogue or no
     embedding (nothing to show).
     """
     if use_demo:
-        raw = workspace.get_meta(RESULTS_META)
-        if raw is not None:
-            return dict(json.loads(raw)["results"])
+        stored = stored_demo_results(workspace)
+        if stored is not None:
+            return stored
     from artrec.data.simulate import stored_simulation
     from artrec.engine import Engine
-    from artrec.vectors import FeatureSet
+    from artrec.evaluation.comparison import load_vectors
 
     if workspace.n_items() == 0:
         raise ArtrecError(f"workspace {workspace.root} has no catalogue; nothing to report")
-    names = FeatureSet.available(workspace.embeddings_dir)
+    names = workspace.embedding_names()
     if not names:
         raise ArtrecError(
             f"workspace {workspace.root} has no embedding; run `artrec embed` (or `artrec demo`) first"
@@ -252,65 +258,69 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
     engine = Engine.from_workspace(workspace)
     catalog = engine.catalog
     default = engine.default_embedding or names[0]
-    others = [n for n in names if n != default]
-    shown = [default, *others[:1]]
+    shown = [default, *[n for n in names if n != default][:1]]
     sim = stored_simulation(workspace)
-    results: dict[str, Any] = {
-        "title": f"artrec report: {workspace.root.name}",
-        "label": "simulated" if sim is not None else None,
-        "simulation": {"stats": sim["stats"]} if sim is not None else {},
-        "embeddings": _embedding_info(workspace, names),
-        "map": {"embedding": default},
-        "main_config": f"visrank:{default}/cosine/sum_distance",
-    }
-    results["similar_examples"] = [
-        {
-            "query": q,
-            "metric": "cosine",
-            "embeddings": {
-                emb: [[nb.item_id, nb.score] for nb in engine.similar(q, 6, embedding=emb)]
+    examples = [
+        SimilarExample(
+            q,
+            "cosine",
+            {
+                emb: [(nb.item_id, nb.score) for nb in engine.similar(q, 6, embedding=emb)]
                 for emb in shown
             },
-        }
+        )
         for q in pick_queries(catalog, 3)
     ]
     interactions = workspace.interactions(kinds=("purchase", "like"))
-    if len(interactions):
-        results["collectors"] = sample_collectors(
+    collectors = (
+        sample_collectors(
             engine, interactions, n=3, k=k, embedding=default, one_of_a_kind=sim is not None
         )
-    results["evaluation"] = _evaluation(workspace, interactions, default, k)
-    from artrec.evaluation.comparison import load_vectors
-
-    artists = catalog.artists()
+        if len(interactions)
+        else []
+    )
     try:
-        results["same_artist"] = same_artist_table(
-            {n: load_vectors(workspace, n, catalog) for n in names}, artists, k=k
+        same_artist = same_artist_table(
+            {n: load_vectors(workspace, n, catalog) for n in names}, catalog.artists(), k=k
         )
     except ArtrecError:
-        results["same_artist"] = {}
-    return results
+        same_artist = {}
+    return ReportResults(
+        title=f"artrec report: {workspace.root.name}",
+        label="simulated" if sim is not None else None,
+        simulation=dict(sim["stats"]) if sim is not None else {},
+        embeddings=_embedding_info(workspace, names),
+        same_artist=same_artist,
+        evaluation=_evaluation(workspace, interactions, default, k),
+        similar_examples=examples,
+        collectors=collectors,
+        map_embedding=default,
+        main_config=f"visrank:{default}/cosine/sum_distance",
+    )
 
 
 def _evaluation(
     workspace: Workspace, interactions: Interactions, default: str, k: int
-) -> dict[str, Any]:
+) -> EvaluationTable | None:
     """The latest stored comparison, or a small one of the default embedding vs the baselines."""
     runs = workspace.runs("comparison")
     if runs:
         run = runs[0]
         rows = run["results"].get("rows") or []
         n_cases = next((r.get("n") for r in rows if r.get("n") is not None), None)
-        return {
-            "protocol": run["params"].get("protocol"),
-            "k": run["params"].get("k", k),
-            "baseline": run["params"].get("baseline"),
-            "n_cases": n_cases,
-            "rows": rows,
-            "run_id": run["id"],
-        }
+        return EvaluationTable.from_json(
+            {
+                "protocol": run["params"].get("protocol"),
+                "k": run["params"].get("k", k),
+                "baseline": run["params"].get("baseline"),
+                "n_cases": n_cases,
+                "rows": rows,
+                "configs": run["results"].get("configs") or [],
+                "run_id": run["id"],
+            }
+        )
     if not len(interactions):
-        return {}
+        return None
     from artrec.evaluation.comparison import compare, config_grid
 
     purchases = workspace.interactions(kinds=("purchase",))
@@ -319,7 +329,7 @@ def _evaluation(
     elif purchases.timestamps is not None and np.isfinite(purchases.timestamps).any():
         protocol = "leave-last-out"
     else:
-        return {}
+        return None
     baselines = ["random", "popular"]
     if workspace.catalog().artists() is not None:
         baselines.append("artist")
@@ -328,14 +338,5 @@ def _evaluation(
     try:
         result = compare(configs, workspace, protocol, k, baseline=baseline)
     except ArtrecError:
-        return {}
-    d = result.to_dict()
-    first = next(iter(result.results.values()))
-    return {
-        "protocol": protocol,
-        "k": k,
-        "baseline": baseline,
-        "n_cases": first.n_cases,
-        "skipped": first.skipped,
-        "rows": d["rows"],
-    }
+        return None
+    return evaluation_table(result, baseline=baseline)

@@ -167,17 +167,3 @@ def catalogue_map(
     ax.set_ylabel("component 2")
     ax.set_title(title, fontsize=10)
     return _png(fig)
-
-
-def bar_chart(values: Mapping[str, float], *, title: str, xlabel: str) -> bytes:
-    """A horizontal bar chart (e.g. a metric per configuration) as PNG bytes."""
-    fig = _figure(7.0, 0.3 * len(values) + 1.2)
-    ax = fig.add_subplot(1, 1, 1)
-    names = list(values)
-    ax.barh(range(len(names)), [values[n] for n in names], color="#4a7ab5")
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
