@@ -376,15 +376,14 @@ class Engine:
         if not len(liked_item_ids):
             raise DataError("no liked items given")
         liked = self.catalog.rows_of(list(dict.fromkeys(str(i) for i in liked_item_ids)))
-        extra = self._rows(exclude_item_ids)
         cfg = self.resolve(config, aggregation=aggregation, metric=metric, embedding=embedding, m=m)
         assert cfg.embedding is not None
         if not self._embedding(cfg.embedding).has_vector[liked].any():
             raise DataError(f"none of the liked items has a vector in embedding {cfg.embedding!r}")
-        ranked = self._recommend_rows(
-            [liked], [np.concatenate([liked, extra])], k, cfg, diversify, only_in_stock
-        )
-        return ranked[0]
+        return self._recommend_profiles(
+            [liked], k, config=cfg, exclude_item_ids=exclude_item_ids, diversify=diversify,
+            only_in_stock=only_in_stock,
+        )[0]  # fmt: skip
 
     def user_profile(
         self, user_id: str, kinds: tuple[str, ...] = ("purchase", "like")
@@ -418,19 +417,13 @@ class Engine:
         k: int = 10,
         *,
         kinds: tuple[str, ...] = ("purchase", "like"),
-        config: VisRankConfig | None = None,
-        aggregation: str | None = None,
-        metric: str | None = None,
-        embedding: str | None = None,
-        m: int | None = None,
-        exclude_item_ids: Sequence[str] = (),
-        diversify: float | None = None,
-        only_in_stock: bool = True,
+        **options: Any,
     ) -> dict[str, list[Recommendation]]:
         """Recommendations for many users (all users with events when ``user_ids`` is None),
         scored in one vectorised batch. Users whose profile has no vectors get an empty list.
 
-        Raises :class:`UnknownIdError` for a listed user with no events of ``kinds``.
+        ``options`` are those of :meth:`recommend` (except ``liked_item_ids``). Raises
+        :class:`UnknownIdError` for a listed user with no events of ``kinds``.
         """
         _check_k(k)
         events: Interactions = self.workspace.interactions(kinds=kinds)
@@ -442,12 +435,28 @@ class Engine:
             for u in users:
                 if u not in profiles:
                     raise UnknownIdError(f"unknown user id {u!r} (no {'/'.join(kinds)} events)")
+        lists = self._recommend_profiles([profiles[u] for u in users], k, **options)
+        return dict(zip(users, lists, strict=True))
+
+    def _recommend_profiles(
+        self,
+        profiles: list[np.ndarray],
+        k: int,
+        *,
+        config: VisRankConfig | None = None,
+        aggregation: str | None = None,
+        metric: str | None = None,
+        embedding: str | None = None,
+        m: int | None = None,
+        exclude_item_ids: Sequence[str] = (),
+        diversify: float | None = None,
+        only_in_stock: bool = True,
+    ) -> list[list[Recommendation]]:
+        """:meth:`recommend` for each of ``profiles`` (catalogue rows), in one batch."""
         extra = self._rows(exclude_item_ids)
         cfg = self.resolve(config, aggregation=aggregation, metric=metric, embedding=embedding, m=m)
-        prof = [profiles[u] for u in users]
-        excl = [np.concatenate([p, extra]) for p in prof]
-        lists = self._recommend_rows(prof, excl, k, cfg, diversify, only_in_stock)
-        return dict(zip(users, lists, strict=True))
+        excludes = [np.concatenate([p, extra]) for p in profiles]
+        return self._recommend_rows(profiles, excludes, k, cfg, diversify, only_in_stock)
 
     def _rows(self, item_ids: Sequence[str]) -> np.ndarray:
         return self.catalog.rows_of(list(item_ids)) if len(item_ids) else np.zeros(0, np.int64)

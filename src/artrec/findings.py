@@ -41,6 +41,18 @@ def _visrank(ev: EvaluationTable, embedding: str | None, metric: str = "cosine")
     return ev.find("visrank", embedding=embedding, metric=metric, aggregation="sum")
 
 
+def _both(
+    results: ReportResults, a: str | None, b: str | None
+) -> tuple[EvaluationTable, str, str, str] | None:
+    """The evaluation, ``ndcg@k`` and the VisRank-sum configurations of embeddings ``a`` and
+    ``b``, when both were evaluated."""
+    ev = results.evaluation
+    if ev is None:
+        return None
+    cfg_a, cfg_b = _visrank(ev, a), _visrank(ev, b)
+    return None if not (cfg_a and cfg_b) else (ev, f"ndcg@{ev.k}", cfg_a, cfg_b)
+
+
 def cnn_features(results: ReportResults) -> Finding | None:
     """Why do CNN features suit this problem? (same-artist retrieval, then recommendation)."""
     sa, roles = results.same_artist, results.embedding_roles
@@ -56,17 +68,15 @@ def cnn_features(results: ReportResults) -> Finding | None:
         f"hand-engineered features and {number(None if rnd is None else rnd.p_at_10, 3)} for "
         "random vectors. "
     )
-    ev = results.evaluation
-    if ev is not None:
-        ndcg = f"ndcg@{ev.k}"
-        c_cfg, h_cfg = _visrank(ev, cnn), _visrank(ev, hand)
-        if c_cfg and h_cfg:
-            txt += (
-                f"Recommending from the CNN features gives AUC {number(ev.mean(c_cfg, 'auc'), 3)} and "
-                f"{ndcg} {number(ev.mean(c_cfg, ndcg), 3)} versus AUC {number(ev.mean(h_cfg, 'auc'), 3)} and "
-                f"{ndcg} {number(ev.mean(h_cfg, ndcg), 3)} for the hand-engineered ones "
-                f"({_e(results.label or '')} purchases). "
-            )
+    pair = _both(results, cnn, hand)
+    if pair is not None:
+        ev, ndcg, c_cfg, h_cfg = pair
+        txt += (
+            f"Recommending from the CNN features gives AUC {number(ev.mean(c_cfg, 'auc'), 3)} and "
+            f"{ndcg} {number(ev.mean(c_cfg, ndcg), 3)} versus AUC {number(ev.mean(h_cfg, 'auc'), 3)} and "
+            f"{ndcg} {number(ev.mean(h_cfg, ndcg), 3)} for the hand-engineered ones "
+            f"({_e(results.label or '')} purchases). "
+        )
     txt += (
         "A network trained on millions of photographs encodes colour, texture, brushwork, "
         "composition and subject in one vector, which is what makes two paintings look alike; "
@@ -104,18 +114,16 @@ def pca(results: ReportResults) -> Finding | None:
             f"Reaching 90% would take {_e(components_for(spec, 0.9))} components and 50% takes "
             f"{_e(components_for(spec, 0.5))}. "
         )
-    ev = results.evaluation
-    if ev is not None:
-        ndcg = f"ndcg@{ev.k}"
-        h_cfg, c_cfg = _visrank(ev, hyb), _visrank(ev, cnn)
-        if h_cfg and c_cfg:
-            txt += (
-                f"What is lost is the long tail of low-variance directions: the {n_comp}-d hybrid "
-                f"scores {ndcg} {number(ev.mean(h_cfg, ndcg), 3)} against "
-                f"{number(ev.mean(c_cfg, ndcg), 3)} for PCA(100) of {_e(cnn)} alone, while vectors "
-                f"are {_e(round(dims / n_comp, 1) if dims else '?')}x smaller, so similarity search "
-                "is that much cheaper."
-            )
+    pair = _both(results, hyb, cnn)
+    if pair is not None:
+        ev, ndcg, h_cfg, c_cfg = pair
+        txt += (
+            f"What is lost is the long tail of low-variance directions: the {n_comp}-d hybrid "
+            f"scores {ndcg} {number(ev.mean(h_cfg, ndcg), 3)} against "
+            f"{number(ev.mean(c_cfg, ndcg), 3)} for PCA(100) of {_e(cnn)} alone, while vectors "
+            f"are {_e(round(dims / n_comp, 1) if dims else '?')}x smaller, so similarity search "
+            "is that much cheaper."
+        )
     return ("What does PCA keep and lose at 100 components?", txt)
 
 

@@ -38,7 +38,7 @@ When to refit the PCA (:func:`refit_advice`)
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
     from artrec.embedding import Embedding
     from artrec.features.extractor import FeatureExtractor
+    from artrec.index.base import MutableIndex
 
 
 @dataclass(frozen=True)
@@ -392,36 +393,36 @@ def remove_artworks(
     list of str
         Names of the saved indexes that changed.
     """
-    from artrec.index.store import load_index, save_index, saved_indexes
-
     if mode not in ("hide", "remove"):
         raise DataError(f"mode must be 'hide' or 'remove', got {mode!r}")
     ids = as_id_array(item_ids).tolist()
     workspace.set_in_stock(ids, False)
-    changed = []
-    for saved in saved_indexes(workspace, embedding):
-        index = load_index(saved.directory)
-        present = set(index.item_ids_.tolist())
-        mine = [i for i in ids if i in present]
-        if not mine:
-            continue
-        if mode == "hide":
-            index.hide(mine)
-        else:
-            index.remove(mine)
-        save_index(workspace, index, embedding=saved.embedding, kind=saved.kind, name=saved.name)
-        changed.append(saved.name)
-    return changed
+    if mode == "hide":
+        return _change_saved_indexes(
+            workspace, ids, embedding, lambda index, mine: index.hide(mine)
+        )
+    return _change_saved_indexes(workspace, ids, embedding, lambda index, mine: index.remove(mine))
 
 
 def restock_artworks(
     workspace: Workspace, item_ids: Any, *, embedding: str | None = None
 ) -> list[str]:
     """Undo :func:`remove_artworks` with ``mode="hide"``: back in stock and shown again."""
-    from artrec.index.store import load_index, save_index, saved_indexes
-
     ids = as_id_array(item_ids).tolist()
     workspace.set_in_stock(ids, True)
+    return _change_saved_indexes(workspace, ids, embedding, lambda index, mine: index.unhide(mine))
+
+
+def _change_saved_indexes(
+    workspace: Workspace,
+    ids: list[str],
+    embedding: str | None,
+    change: Callable[[MutableIndex, list[str]], Any],
+) -> list[str]:
+    """Apply ``change`` to every saved index (of ``embedding``) holding some of ``ids``; save
+    each changed one and return their names."""
+    from artrec.index.store import load_index, save_index, saved_indexes
+
     changed = []
     for saved in saved_indexes(workspace, embedding):
         index = load_index(saved.directory)
@@ -429,7 +430,7 @@ def restock_artworks(
         mine = [i for i in ids if i in present]
         if not mine:
             continue
-        index.unhide(mine)
+        change(index, mine)
         save_index(workspace, index, embedding=saved.embedding, kind=saved.kind, name=saved.name)
         changed.append(saved.name)
     return changed

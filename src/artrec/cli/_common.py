@@ -239,6 +239,20 @@ def notes(lines: Sequence[str], fmt: str) -> None:
             print(f"note: {line}", file=sys.stderr)
 
 
+def emit_result(payload: dict[str, Any], csv_rows: Sequence[dict[str, Any]], fmt: str) -> bool:
+    """Write ``payload`` as JSON or ``csv_rows`` as CSV; ``False`` (nothing written) for tables."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    elif fmt == "csv":
+        emit(csv_rows, "csv")
+    return fmt != "table"
+
+
+def skipped_text(skipped: dict[str, int]) -> str:
+    """``reason=count, ...`` (sorted), or ``none``."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(skipped.items())) or "none"
+
+
 def simulated_note(simulated: bool) -> str | None:
     """The warning line shown with results on simulated interactions."""
     return (
@@ -258,26 +272,24 @@ def titled(catalog: Any, row: dict[str, Any], item_key: str = "item_id") -> dict
     return row
 
 
+def _argument(text: str, cast: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:
+    try:
+        value = cast(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
 def unit_interval(text: str) -> float:
     """argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
+    return float(_argument(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]"))
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return int(_argument(text, int, lambda v: v >= 1, "a positive integer"))
 
 
 def emit(

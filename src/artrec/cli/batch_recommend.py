@@ -13,21 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from artrec.cli._common import (
-    add_format_arg,
-    add_index_arg,
-    add_k_arg,
-    add_kinds_arg,
-    add_param_arg,
-    add_visrank_args,
-    add_workspace_arg,
-    emit,
-    kinds_of,
-    parse_params,
-    positive_int,
-    progress_bar,
-    visrank_config,
-)
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -44,29 +30,29 @@ def register(subparsers: Any) -> None:
             "scores them exactly, which scales to millions of items."
         ),
     )
-    add_workspace_arg(parser)
-    add_k_arg(parser, "recommendations per user")
-    add_visrank_args(parser)
-    add_index_arg(
+    opts.add_workspace_arg(parser)
+    opts.add_k_arg(parser, "recommendations per user")
+    opts.add_visrank_args(parser)
+    opts.add_index_arg(
         parser,
         "visrank",
         extra=("visrank",),
         help="visrank (exact, every item scored) or an index kind for candidate generation "
         "(default visrank)",
     )
-    add_param_arg(
+    opts.add_param_arg(
         parser, "index parameter when no saved index is used (e.g. --param ef_search=128)"
     )
     parser.add_argument(
         "--candidates",
-        type=positive_int,
+        type=opts.positive_int,
         default=100,
         help="neighbours per profile item fetched from the index (default 100)",
     )
     parser.add_argument(
-        "--chunk-size", type=positive_int, default=1024, help="users per chunk (default 1024)"
+        "--chunk-size", type=opts.positive_int, default=1024, help="users per chunk (default 1024)"
     )
-    add_kinds_arg(parser, ("purchase", "like"), "form the profiles")
+    opts.add_kinds_arg(parser, ("purchase", "like"), "form the profiles")
     parser.add_argument(
         "--split",
         choices=("train", "test"),
@@ -83,7 +69,7 @@ def register(subparsers: Any) -> None:
         "--include-sold", action="store_true", help="also recommend items that are sold"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -93,12 +79,12 @@ def run(args: argparse.Namespace) -> int:
     from artrec.recommend.batch import recommend_all_in_workspace
 
     ws = Workspace.open(args.workspace)
-    bar, progress = progress_bar("recommend-all", not args.no_progress)
+    bar, progress = opts.progress_bar("recommend-all", not args.no_progress)
     try:
         done = recommend_all_in_workspace(
-            ws, visrank_config(args), index=args.index, params=parse_params(args.param),
+            ws, opts.visrank_config(args), index=args.index, params=opts.parse_params(args.param),
             n_candidates=args.candidates, k=args.k, chunk_size=args.chunk_size,
-            kinds=kinds_of(args), split=args.split, run=args.run, resume=not args.no_resume,
+            kinds=opts.kinds_of(args), split=args.split, run=args.run, resume=not args.no_resume,
             include_sold=args.include_sold, progress=progress,
         )  # fmt: skip
     finally:
@@ -114,5 +100,5 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(result.seconds, 3),
         "directory": str(result.directory),
     }
-    emit([row], args.format, title="batch recommendations")
+    opts.emit([row], args.format, title="batch recommendations")
     return 0

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
-from artrec.cli._common import (
-    add_format_arg,
-    add_protocol_args,
-    add_visrank_args,
-    add_workspace_arg,
-    emit,
-    kinds_of,
-    positive_int,
-    progress_bar,
-    simulated_note,
-)
+from artrec.cli import _common as opts
 from artrec.evaluation.configs import BASELINES
 
 
@@ -35,9 +23,9 @@ def register(subparsers: Any) -> None:
             "Use --format json or csv for every p-value."
         ),
     )
-    add_workspace_arg(parser)
-    add_protocol_args(parser)
-    add_visrank_args(parser, plural=True)
+    opts.add_workspace_arg(parser)
+    opts.add_protocol_args(parser)
+    opts.add_visrank_args(parser, plural=True)
     parser.add_argument(
         "--baselines",
         nargs="*",
@@ -63,10 +51,10 @@ def register(subparsers: Any) -> None:
         "--seed", type=int, default=0, help="seed of the random baseline (default 0)"
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=1, help="processes evaluating configurations"
+        "--workers", type=opts.positive_int, default=1, help="processes evaluating configurations"
     )
     parser.add_argument("--progress", action="store_true", help="a progress bar on stderr")
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -77,34 +65,29 @@ def run(args: argparse.Namespace) -> int:
     from artrec.evaluation.runs import compare_workspace
 
     ws = Workspace.open(args.workspace)
-    bar, progress = progress_bar("compare", args.progress)
+    bar, progress = opts.progress_bar("compare", args.progress)
     try:
         result = compare_workspace(
             ws, embeddings=args.embeddings, metrics=args.metrics, aggregations=args.aggregations,
             baselines=args.baselines, baseline=args.baseline, m=args.m, seed=args.seed,
             diversity_embedding=args.diversity_embedding, protocol=args.protocol, k=args.k,
-            kinds=kinds_of(args), chunk_size=args.chunk_size, record=not args.no_record,
+            kinds=opts.kinds_of(args), chunk_size=args.chunk_size, record=not args.no_record,
             workers=args.workers, progress=progress,
         )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
-    note = simulated_note(interactions_simulated(ws))
+    note = opts.simulated_note(interactions_simulated(ws))
     first = next(iter(result.results.values()))
-    if args.format == "json":
-        payload = {"protocol": first.protocol, "k": args.k, "simulated": note is not None}
-        sys.stdout.write(json.dumps({**payload, **result.to_dict()}, indent=2) + "\n")
+    payload = {"protocol": first.protocol, "k": args.k, "simulated": note is not None}
+    if opts.emit_result({**payload, **result.to_dict()}, result.to_rows(), args.format):
         return 0
-    if args.format == "csv":
-        emit(result.to_rows(), "csv")
-        return 0
-    skipped = ", ".join(f"{k}={v}" for k, v in sorted(first.skipped.items())) or "none"
     lines = [
         f"protocol {first.protocol}, k={args.k}: {first.n_cases} users/cases, the same for "
-        f"every configuration (skipped: {skipped})",
+        f"every configuration (skipped: {opts.skipped_text(first.skipped)})",
         f"mean ± half-width of the 95% CI; * = differs from {result.baseline!r} at p < 0.05 "
         "(paired t-test and Wilcoxon, Holm-corrected per metric)",
     ]
     lines.extend([note] if note else [])
-    emit(result.table_rows(), "table", title="\n".join(lines))
+    opts.emit(result.table_rows(), "table", title="\n".join(lines))
     return 0

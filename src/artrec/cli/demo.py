@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_k_arg, add_workspace_arg, positive_int
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
             "report. Every step is cached in the workspace; a second run only re-renders."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     parser.add_argument(
         "--data-home",
         type=Path,
@@ -38,9 +38,12 @@ def register(subparsers: Any) -> None:
         help="use a deterministic subset of 300 paintings (quick look, CI)",
     )
     parser.add_argument(
-        "--n-items", type=positive_int, default=None, help="use a subset of this many paintings"
+        "--n-items",
+        type=opts.positive_int,
+        default=None,
+        help="use a subset of this many paintings",
     )
-    add_k_arg(parser)
+    opts.add_k_arg(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -49,7 +52,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--eval-workers",
-        type=positive_int,
+        type=opts.positive_int,
         default=None,
         help="processes evaluating configurations in parallel (default: up to 2)",
     )

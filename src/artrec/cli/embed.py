@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from artrec.cli._common import add_format_arg, add_workspace_arg, emit, notes, positive_int
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
             "embedding becomes the workspace default unless --no-default."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     parser.add_argument(
         "--features",
         nargs="+",
@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--n-components",
-        type=positive_int,
+        type=opts.positive_int,
         default=100,
         help="principal components to keep (default 100)",
     )
@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="list the explained variance of every component instead of a summary",
     )
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -79,11 +79,13 @@ def run(args: argparse.Namespace) -> int:
             {"component": i, "explained_variance": r, "cumulative": c}
             for i, (r, c) in enumerate(zip(ratios, cumulative, strict=True), start=1)
         ]
-        emit(rows, args.format, title=f"embedding {args.name}: explained variance per component")
+        opts.emit(
+            rows, args.format, title=f"embedding {args.name}: explained variance per component"
+        )
         return 0
     row = _summary(args, len(vectors), meta, ratios)
-    emit([row], args.format, title=f"embedding {args.name} written to {ws.embeddings_dir}")
-    notes(meta.get("notes", []), args.format)
+    opts.emit([row], args.format, title=f"embedding {args.name} written to {ws.embeddings_dir}")
+    opts.notes(meta.get("notes", []), args.format)
     return 0
 
 

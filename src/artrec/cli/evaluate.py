@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
-from artrec.cli._common import (
-    add_format_arg,
-    add_param_arg,
-    add_protocol_args,
-    add_visrank_args,
-    add_workspace_arg,
-    emit,
-    kinds_of,
-    parse_params,
-    simulated_note,
-)
+from artrec.cli import _common as opts
 from artrec.evaluation.configs import KINDS, param_names
 
 
@@ -34,20 +22,22 @@ def register(subparsers: Any) -> None:
             "the works already sold). The run is recorded in the workspace."
         ),
     )
-    add_workspace_arg(parser)
-    add_protocol_args(parser)
+    opts.add_workspace_arg(parser)
+    opts.add_protocol_args(parser)
     parser.add_argument(
         "--recommender",
         choices=tuple(KINDS),
         default="visrank",
         help="visrank (content-based) or another recommender kind (default visrank)",
     )
-    add_visrank_args(parser)
+    opts.add_visrank_args(parser)
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the random baseline (default 0)"
     )
-    add_param_arg(parser, "a parameter of the recommender kind, repeatable (e.g. --param l2=300)")
-    add_format_arg(parser)
+    opts.add_param_arg(
+        parser, "a parameter of the recommender kind, repeatable (e.g. --param l2=300)"
+    )
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -59,29 +49,24 @@ def run(args: argparse.Namespace) -> int:
     from artrec.evaluation.runs import evaluate_workspace
 
     ws = Workspace.open(args.workspace)
-    given = parse_params(args.param)
+    given = opts.parse_params(args.param)
     options = {**{p: getattr(args, p) for p in param_names(args.recommender)}, **given}
     config = Config(args.recommender, **options)
-    kinds = kinds_of(args)
+    kinds = opts.kinds_of(args)
     result = evaluate_workspace(
         ws, config, protocol=args.protocol, k=args.k, kinds=kinds,
         chunk_size=args.chunk_size, record=not args.no_record,
     )  # fmt: skip
-    note = simulated_note(interactions_simulated(ws))
-    if args.format != "table":
-        payload = {**result.to_dict(), "simulated": note is not None, "run_id": result.run_id}
-        if args.format == "json":
-            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-        else:
-            emit(result.to_rows(), "csv")
+    note = opts.simulated_note(interactions_simulated(ws))
+    payload = {**result.to_dict(), "simulated": note is not None, "run_id": result.run_id}
+    if opts.emit_result(payload, result.to_rows(), args.format):
         return 0
-    skipped = ", ".join(f"{k}={v}" for k, v in sorted(result.skipped.items())) or "none"
     lines = [
         f"{result.name} on protocol {result.protocol}, k={result.k}: {result.n_cases} users/cases "
-        f"evaluated (skipped: {skipped})",
+        f"evaluated (skipped: {opts.skipped_text(result.skipped)})",
     ]
     if result.nan_scores:
         lines.append(f"warning: the recommender gave {result.nan_scores} NaN scores (ranked last)")
     lines.extend([note] if note else [])
-    emit(result.to_rows(), "table", title="\n".join(lines))
+    opts.emit(result.to_rows(), "table", title="\n".join(lines))
     return 0

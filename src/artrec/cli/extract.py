@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_format_arg, add_workspace_arg, emit, positive_int, progress_bar
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
             "resnet50, vgg19 or any torchvision classification model."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--folder", type=Path, help="extract every image file in this folder")
     source.add_argument(
@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--weights", type=Path, help="local state_dict file for the CNN")
     parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="items per batch (default 32)"
+        "--batch-size", type=opts.positive_int, default=32, help="items per batch (default 32)"
     )
     parser.add_argument(
         "--workers",
@@ -78,7 +78,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--address", help="with --engine ray: the Ray cluster address")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     from artrec.features.api import extract_with_report
 
-    bar, progress = progress_bar(f"extract {args.extractor}", not args.no_progress)
+    bar, progress = opts.progress_bar(f"extract {args.extractor}", not args.no_progress)
     try:
         features, report = extract_with_report(
             source, args.extractor, workspace=workspace, output_dir=output, weights=args.weights,
@@ -107,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     out_dir = output or (workspace.features_dir if workspace is not None else None)
-    emit([_summary(features, report, out_dir)], args.format, title="extraction")
+    opts.emit([_summary(features, report, out_dir)], args.format, title="extraction")
     if report.bad and args.format == "table":
         rows = [
             {"item_id": b.item_id, "reason": b.reason, "detail": b.detail[:80]} for b in report.bad
         ]
-        emit(rows, "table", title=f"\n{report.n_bad} bad item(s), skipped:")
+        opts.emit(rows, "table", title=f"\n{report.n_bad} bad item(s), skipped:")
     return 0
 
 
@@ -169,7 +169,7 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
     base = workspace.root if workspace is not None else None
     items = items_from(source, base_dir=base)
     out = output or (workspace.features_dir if workspace is not None else Path("features"))
-    bar, progress = progress_bar(f"extract {args.extractor}", not args.no_progress)
+    bar, progress = opts.progress_bar(f"extract {args.extractor}", not args.no_progress)
     try:
         features = ray_engine.extract_with_ray(
             [(it.item_id, it.source) for it in items],
@@ -185,7 +185,7 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
     finally:
         if bar is not None:
             bar.close()
-    emit(
+    opts.emit(
         [
             {
                 "extractor": features.name,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_format_arg, add_workspace_arg, emit
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("assets_dir", type=Path, metavar="ASSETS_DIR", help="the assets/ folder")
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     parser.add_argument(
         "--drop-missing",
         action="store_true",
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="import feature rows with NaN/inf and report them (default: refuse the import)",
     )
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         "simulated": report.simulated,
     }
     if args.format == "json":
-        emit([{**row, "missing_item_ids": missing, "warnings": report.warnings}], "json")
+        opts.emit([{**row, "missing_item_ids": missing, "warnings": report.warnings}], "json")
         return 0
-    emit([row], args.format, title=f"imported {report.assets_dir}")
+    opts.emit([row], args.format, title=f"imported {report.assets_dir}")
     if args.format == "table":
         for warning in report.warnings:
             print(f"note: {warning}", file=sys.stderr)

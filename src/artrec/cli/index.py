@@ -10,15 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from artrec.cli._common import (
-    add_format_arg,
-    add_index_arg,
-    add_param_arg,
-    add_visrank_args,
-    add_workspace_arg,
-    emit,
-    parse_params,
-)
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -45,25 +37,27 @@ def register(subparsers: Any) -> None:
             "ef_search (faiss-hnsw); over_fetch, seed (all FAISS kinds)."
         ),
     )
-    add_workspace_arg(build)
-    add_visrank_args(build, aggregation=False)
-    add_index_arg(build, "faiss-hnsw")
-    add_param_arg(build, "index parameter, repeatable (e.g. --param M=32 --param ef_search=128)")
+    opts.add_workspace_arg(build)
+    opts.add_visrank_args(build, aggregation=False)
+    opts.add_index_arg(build, "faiss-hnsw")
+    opts.add_param_arg(
+        build, "index parameter, repeatable (e.g. --param M=32 --param ef_search=128)"
+    )
     build.add_argument(
         "--name",
         default=None,
         help="directory name under index/ (default <embedding>--<kind>--<metric>)",
     )
-    add_format_arg(build)
+    opts.add_format_arg(build)
     build.set_defaults(handler=run_build)
     info = actions.add_parser(
         "info",
         help="list the saved indexes",
         description="List the indexes saved in the workspace with their kind, metric, parameters and size.",
     )
-    add_workspace_arg(info)
+    opts.add_workspace_arg(info)
     info.add_argument("--embedding", default=None, help="only the indexes of this embedding")
-    add_format_arg(info)
+    opts.add_format_arg(info)
     info.set_defaults(handler=run_info)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
@@ -81,7 +75,7 @@ def run_build(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.workspace)
     built = build_saved_index(
         ws, embedding=args.embedding, kind=args.index, metric=args.metric,
-        params=parse_params(args.param), name=args.name,
+        params=opts.parse_params(args.param), name=args.name,
     )  # fmt: skip
     row = {
         "name": built.directory.name,
@@ -92,7 +86,7 @@ def run_build(args: argparse.Namespace) -> int:
         "build_s": round(built.seconds, 3),
         "directory": str(built.directory),
     }
-    emit([row], args.format, title=f"saved index of embedding {built.embedding}")
+    opts.emit([row], args.format, title=f"saved index of embedding {built.embedding}")
     return 0
 
 
@@ -106,5 +100,5 @@ def run_info(args: argparse.Namespace) -> int:
     if not rows and args.format == "table":
         print(f"no saved indexes in {ws.index_dir}; build one with `artrec index build`")
         return 0
-    emit(rows, args.format, title=f"saved indexes in {ws.index_dir}")
+    opts.emit(rows, args.format, title=f"saved indexes in {ws.index_dir}")
     return 0

@@ -5,18 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from artrec.cli._common import (
-    add_format_arg,
-    add_k_arg,
-    add_kinds_arg,
-    add_visrank_args,
-    add_workspace_arg,
-    emit,
-    kinds_of,
-    titled,
-    unit_interval,
-    visrank_config,
-)
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -30,19 +19,19 @@ def register(subparsers: Any) -> None:
             "are left out. Each recommendation names the profile work it is most similar to."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", nargs="+", metavar="USER_ID", help="user(s) from the workspace log")
     who.add_argument("--liked", nargs="+", metavar="ITEM_ID", help="artworks a visitor liked")
     who.add_argument(
         "--all-users", action="store_true", help="every user with events, in one batch"
     )
-    add_k_arg(parser, "recommendations each")
-    add_visrank_args(parser)
-    add_kinds_arg(parser, ("purchase", "like"), "form a user's profile")
+    opts.add_k_arg(parser, "recommendations each")
+    opts.add_visrank_args(parser)
+    opts.add_kinds_arg(parser, ("purchase", "like"), "form a user's profile")
     parser.add_argument(
         "--diversify",
-        type=unit_interval,
+        type=opts.unit_interval,
         default=None,
         metavar="LAMBDA",
         help="re-rank with maximal marginal relevance (1 = pure relevance, 0 = most varied)",
@@ -50,7 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--include-sold", action="store_true", help="also recommend works that are out of stock"
     )
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -58,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``artrec recommend``."""
     from artrec.engine import Engine
 
-    config = visrank_config(args)
+    config = opts.visrank_config(args)
     engine = Engine.from_workspace(args.workspace, config)
     options: dict[str, Any] = {
         "diversify": args.diversify,
@@ -69,18 +58,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         users = None if args.all_users else args.user
         who = "user"
-        results = engine.recommend_for_users(users, args.k, kinds=kinds_of(args), **options)
+        results = engine.recommend_for_users(users, args.k, kinds=opts.kinds_of(args), **options)
     rows: list[dict[str, Any]] = []
     for person, recs in results.items():
         for rank, rec in enumerate(recs, start=1):
             row = {who: person, "rank": rank, "item_id": rec.item_id, "score": rec.score}
-            row = titled(engine.catalog, row)
+            row = opts.titled(engine.catalog, row)
             row["because"] = _reason(engine.catalog, rec.because_item_id)
             if args.format != "table":
                 row.update(because_item_id=rec.because_item_id, because_score=rec.because_score)
             rows.append(row)
     what = f"{config.aggregation}, {config.metric}, embedding {engine.default_embedding}"
-    emit(rows, args.format, title=f"top {args.k} by VisRank ({what})")
+    opts.emit(rows, args.format, title=f"top {args.k} by VisRank ({what})")
     return 0
 
 
@@ -88,7 +77,7 @@ def _reason(catalog: Any, item_id: str | None) -> str:
     """``because of <item_id> <title> by <artist>`` (parts that are unknown left out)."""
     if item_id is None:
         return ""
-    record = titled(catalog, {"item_id": item_id})
+    record = opts.titled(catalog, {"item_id": item_id})
     text = f"because of {item_id}"
     if record.get("title"):
         text += f" {record['title']}"

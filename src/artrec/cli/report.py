@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from artrec.cli._common import add_k_arg, add_workspace_arg
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
             "computes them from the workspace (also one imported with `artrec import-seed`)."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="report file (default: <workspace>/reports/report.html)",
     )
-    add_k_arg(parser)
+    opts.add_k_arg(parser)
     parser.add_argument(
         "--recompute",
         action="store_true",

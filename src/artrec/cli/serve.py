@@ -7,13 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from artrec.cli._common import (
-    add_index_arg,
-    add_visrank_args,
-    add_workspace_arg,
-    positive_int,
-    visrank_config,
-)
+from artrec.cli import _common as opts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,17 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "or to PostgreSQL with --database-url."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=positive_int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--port", type=opts.positive_int, default=8000, help="port (default: 8000)")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("ARTREC_DATABASE_URL"),
         help="postgresql://user:pass@host/db for the store (default: $ARTREC_DATABASE_URL, "
         "else the workspace's SQLite)",
     )
-    add_index_arg(parser, "exact", help="similarity index (default: exact)")
-    add_visrank_args(parser)
+    opts.add_index_arg(parser, "exact", help="similarity index (default: exact)")
+    opts.add_visrank_args(parser)
     parser.add_argument(
         "--image-root",
         action="append",
@@ -47,13 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="another directory images may be served from (repeatable); the workspace's "
         "images/ folder always is",
     )
-    parser.add_argument("--max-k", type=positive_int, default=100, help="cap on k (default: 100)")
     parser.add_argument(
-        "--workers", type=positive_int, default=1, help="uvicorn worker processes (default: 1)"
+        "--max-k", type=opts.positive_int, default=100, help="cap on k (default: 100)"
+    )
+    parser.add_argument(
+        "--workers", type=opts.positive_int, default=1, help="uvicorn worker processes (default: 1)"
     )
     parser.add_argument(
         "--blas-threads",
-        type=positive_int,
+        type=opts.positive_int,
         default=1,
         help="BLAS/OpenMP threads per worker (default: 1; requests run in parallel instead, "
         "and multi-threaded BLAS on one query vector mostly spins)",
@@ -86,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         workspace=args.workspace.resolve(),
         database_url=args.database_url,
         max_k=args.max_k,
-        visrank=visrank_config(args),
+        visrank=opts.visrank_config(args),
         index=args.index,
         image_roots=tuple(p.resolve() for p in args.image_root),
     )

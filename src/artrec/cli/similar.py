@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from artrec.cli._common import (
-    add_format_arg,
-    add_index_arg,
-    add_k_arg,
-    add_visrank_args,
-    add_workspace_arg,
-    emit,
-    titled,
-)
+from artrec.cli import _common as opts
 
 
 def register(subparsers: Any) -> None:
@@ -26,15 +18,15 @@ def register(subparsers: Any) -> None:
             "under a similarity metric. The query itself is left out unless --include-self."
         ),
     )
-    add_workspace_arg(parser)
+    opts.add_workspace_arg(parser)
     parser.add_argument("item_ids", nargs="+", metavar="ITEM_ID", help="artwork id(s) to query")
-    add_k_arg(parser, "neighbours per query")
-    add_visrank_args(parser, aggregation=False)
-    add_index_arg(parser, "exact")
+    opts.add_k_arg(parser, "neighbours per query")
+    opts.add_visrank_args(parser, aggregation=False)
+    opts.add_index_arg(parser, "exact")
     parser.add_argument(
         "--include-self", action="store_true", help="keep the query item in its own list"
     )
-    add_format_arg(parser)
+    opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -47,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
         args.item_ids, args.k, metric=args.metric, include_self=args.include_self
     )
     rows = [
-        titled(engine.catalog, {"query": q, "rank": rank, "item_id": n.item_id, "score": n.score})
+        opts.titled(
+            engine.catalog, {"query": q, "rank": rank, "item_id": n.item_id, "score": n.score}
+        )
         for q, neighbours in zip(args.item_ids, found, strict=True)
         for rank, n in enumerate(neighbours, start=1)
     ]
     title = f"{args.k} most similar ({args.metric}, embedding {engine.default_embedding})"
-    emit(rows, args.format, title=title)
+    opts.emit(rows, args.format, title=title)
     return 0

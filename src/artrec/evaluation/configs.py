@@ -27,6 +27,16 @@ from typing import TYPE_CHECKING, Any
 from artrec.config import VisRankConfig
 from artrec.errors import DataError
 
+__all__ = [
+    "BASELINES",
+    "KINDS",
+    "Config",
+    "Kind",
+    "config_grid",
+    "get_kind",
+    "param_names",
+]
+
 if TYPE_CHECKING:
     from artrec.recommend.base import Recommender
 

@@ -40,6 +40,15 @@ from artrec.evaluation.protocols import Split
 from artrec.ranking import clamp_k, top_k
 from artrec.recommend.base import Recommender, TrainData, train_data_from
 
+__all__ = [
+    "EvaluationResult",
+    "MetricSummary",
+    "evaluate",
+    "record_evaluation",
+    "summarise",
+    "train_data",
+]
+
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
 

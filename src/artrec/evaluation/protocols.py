@@ -35,6 +35,15 @@ import numpy as np
 from artrec.data.catalog import Catalog, Interactions
 from artrec.errors import DataError
 
+__all__ = [
+    "PROTOCOLS",
+    "Split",
+    "given_split",
+    "leave_last_out",
+    "make_split",
+    "time_replay",
+]
+
 #: Protocol names accepted by :func:`make_split` (and the CLI).
 PROTOCOLS: tuple[str, ...] = ("given", "leave-last-out", "time-replay")
 

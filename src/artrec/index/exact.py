@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from artrec.errors import DataError
-from artrec.fileio import atomic_write
+from artrec.fileio import atomic_write, read_json
 from artrec.index.base import MutableIndex
 from artrec.ranking import clamp_k, top_k
 from artrec.similarity import PreparedVectors, check_metric, pairwise, prepare, squared_norms
@@ -297,21 +297,10 @@ class ExactIndex(MutableIndex):
 
         directory = Path(directory)
         meta_path = directory / "index.json"
-        try:
-            meta = json.loads(meta_path.read_text())
-        except FileNotFoundError:
-            raise DataError(f"no saved exact index in {directory} (missing index.json)") from None
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{meta_path} is not valid JSON ({exc})") from None
+        meta = read_json(meta_path)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise DataError(f"{meta_path} does not describe an artrec exact index")
-        ids_path = directory / "ids.json"
-        try:
-            ids = json.loads(ids_path.read_text())
-        except FileNotFoundError:
-            raise DataError(f"{ids_path}: no such file") from None
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{ids_path} is not valid JSON ({exc})") from None
+        ids = read_json(directory / "ids.json")
         vectors = load_npy(directory / "vectors.npy", mmap=mmap)
         if not isinstance(ids, list) or vectors.ndim != 2 or len(ids) != len(vectors):
             raise DataError(

@@ -15,14 +15,13 @@ back end wrote it.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artrec.errors import DataError
-from artrec.fileio import check_name, write_json
+from artrec.fileio import check_name, read_json, write_json
 from artrec.index.base import MutableIndex
 
 if TYPE_CHECKING:
@@ -179,12 +178,7 @@ def load_index(directory: str | Path, *, mmap: bool = True) -> MutableIndex:
     """
     directory = Path(directory)
     meta_path = directory / "index.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"no saved index in {directory} (missing index.json)") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{meta_path}: not valid JSON ({exc})") from None
+    meta = read_json(meta_path)
     fmt = meta.get("format") if isinstance(meta, dict) else None
     if fmt == _FAISS_FORMAT:
         from artrec.index.faiss_index import FaissIndex
@@ -209,9 +203,8 @@ def saved_indexes(workspace: Workspace, embedding: str | None = None) -> list[Sa
         if not store.is_file() or not sidecar.is_file():
             continue
         try:
-            record = json.loads(store.read_text())
-            meta = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError):
+            record, meta = read_json(store), read_json(sidecar)
+        except DataError:
             continue
         if not isinstance(record, dict) or not isinstance(meta, dict):
             continue

@@ -210,6 +210,8 @@ class Recommender(ABC):
 
     #: Short name used in tables and the CLI.
     name: str = "recommender"
+    #: Profiles scored at once by :meth:`rank` (bounds memory to ``chunk_size * n_items``).
+    chunk_size: int = DEFAULT_CHUNK
 
     @abstractmethod
     def fit(self, data: TrainData) -> Recommender:
@@ -231,7 +233,7 @@ class Recommender(ABC):
         *,
         exclude: Sequence[np.ndarray] | None = None,
         available: np.ndarray | None = None,
-        chunk_size: int = DEFAULT_CHUNK,
+        chunk_size: int | None = None,
     ) -> Ranking:
         """Top-k rows for each profile.
 
@@ -247,7 +249,7 @@ class Recommender(ABC):
         available
             Boolean mask of rows that may be recommended; defaults to the fitted one.
         chunk_size
-            Profiles scored at once; bounds memory to ``chunk_size * n_items`` floats.
+            Profiles scored at once (default: the recommender's ``chunk_size``).
         """
         exclude = profiles if exclude is None else exclude
         if len(exclude) != len(profiles):
@@ -256,6 +258,7 @@ class Recommender(ABC):
         data: TrainData | None = getattr(self, "data_", None)
         n_items = data.n_items if data is not None else None if mask is None else len(mask)
         k = clamp_k(k, n_items)  # a list is never wider than the catalogue
+        chunk_size = self.chunk_size if chunk_size is None else chunk_size
         n = len(profiles)
         rows_out = np.full((n, k), -1, dtype=np.int64)
         scores_out = np.full((n, k), -np.inf, dtype=np.float64)

@@ -42,7 +42,7 @@ import numpy as np
 
 from artrec.config import AGGREGATIONS, check_aggregation
 from artrec.errors import DataError
-from artrec.recommend.base import DEFAULT_CHUNK, Ranking, Recommender, TrainData, check_profiles
+from artrec.recommend.base import DEFAULT_CHUNK, Recommender, TrainData, check_profiles
 from artrec.similarity import LINEAR_METRICS, PreparedVectors, check_metric, pairwise
 
 __all__ = ["AGGREGATIONS", "VisRankRecommender", "aggregate", "finish_sums"]
@@ -128,25 +128,6 @@ class VisRankRecommender(Recommender):
         self.prepared_ = prepared.matrix
         self._sqnorms = prepared.sqnorms
         return self
-
-    def rank(
-        self,
-        profiles: Sequence[np.ndarray],
-        k: int = 10,
-        *,
-        exclude: Sequence[np.ndarray] | None = None,
-        available: np.ndarray | None = None,
-        chunk_size: int | None = None,
-    ) -> Ranking:
-        """Top-k rows per profile (see :meth:`Recommender.rank`); ``chunk_size`` defaults to
-        the one given to the constructor."""
-        return super().rank(
-            profiles,
-            k,
-            exclude=exclude,
-            available=available,
-            chunk_size=self.chunk_size if chunk_size is None else chunk_size,
-        )
 
     # -- scoring ----------------------------------------------------------------------
     def _profiles(self, profiles: Sequence[np.ndarray]) -> list[np.ndarray]:
