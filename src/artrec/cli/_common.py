@@ -215,14 +215,16 @@ def add_protocol_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def progress_bar(desc: str, enabled: bool = True) -> tuple[Any, Callable[[int, int], None] | None]:
+def progress_bar(
+    desc: str, enabled: bool = True, unit: str = "it"
+) -> tuple[Any, Callable[[int, int], None] | None]:
     """A tqdm bar on stderr and its ``progress(done, total)`` callback (``(None, None)``
     when not ``enabled``); close the bar when done."""
     if not enabled:
         return None, None
     from tqdm import tqdm
 
-    bar = tqdm(desc=desc, unit="it", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int) -> None:
         if bar.total != total:

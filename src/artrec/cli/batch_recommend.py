@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from artrec.recommend.batch import recommend_all_in_workspace
 
     ws = Workspace.open(args.workspace)
-    bar, progress = opts.progress_bar("recommend-all", not args.no_progress)
+    bar, progress = opts.progress_bar("recommend-all", not args.no_progress, "user")
     try:
         done = recommend_all_in_workspace(
             ws, opts.visrank_config(args), index=args.index, params=opts.parse_params(args.param),

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     from artrec.features.api import extract_with_report
 
-    bar, progress = opts.progress_bar(f"extract {args.extractor}", not args.no_progress)
+    bar, progress = opts.progress_bar(f"extract {args.extractor}", not args.no_progress, "item")
     try:
         features, report = extract_with_report(
             source, args.extractor, workspace=workspace, output_dir=output, weights=args.weights,
@@ -169,7 +169,7 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
     base = workspace.root if workspace is not None else None
     items = items_from(source, base_dir=base)
     out = output or (workspace.features_dir if workspace is not None else Path("features"))
-    bar, progress = opts.progress_bar(f"extract {args.extractor}", not args.no_progress)
+    bar, progress = opts.progress_bar(f"extract {args.extractor}", not args.no_progress, "item")
     try:
         features = ray_engine.extract_with_ray(
             [(it.item_id, it.source) for it in items],
