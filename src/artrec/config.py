@@ -72,8 +72,10 @@ class VisRankConfig:
         return replace(self, embedding=embedding)
 
     def override(self, **changes: Any) -> VisRankConfig:
-        """A copy with ``changes`` applied; ``None`` values leave a field as it is."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes`` applied; ``None`` values leave a field as it is (and with
+        nothing to change, this configuration itself is returned)."""
+        changes = {k: v for k, v in changes.items() if v is not None and getattr(self, k) != v}
+        return replace(self, **changes) if changes else self
 
     @property
     def aggregation_label(self) -> str:

@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
     ws = Workspace.open(args.workspace)
     given = opts.parse_params(args.param)
-    options = {**{p: getattr(args, p) for p in param_names(args.recommender)}, **given}
+    shared = vars(args)  # the options every kind may take: --embedding, --metric, --seed, ...
+    options = {p: shared[p] for p in param_names(args.recommender) if p in shared}
+    options.update(given)
     config = Config(args.recommender, **options)
     kinds = opts.kinds_of(args)
     result = evaluate_workspace(
