@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from artrec.config import VisRankConfig
 from artrec.data.importer import SIMULATED_KEY, import_settings
 from artrec.data.simulate import META_KEY as SIMULATION_META_KEY
 from artrec.data.simulate import USER_PREFIX as SIMULATED_USER_PREFIX
 from artrec.data.workspace import Workspace
-from artrec.embedding import DEFAULT_EMBEDDING_KEY
-from artrec.evaluation.comparison import Config
+from artrec.evaluation.comparison import default_embedding
 from artrec.index.store import saved_indexes
 from artrec.recommend.store import saved_models
 
@@ -149,9 +149,7 @@ def workspace_info(workspace: Workspace | str | Path) -> WorkspaceInfo:
         "features": _array_sets(ws.features_dir, "extractor"),
         "embeddings": _array_sets(ws.embeddings_dir, "inputs"),
     }
-    default = ws.get_meta(DEFAULT_EMBEDDING_KEY)
-    if default is None and len(available["embeddings"]) == 1:
-        default = available["embeddings"][0].name
+    default = default_embedding(ws)
     return WorkspaceInfo(
         root=ws.root,
         n_items=catalog.n_items,
@@ -163,7 +161,7 @@ def workspace_info(workspace: Workspace | str | Path) -> WorkspaceInfo:
         feature_sets=available["features"],
         embeddings=available["embeddings"],
         default_embedding=default,
-        default_config=Config(embedding=default).name,
+        default_config=VisRankConfig(default).label,
         models=[SavedModel(m.name, m.kind, m.created) for m in saved_models(ws.models_dir)],
         indexes=[
             IndexInfo(s.name, s.embedding, s.kind, s.metric, _int(s.info.get("n_items")))
