@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import sklearn.decomposition
 
+import artrec.embedding as embedding_module
 from _seed_helpers import write_tiny_assets
 from artrec.data.seed import import_seed, load_seed_assets
 from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace
-from artrec.embedding import Embedding, build_embedding, load_embedding
+from artrec.embedding import Embedding, build_embedding, load_embedding, top_eigenpairs
 from artrec.errors import DataError
 from artrec.vectors import FeatureSet
 
@@ -90,6 +91,112 @@ def test_solvers_match_the_slow_reference(solver: str) -> None:
     assert np.all(np.diff(emb.explained_variance_) <= 0)
     # the variance of each output column is its explained variance
     np.testing.assert_allclose(out.var(axis=0, ddof=1), var, rtol=1e-4)
+
+
+# -- the certified iterative solver ------------------------------------------------------
+
+
+def _spectral_sets(n: int, dim: int, seed: int = 0) -> list[FeatureSet]:
+    """Two feature sets with a power-law spectrum plus noise, as CNN features have."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 60)) * (1.0 + np.arange(60)) ** -0.5
+    x = latent @ rng.normal(size=(60, dim)) + 0.3 * rng.normal(size=(n, dim))
+    x = x.astype(np.float32)
+    ids = [f"i{j}" for j in range(n)]
+    cut = dim // 3
+    return [FeatureSet("a", ids, x[:, :cut]), FeatureSet("b", ids, x[:, cut:])]
+
+
+def _subspace_errors(
+    ours: np.ndarray, values: np.ndarray, ref: np.ndarray, ref_values: np.ndarray
+) -> np.ndarray:
+    """Per component (rows of ``ours``): the distance to the span of the reference
+    components (rows of ``ref``) whose eigenvalues are close to its own (relative 1e-8)."""
+    out = []
+    for u, lam in zip(ours, values, strict=True):
+        close = np.abs(ref_values - lam) <= 1e-8 * ref_values[0]
+        basis = ref[close].T
+        out.append(np.linalg.norm(u - basis @ (basis.T @ u)) if close.any() else np.inf)
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("n", "dim"), [(1500, 450), (420, 900)])
+def test_auto_is_iterative_and_equals_the_full_decomposition(n: int, dim: int) -> None:
+    """``auto`` picks the iterative solver here and is exact: every component within 1e-6
+    of the full eigen-decomposition's (covariance and data operators both)."""
+    sets = _spectral_sets(n, dim)
+    k = 30
+    auto = Embedding(k).fit(sets)
+    full = Embedding(k + 5, svd_solver="covariance_eigh").fit(sets)
+    assert auto.solver_ == "lanczos" and auto.notes_ == []
+    errors = _subspace_errors(
+        auto.components_, auto.explained_variance_, full.components_, full.explained_variance_
+    )
+    assert errors.max() < 1e-6
+    np.testing.assert_allclose(
+        auto.explained_variance_, full.explained_variance_[:k], rtol=1e-10, atol=1e-12
+    )
+    np.testing.assert_allclose(auto.scale_, full.scale_, rtol=1e-12)
+    assert auto.total_variance_ == pytest.approx(full.total_variance_, rel=1e-12)
+
+
+def test_repeated_eigenvalues_are_matched_as_subspaces() -> None:
+    """Exactly repeated eigenvalues (3, 3 and 2 copies): any basis of an eigenspace is
+    right, so each component is compared with the whole eigenspace of its eigenvalue,
+    including the pair of 4s that the cut at k = 4 splits."""
+    rng = np.random.default_rng(3)
+    dim = 300
+    q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    values = np.concatenate([[5.0, 5.0, 5.0, 4.0, 4.0], np.linspace(3.0, 0.1, dim - 5)])
+    a = (q * values) @ q.T
+    found = top_eigenpairs(lambda v: a @ v, dim, 4, seed=1)
+    assert found is not None
+    vals, vecs = found
+    np.testing.assert_allclose(vals, [5, 5, 5, 4], rtol=1e-12)
+    assert _subspace_errors(vecs.T, vals, q.T, values).max() < 1e-6
+    np.testing.assert_allclose(vecs.T @ vecs, np.eye(4), atol=1e-12)
+
+
+def test_uncertified_solver_falls_back_to_the_full_decomposition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a tolerance no basis can certify (0), the solver gives up at its basis limit
+    and the full decomposition is used, with a note; the result is that decomposition."""
+    sets = _spectral_sets(900, 700)
+    k = 20
+    monkeypatch.setattr(embedding_module, "EIG_TOL", 0.0)
+    emb = Embedding(k, svd_solver="lanczos").fit(sets)
+    assert emb.solver_ == "covariance_eigh"
+    assert any("could not certify" in note for note in emb.notes_)
+    full = Embedding(k, svd_solver="covariance_eigh").fit(sets)
+    np.testing.assert_allclose(emb.components_, full.components_, atol=1e-12)
+    np.testing.assert_allclose(emb.explained_variance_, full.explained_variance_, rtol=1e-12)
+
+
+def test_uncertified_solver_on_the_data_operator_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same fallback when the solver works on the data (fewer items than dimensions)."""
+    sets = _spectral_sets(300, 800)
+    monkeypatch.setattr(embedding_module, "EIG_TOL", 0.0)
+    emb = Embedding(10, svd_solver="lanczos").fit(sets)
+    full = Embedding(10, svd_solver="gram_eigh").fit(sets)
+    assert emb.solver_ == "covariance_eigh" and emb.notes_
+    errors = _subspace_errors(
+        emb.components_, emb.explained_variance_, full.components_, full.explained_variance_
+    )
+    assert errors.max() < 1e-6
+
+
+def test_top_eigenpairs_gives_up_within_its_basis_limit() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 200))
+    a = a @ a.T
+    assert top_eigenpairs(lambda v: a @ v, 200, 10, tol=0.0, max_basis=60) is None
+    found = top_eigenpairs(lambda v: a @ v, 200, 10)
+    assert found is not None
+    expected = np.linalg.eigvalsh(a)[::-1][:10]
+    np.testing.assert_allclose(found[0], expected, rtol=1e-10)
 
 
 def test_randomized_solver_is_close_on_leading_components() -> None:
@@ -304,7 +411,7 @@ def test_notebook_reproduction_exact_solver(
     pca100_resnet_vgg_hybrid_featmat = pca.fit_transform(z)
     emb = Embedding(100)
     ours = emb.fit_transform(sets).matrix
-    assert emb.solver_ == "gram_eigh" and ours.shape == (800, 100)
+    assert emb.solver_ == "lanczos" and ours.shape == (800, 100)
     err = _same_up_to_sign(ours, pca100_resnet_vgg_hybrid_featmat, 0)
     assert err[:20].max() < 1e-4
     assert err.max() < 5e-3
