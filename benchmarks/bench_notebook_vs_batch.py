@@ -1,4 +1,4 @@
-"""The notebook's recommendation loop vs artrec's batch VisRank (issue 2).
+"""The notebook's recommend() vs artrec's batch VisRank vs the floor, side by side in one process.
 
 One command::
 
@@ -10,22 +10,28 @@ One command::
    (:func:`artrec.data.seed.import_seed`) and builds the hybrid PCA-100 embedding
    (:func:`artrec.embedding.build_embedding`), as the notebook's
    ``pca100_resnet_vgg_hybrid_featmat``. All of this is cached under ``--workdir``.
-2. Times (a) the notebook's ``recommend()`` loop, reproduced faithfully (per user, per
-   artwork, per past purchase one ``scipy.spatial.distance.cosine`` call, sort ascending,
-   skip what the user bought, first 10; images and plots left out), and (b) artrec's batch
-   path (:class:`artrec.recommend.visrank.VisRankRecommender`, cosine, ``sum_distance``) for
-   ALL users.
-3. The notebook loop needs hours for all 2,919 users on a 2-core machine, so it runs on a
-   seeded random sample of ``--sample`` users and its time is extrapolated linearly to all
-   users by the number of (artwork, past purchase) distance evaluations, which is what its
-   cost is proportional to (``time_all = time_sample * pairs_all / pairs_sample``).
-4. Asserts that both give identical top-10 lists on every sampled user, and reports the
-   speed ratio and the peak memory of each contender. Each contender runs in its own
-   child process, so its peak resident set size (``VmHWM``) is its own; the peak of
-   Python/numpy allocations (``tracemalloc``) is measured in a separate, traced pass so the
-   tracing overhead never enters the timings.
+2. Times three contenders on the same data, in this process, one after the other:
 
-Prints a Markdown section for docs/benchmarks.md and writes ``results.json`` in the workdir.
+   * **notebook**: the notebook's own ``recommend()`` (``tests/_notebook.py``, the copy the
+     equivalence test checks): per user one scikit-learn ``pairwise_distances`` call per
+     past purchase over the whole catalogue, then a Python loop pushing every artwork's
+     sum of distances onto a heap; no images or plots. It needs minutes for all users on 2
+     cores, so it runs on a seeded uniform random sample of ``--sample`` users (0: all) and
+     its time is scaled to all users by the user count (an unbiased estimate for a
+     uniform sample).
+   * **artrec**: :class:`artrec.recommend.visrank.VisRankRecommender` (cosine,
+     ``sum_distance``, float64) fitted and ranking ALL users, ids mapped to rows and back.
+   * **floor**: the least work the ranking needs: the catalogue normalised once, each
+     user's normalised profile vectors summed, one matrix product of those sums against
+     the catalogue (float64, as artrec's default, so the lists can be compared exactly),
+     purchases set to ``-inf``, ``argpartition`` top-k and a sort of those k; users go in
+     chunks of 256 so the score block stays in cache (the same chunk size as artrec's).
+
+   The fast two run ``--repeat`` times, interleaved; the best time of each is reported.
+3. Asserts identical top-10 lists: artrec vs the floor for every user, artrec vs the
+   notebook for every sampled user; exits 1 otherwise.
+
+Prints the results as JSON and a Markdown table, and writes ``results.json`` in the workdir.
 """
 
 from __future__ import annotations
@@ -34,15 +40,17 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
+import shutil
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from _notebook import lookups, notebook_recommend
 
 N_ITEMS = 13_297
 N_USERS = 2_919
@@ -62,8 +70,6 @@ def prepare_workspace(workdir: Path, fresh: bool, seed: int) -> dict[str, Any]:
     done = workdir / "prepared.json"
     if done.is_file() and not fresh:
         return dict(json.loads(done.read_text()), cached=True)
-    import shutil
-
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -88,7 +94,7 @@ def prepare_workspace(workdir: Path, fresh: bool, seed: int) -> dict[str, Any]:
 
 def load_inputs(workdir: Path) -> tuple[np.ndarray, list[int], dict[int, list[int]]]:
     """The notebook's three inputs: the PCA-100 matrix (index2artworkId order, float64 as
-    sklearn's PCA returns it), index2artworkId and past_transactions."""
+    scikit-learn's PCA returns it), index2artworkId and past_transactions."""
     from artrec.data.safe_pickle import load_pickle
     from artrec.data.workspace import Workspace
     from artrec.embedding import load_embedding
@@ -101,58 +107,27 @@ def load_inputs(workdir: Path) -> tuple[np.ndarray, list[int], dict[int, list[in
     return np.asarray(emb.matrix, dtype=np.float64), index2artworkId, past
 
 
-# -- (a) the notebook ----------------------------------------------------------------------------
-def notebook_recommend(
-    featmat: np.ndarray, index2artworkId: list[int], past_transactions: Any, user: int, k: int = K
-) -> list[int]:
-    """The notebook's recommend(), reproduced faithfully (same as
-    tests/test_notebook_equivalence.py): sum of SciPy cosine distances, sorted ascending."""
-    from scipy.spatial import distance
-
-    artworkId2index = {artwork_id: i for i, artwork_id in enumerate(index2artworkId)}
-    user_artworks = past_transactions[user]
-    user_indexes = [artworkId2index[artwork_id] for artwork_id in user_artworks]
-    distances = []
-    for i in range(len(featmat)):
-        d = 0.0
-        for j in user_indexes:
-            d += distance.cosine(featmat[i], featmat[j])
-        distances.append((d, i))
-    distances = sorted(distances)
-    recommended = []
-    for _d, i in distances:
-        artwork_id = index2artworkId[i]
-        if artwork_id in user_artworks:
-            continue
-        recommended.append(artwork_id)
-        if len(recommended) == k:
-            break
-    return recommended
-
-
-def run_notebook(workdir: Path, users: list[int], trace: bool) -> dict[str, Any]:
-    featmat, index2artworkId, past = load_inputs(workdir)
-    if trace:
-        tracemalloc.start()
+# -- the contenders ---------------------------------------------------------------------------
+def run_notebook(
+    featmat: np.ndarray, index2artworkId: list[int], past: dict[int, list[int]], users: list[int]
+) -> tuple[float, dict[str, list[int]]]:
+    artworkId2index = lookups(index2artworkId)
     t0 = time.perf_counter()
-    lists = {str(u): notebook_recommend(featmat, index2artworkId, past, u) for u in users}
-    elapsed = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1] if trace else None
-    pairs = len(featmat) * sum(len(past[u]) for u in users)
-    return {"seconds": elapsed, "lists": lists, "pairs": pairs, "tracemalloc_peak": peak}
+    lists = {
+        str(u): notebook_recommend(featmat, u, past, index2artworkId, artworkId2index, K)
+        for u in users
+    }
+    return time.perf_counter() - t0, lists
 
 
-# -- (b) artrec's batch path ----------------------------------------------------------------------
-def run_batch(workdir: Path, trace: bool) -> dict[str, Any]:
+def run_artrec(
+    featmat: np.ndarray, index2artworkId: list[int], past: dict[int, list[int]]
+) -> tuple[float, dict[str, list[int]]]:
     from artrec.recommend.base import TrainData
     from artrec.recommend.visrank import VisRankRecommender
     from artrec.vectors import as_id_array
 
-    featmat, index2artworkId, past = load_inputs(workdir)
     vectors = featmat.astype(np.float32)  # as stored in the workspace
-    del featmat
-    if trace:
-        tracemalloc.start()
     t0 = time.perf_counter()
     ids = as_id_array(index2artworkId)
     row_of = {item_id: r for r, item_id in enumerate(ids.tolist())}
@@ -164,130 +139,118 @@ def run_batch(workdir: Path, trace: bool) -> dict[str, Any]:
         str(u): [int(ids[r]) for r in rows if r >= 0]
         for u, rows in zip(users, ranking.rows.tolist(), strict=True)
     }
-    elapsed = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1] if trace else None
-    pairs = len(ids) * sum(len(past[u]) for u in users)
-    return {"seconds": elapsed, "lists": lists, "pairs": pairs, "tracemalloc_peak": peak}
+    return time.perf_counter() - t0, lists
 
 
-def peak_rss_kib() -> int:
-    """This process's peak resident set size in KiB.
-
-    ``VmHWM`` from ``/proc/self/status`` belongs to this process image alone. (On Linux,
-    ``getrusage().ru_maxrss`` survives ``execve`` and would report the parent's peak.)
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def child(args: argparse.Namespace) -> int:
-    """Run one contender in this (child) process and write its result as JSON."""
-    users = [int(u) for u in args.users.split(",")] if args.users else []
-    if args.contender == "notebook":
-        result = run_notebook(args.workdir, users, args.trace)
-    else:
-        result = run_batch(args.workdir, args.trace)
-    result["peak_rss_kib"] = peak_rss_kib()
-    Path(args.out).write_text(json.dumps(result))
-    return 0
-
-
-def spawn(workdir: Path, contender: str, users: list[int], trace: bool) -> dict[str, Any]:
-    out = workdir / f"{contender}{'-traced' if trace else ''}.json"
-    cmd = [
-        sys.executable,
-        __file__,
-        "--workdir",
-        str(workdir),
-        "--contender",
-        contender,
-        "--out",
-        str(out),
-        "--users",
-        ",".join(map(str, users)),
-    ]
-    if trace:
-        cmd.append("--trace")
-    subprocess.run(cmd, check=True)
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
+def run_floor(
+    featmat: np.ndarray, index2artworkId: list[int], past: dict[int, list[int]], chunk: int = 256
+) -> tuple[float, dict[str, list[int]]]:
+    vectors = featmat.astype(np.float32)  # as stored in the workspace
+    t0 = time.perf_counter()
+    row_of = {item_id: r for r, item_id in enumerate(index2artworkId)}
+    users = sorted(past)
+    sizes = np.array([len(past[u]) for u in users])
+    rows = np.array([row_of[a] for u in users for a in past[u]], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    unit = vectors.astype(np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    n_items = len(unit)
+    scores = np.empty((chunk, n_items))
+    top = np.empty((len(users), K), dtype=np.int64)
+    for lo in range(0, len(users), chunk):  # users in chunks: the scores stay in cache
+        hi = min(len(users), lo + chunk)
+        block_rows = rows[starts[lo] : starts[hi]]
+        sums = np.add.reduceat(unit[block_rows], starts[lo:hi] - starts[lo])
+        out = scores[: hi - lo]
+        np.matmul(sums, unit.T, out=out)
+        out[np.repeat(np.arange(hi - lo), sizes[lo:hi]), block_rows] = -np.inf
+        part = np.argpartition(out, n_items - K, axis=1)[:, n_items - K :]
+        part_scores = np.take_along_axis(out, part, axis=1)
+        top[lo:hi] = np.take_along_axis(part, np.lexsort((part, -part_scores), axis=1), axis=1)
+    lists = {
+        str(u): [index2artworkId[r] for r in row]
+        for u, row in zip(users, top.tolist(), strict=True)
+    }
+    return time.perf_counter() - t0, lists
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/artrec-bench/notebook-vs-batch"))
-    parser.add_argument("--sample", type=int, default=24, help="users the notebook loop runs on")
+    parser.add_argument(
+        "--sample", type=int, default=292, help="users the notebook runs on (0: all)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of artrec and the floor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="regenerate the dataset")
-    parser.add_argument("--contender", choices=("notebook", "batch"), help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--users", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.contender:
-        return child(args)
 
     setup = prepare_workspace(args.workdir, args.fresh, args.seed)
-    _, _, past = load_inputs(args.workdir)
-    rng = np.random.default_rng(args.seed)
-    sample = sorted(int(u) for u in rng.choice(sorted(past), size=args.sample, replace=False))
+    featmat, index2artworkId, past = load_inputs(args.workdir)
+    all_users = sorted(past)
+    if args.sample <= 0 or args.sample >= len(all_users):
+        sample = all_users
+    else:
+        rng = np.random.default_rng(args.seed)
+        sample = sorted(int(u) for u in rng.choice(all_users, size=args.sample, replace=False))
+    load_start = os.getloadavg()
 
-    batch = spawn(args.workdir, "batch", [], trace=False)
-    batch_traced = spawn(args.workdir, "batch", [], trace=True)
-    notebook = spawn(args.workdir, "notebook", sample, trace=False)
-    notebook_traced = spawn(args.workdir, "notebook", sample[:2], trace=True)
+    artrec_times, floor_times = [], []
+    for _ in range(max(1, args.repeat)):
+        seconds, floor_lists = run_floor(featmat, index2artworkId, past)
+        floor_times.append(seconds)
+        seconds, artrec_lists = run_artrec(featmat, index2artworkId, past)
+        artrec_times.append(seconds)
+    nb_seconds, nb_lists = run_notebook(featmat, index2artworkId, past, sample)
+    load_end = os.getloadavg()
 
-    mismatched = [u for u in map(str, sample) if notebook["lists"][u] != batch["lists"][u]]
-    if mismatched:
-        print(f"MISMATCH on users {mismatched}", file=sys.stderr)
-        return 1
-    total_pairs = batch["pairs"]
-    nb_all = notebook["seconds"] * total_pairs / notebook["pairs"]
-    ratio = nb_all / batch["seconds"]
-    per_user_nb = notebook["seconds"] / len(sample)
-    per_user_batch = batch["seconds"] / len(batch["lists"])
+    vs_floor = [u for u in map(str, all_users) if artrec_lists[u] != floor_lists[u]]
+    vs_notebook = [u for u in map(str, sample) if artrec_lists[u] != nb_lists[u]]
+    nb_all = nb_seconds * len(all_users) / len(sample)
+    best_artrec, best_floor = min(artrec_times), min(floor_times)
     results = {
         "setup": setup,
-        "n_items": N_ITEMS,
-        "n_users": len(batch["lists"]),
-        "sample_users": len(sample),
-        "notebook_sample_s": round(notebook["seconds"], 2),
-        "notebook_all_users_extrapolated_s": round(nb_all, 1),
-        "batch_all_users_s": round(batch["seconds"], 3),
-        "speed_ratio": round(ratio, 0),
+        "n_items": len(index2artworkId),
+        "n_users": len(all_users),
+        "notebook_users_timed": len(sample),
+        "notebook_sample_s": round(nb_seconds, 2),
+        "notebook_all_users_s": round(nb_all, 1),
+        "artrec_all_users_s": [round(t, 4) for t in artrec_times],
+        "floor_all_users_s": [round(t, 4) for t in floor_times],
         "per_user_ms": {
-            "notebook": round(1000 * per_user_nb, 1),
-            "batch": round(1000 * per_user_batch, 3),
+            "notebook": round(1000 * nb_seconds / len(sample), 2),
+            "artrec": round(1000 * best_artrec / len(all_users), 4),
+            "floor": round(1000 * best_floor / len(all_users), 4),
         },
-        "identical_top10_users": len(sample),
-        "peak_rss_mib": {
-            "notebook": round(notebook["peak_rss_kib"] / 1024, 1),
-            "batch": round(batch["peak_rss_kib"] / 1024, 1),
-        },
-        "tracemalloc_peak_mib": {
-            "notebook": round(notebook_traced["tracemalloc_peak"] / 2**20, 2),
-            "batch": round(batch_traced["tracemalloc_peak"] / 2**20, 2),
-        },
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}",
+        "speedup_vs_notebook": round(nb_all / best_artrec, 0),
+        "artrec_over_floor": round(best_artrec / best_floor, 2),
+        "identical_vs_notebook": f"{len(sample) - len(vs_notebook)} of {len(sample)}",
+        "identical_vs_floor": f"{len(all_users) - len(vs_floor)} of {len(all_users)}",
+        "load_average_start_end": [round(load_start[0], 2), round(load_end[0], 2)],
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+            f"{platform.python_version()}, numpy {np.__version__}"
+        ),
     }
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    n = len(all_users)
     print(
-        f"\n| contender | users timed | time, all {results['n_users']} users | per user | "
-        "peak RSS | peak traced allocations |\n|---|---|---|---|---|---|\n"
-        f"| notebook loop (SciPy, per pair) | {len(sample)} sampled | "
-        f"{nb_all:,.0f} s (extrapolated) | {1000 * per_user_nb:,.0f} ms | "
-        f"{results['peak_rss_mib']['notebook']} MiB | {results['tracemalloc_peak_mib']['notebook']} MiB |\n"
-        f"| artrec batch VisRank | all | {batch['seconds']:.2f} s | "
-        f"{1000 * per_user_batch:.2f} ms | {results['peak_rss_mib']['batch']} MiB | "
-        f"{results['tracemalloc_peak_mib']['batch']} MiB |\n\n"
-        f"speed ratio: {ratio:,.0f}x; identical top-10 lists on all {len(sample)} sampled users"
+        f"\n| contender | users timed | time, all {n} users | per user |\n|---|---|---:|---:|\n"
+        f"| notebook recommend() | {len(sample)} sampled ({nb_seconds:.1f} s) | "
+        f"{nb_all:,.1f} s (scaled) | {results['per_user_ms']['notebook']:,} ms |\n"
+        f"| artrec batch VisRank | all | {best_artrec:.3f} s | "
+        f"{results['per_user_ms']['artrec']} ms |\n"
+        f"| floor (GEMM + argpartition) | all | {best_floor:.3f} s | "
+        f"{results['per_user_ms']['floor']} ms |\n\n"
+        f"artrec vs notebook: {results['speedup_vs_notebook']:,.0f}x faster; "
+        f"artrec / floor: {results['artrec_over_floor']}x; identical top-{K} lists: "
+        f"{results['identical_vs_notebook']} sampled users (notebook), "
+        f"{results['identical_vs_floor']} users (floor)"
     )
+    if vs_floor or vs_notebook:
+        print(f"MISMATCH: notebook {vs_notebook[:10]}, floor {vs_floor[:10]}", file=sys.stderr)
+        return 1
     return 0
 
 

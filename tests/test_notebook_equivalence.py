@@ -1,13 +1,11 @@
 """artrec's batch VisRank equals the course notebook's ``recommend()``, user for user.
 
-The notebook ("Proyecto Final A") recommends, for one user at a time, by looping over the
-whole catalogue: for each artwork it adds up the cosine distances (SciPy) between that
-artwork's PCA-100 hybrid vector and the vectors of every artwork in the user's past
-transactions, sorts the artworks by that sum ascending, skips the ones the user already
-bought and returns the first k artwork ids. :func:`notebook_recommend` below is a faithful
-copy of that algorithm (images and plots left out); it lives in the tests, never in the
-package. Python's ``sorted`` is stable, so equal sums keep catalogue order, which is also
-artrec's tie rule.
+The notebook ("Proyecto Final A") recommends one user at a time: one scikit-learn
+``pairwise_distances`` call per past purchase, then a Python loop over the catalogue that
+adds up each artwork's distances, skips what the user bought and keeps the ``k`` smallest
+sums in a heap. ``tests/_notebook.py`` holds a faithful copy of it (images and plots left
+out); it lives in the tests, never in the package, and the notebook benchmark times the
+same code. ``heapq`` breaks equal sums by catalogue index, which is also artrec's tie rule.
 
 The data are SIMULATED (``write_seed_assets``), imported with ``import_seed`` and embedded
 with PCA 100 exactly as the notebook's ``pca100_resnet_vgg_hybrid_featmat`` is built.
@@ -19,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy.spatial import distance
 
+from _notebook import lookups, notebook_recommend
 from artrec.data.seed import import_seed
 from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace
@@ -29,36 +27,6 @@ from artrec.recommend.base import TrainData
 from artrec.recommend.visrank import VisRankRecommender
 
 K = 10
-
-
-def notebook_recommend(
-    featmat: np.ndarray,
-    index2artworkId: list[int],
-    past_transactions: Any,
-    user: int,
-    k: int = K,
-    dist: Any = distance.cosine,
-) -> list[int]:
-    """The notebook's recommend(), reproduced faithfully (one user, pure Python loops)."""
-    artworkId2index = {artwork_id: i for i, artwork_id in enumerate(index2artworkId)}
-    user_artworks = past_transactions[user]
-    user_indexes = [artworkId2index[artwork_id] for artwork_id in user_artworks]
-    distances = []
-    for i in range(len(featmat)):
-        d = 0.0
-        for j in user_indexes:
-            d += dist(featmat[i], featmat[j])
-        distances.append((d, i))
-    distances = sorted(distances)  # ascending sum of distances; ties by catalogue index
-    recommended = []
-    for _d, i in distances:
-        artwork_id = index2artworkId[i]
-        if artwork_id in user_artworks:
-            continue
-        recommended.append(artwork_id)
-        if len(recommended) == k:
-            break
-    return recommended
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +67,13 @@ def test_batch_visrank_equals_notebook_for_every_user(
     featmat = np.asarray(load_embedding(ws, "hybrid").align(index2artworkId).matrix)
     assert featmat.shape == (360, 100)
     past_transactions = seed.train
+    artworkId2index = lookups(index2artworkId)
     ours = batch_lists(ws, metric)
-    dist = distance.cosine if metric == "cosine" else distance.euclidean
     assert len(ours) == len(past_transactions) == 50
     for user in past_transactions:
-        expected = notebook_recommend(featmat, index2artworkId, past_transactions, user, K, dist)
+        expected = notebook_recommend(
+            featmat, user, past_transactions, index2artworkId, artworkId2index, K, metric
+        )
         assert ours[str(user)] == [str(a) for a in expected], f"user {user}"
 
 
@@ -111,7 +81,11 @@ def test_notebook_copy_on_a_hand_computed_case() -> None:
     """The reference itself, checked by hand: items on the unit circle at 0, 45, 90 degrees."""
     featmat = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
     ids = [10, 11, 12, 13]
+    rows = lookups(ids)
     # user 0 bought item 10: distances 1 - cos = 0, 0.29, 1, 2 -> 11, 12, 13
-    assert notebook_recommend(featmat, ids, {0: [10]}, 0, 3) == [11, 12, 13]
+    assert notebook_recommend(featmat, 0, {0: [10]}, ids, rows, 3) == [11, 12, 13]
     # user 1 bought 10 and 12: sums 1, 0.59, 1, 3 -> 11 first, then 13
-    assert notebook_recommend(featmat, ids, {1: [10, 12]}, 1, 3) == [11, 13]
+    assert notebook_recommend(featmat, 1, {1: [10, 12]}, ids, rows, 3) == [11, 13]
+    # user 2 bought 11: distances 0.29, 0, 0.29, 1.71; the tie keeps catalogue order
+
+    assert notebook_recommend(featmat, 2, {2: [11]}, ids, rows, 3) == [10, 12, 13]

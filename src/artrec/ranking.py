@@ -14,29 +14,37 @@ from artrec.errors import DataError, short_repr
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns of each row of ``scores``: score descending, then column ascending.
 
-    Entries equal to ``-inf`` never qualify; short lists are padded with ``-1`` / ``-inf``.
+    Entries equal to ``-inf`` (and NaN) never qualify; short lists are padded with ``-1`` /
+    ``-inf``.
     """
+    scores = np.asarray(scores)
+    if np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
     n, m = scores.shape
     kk = min(k, m)
     rows = np.full((n, k), -1, dtype=np.int64)
     vals = np.full((n, k), -np.inf, dtype=np.float64)
-    if kk == 0:
+    if kk == 0 or n == 0:
         return rows, vals
     if kk < m:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        # argpartition may cut a tie at the k-th score arbitrarily; take every tied column.
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-        for i in range(n):
+        part = np.argpartition(scores, m - kk, axis=1)[:, m - kk :]
+        part_vals = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -part_vals), axis=1)
+        rows[:, :kk] = np.take_along_axis(part, order, axis=1)
+        vals[:, :kk] = np.take_along_axis(part_vals, order, axis=1)
+        # argpartition may cut a tie at the k-th score arbitrarily: where more columns than
+        # kk reach that score, redo the row taking the lowest tied columns.
+        kth = vals[:, kk - 1 : kk]
+        for i in np.flatnonzero(np.count_nonzero(scores >= kth, axis=1) > kk):
             cand = np.flatnonzero(scores[i] >= kth[i])
-            order = np.lexsort((cand, -scores[i, cand]))[:kk]
-            chosen = cand[order]
+            chosen = cand[np.lexsort((cand, -scores[i, cand]))[:kk]]
             rows[i, :kk] = chosen
             vals[i, :kk] = scores[i, chosen]
     else:
-        for i in range(n):
-            order = np.lexsort((np.arange(m), -scores[i]))
-            rows[i, :kk] = order
-            vals[i, :kk] = scores[i, order]
+        cols = np.broadcast_to(np.arange(m), scores.shape)
+        order = np.lexsort((cols, -scores), axis=1)
+        rows[:, :kk] = order
+        vals[:, :kk] = np.take_along_axis(scores, order, axis=1)
     invalid = ~np.isfinite(vals) & (vals < 0)
     rows[invalid] = -1
     vals[invalid] = -np.inf

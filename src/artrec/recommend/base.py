@@ -264,13 +264,18 @@ class Recommender(ABC):
         scores_out = np.full((n, k), -np.inf, dtype=np.float64)
         for start in range(0, n, chunk_size):
             stop = min(n, start + chunk_size)
-            scores = np.asarray(self.score(profiles[start:stop]), dtype=np.float64)
-            scores = np.where(np.isnan(scores), -np.inf, scores)
+            # a private float64 copy: the exclusions below write into it
+            scores = np.array(self.score(profiles[start:stop]), dtype=np.float64)
+            nan = np.isnan(scores)
+            if nan.any():
+                scores[nan] = -np.inf
             if mask is not None:
                 scores[:, ~mask] = -np.inf
-            for j, ex in enumerate(exclude[start:stop]):
-                if len(ex):
-                    scores[j, np.asarray(ex, dtype=np.int64)] = -np.inf
+            excluded = [np.asarray(ex, dtype=np.int64).reshape(-1) for ex in exclude[start:stop]]
+            sizes = [len(ex) for ex in excluded]
+            if sum(sizes):
+                owner = np.repeat(np.arange(len(excluded)), sizes)
+                scores[owner, np.concatenate(excluded)] = -np.inf
             top_rows, top_scores = top_k(scores, k)
             rows_out[start:stop] = top_rows
             scores_out[start:stop] = top_scores

@@ -142,18 +142,24 @@ class VisRankRecommender(Recommender):
         """
         plist = self._profiles(profiles)
         n_items = len(self.prepared_)
-        out = np.zeros((len(plist), n_items), dtype=np.float64)
         linear = self.metric in LINEAR_METRICS and self.aggregation in (
             "sum",
             "sum_distance",
             "mean",
         )
+        out = (np.empty if linear else np.zeros)((len(plist), n_items), dtype=np.float64)
         if linear:
             sums = np.zeros((len(plist), self.prepared_.shape[1]), dtype=self.prepared_.dtype)
-            for j, rows in enumerate(plist):
-                if rows.size:
-                    sums[j] = self.prepared_[rows].sum(axis=0)
-            out[:] = sums @ self.prepared_.T
+            filled = [j for j, rows in enumerate(plist) if rows.size]
+            if filled:
+                sizes = np.array([len(plist[j]) for j in filled])
+                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+                rows = np.concatenate([plist[j] for j in filled])
+                sums[filled] = np.add.reduceat(self.prepared_[rows], starts, axis=0)
+            if sums.dtype == out.dtype:
+                np.matmul(sums, self.prepared_.T, out=out)
+            else:
+                out[:] = sums @ self.prepared_.T
         else:
             self._score_blocked(plist, out)
         sizes = np.array([len(p) for p in plist], dtype=np.float64)
@@ -219,6 +225,8 @@ class VisRankRecommender(Recommender):
         plist = self._profiles(profiles)
         rows = np.asarray(rows, dtype=np.int64)
         out = np.full(rows.shape, -1, dtype=np.int64)
+        if self.metric in LINEAR_METRICS:
+            return _explain_linear(self.prepared_, plist, rows, out)
         for j, prof in enumerate(plist):
             valid = rows[j] >= 0
             if not prof.size or not valid.any():
@@ -226,6 +234,34 @@ class VisRankRecommender(Recommender):
             sims = self.similarity(rows[j, valid], prof)
             out[j, valid] = prof[np.argmax(sims, axis=1)]
         return out
+
+
+def _explain_linear(
+    prepared: np.ndarray, plist: list[np.ndarray], rows: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """:meth:`VisRankRecommender.explain` for inner-product metrics, vectorised: users in
+    blocks, each block's (recommended item x profile item) similarities as one batched
+    matrix product over profiles padded to the block's longest one."""
+    sizes = np.array([len(p) for p in plist], dtype=np.int64)
+    n = rows.shape[0]
+    block = 256
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        width = int(sizes[lo:hi].max(initial=0))
+        if width == 0:
+            continue
+        padded = np.zeros((hi - lo, width), dtype=np.int64)
+        valid = np.arange(width)[None, :] < sizes[lo:hi, None]
+        padded[valid] = np.concatenate(plist[lo:hi])
+        recs = prepared[np.maximum(rows[lo:hi], 0)]  # (users, k, dim)
+        profs = prepared[padded]  # (users, width, dim)
+        sims = np.matmul(recs, profs.transpose(0, 2, 1))  # (users, k, width)
+        sims[~np.broadcast_to(valid[:, None, :], sims.shape)] = -np.inf
+        best = np.argmax(sims, axis=2)  # the first profile entry on ties
+        because = np.take_along_axis(padded, best, axis=1)
+        keep = (rows[lo:hi] >= 0) & (sizes[lo:hi, None] > 0)
+        out[lo:hi] = np.where(keep, because, -1)
+    return out
 
 
 # -- the aggregations, written once ----------------------------------------------------------
