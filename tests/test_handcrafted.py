@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import colorsys
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import _handcrafted_reference as reference
+from _image_factory import gradient_rgb
 from artrec.features import handcrafted as hc
 from artrec.features.extractor import FeatureExtractor
 from artrec.features.handcrafted import FEATURE_NAMES, HandcraftedExtractor, attractiveness_features
@@ -155,6 +159,56 @@ def test_large_images_are_downscaled_first() -> None:
     big = Image.fromarray(flat((90, 140, 200), 1200, 900))
     out = attractiveness_features(big, max_side=256)
     np.testing.assert_allclose(out, attractiveness_features(flat((90, 140, 200))), atol=1e-6)
+
+
+def _test_images() -> list[tuple[str, np.ndarray]]:
+    """Real thumbnails (when the dataset is there), gradients, noise and flat images."""
+    rng = np.random.default_rng(7)
+    images = []
+    home = os.environ.get("ARTREC_DATA_HOME")
+    folder = Path(home or "/nonexistent") / "public-art" / "thumbnails"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.jpg"))[::97][:60]:
+            images.append((path.name, np.asarray(Image.open(path).convert("RGB"))))
+    for seed in range(8):
+        h, w = (int(v) for v in rng.integers(3, 160, size=2))
+        images.append((f"gradient-{seed}", gradient_rgb(w, h, seed)))
+        noise = rng.integers(0, 256, size=(h, w, 3)).astype(np.uint8)
+        images.append((f"noise-{seed}", noise))
+        images.append((f"flat-{seed}", flat(tuple(int(v) for v in rng.integers(0, 256, 3)))))
+    images.append(("poster", gradient_rgb(300, 450, 99)))
+    return images
+
+
+def test_fast_features_equal_the_slow_reference() -> None:
+    """The vectorised features against the previous float64 implementation (kept in the
+    tests), within the documented tolerances, on real and synthetic test images."""
+    tol = hc.REFERENCE_TOLERANCE
+    n_scalars = len(hc.SCALAR_FEATURES)
+    natural = FEATURE_NAMES.index("naturalness")
+    images = _test_images()
+    assert len(images) >= 25
+    for name, arr in images:
+        ours = attractiveness_features(arr, max_side=None).astype(np.float64)
+        ref = reference.attractiveness_features(arr, max_side=None).astype(np.float64)
+        scalars = [i for i in range(n_scalars) if i != natural]
+        np.testing.assert_allclose(ours[scalars], ref[scalars], rtol=1e-6, atol=tol["scalars"])
+        assert abs(ours[natural] - ref[natural]) <= tol["naturalness"], name
+        np.testing.assert_allclose(ours[n_scalars:], ref[n_scalars:], atol=tol["lbp"])
+
+
+def test_lbp_codes_equal_the_reference_sampler() -> None:
+    """Exact integer LBP bits against the reference's bilinear sampling (no ties in noise)."""
+    rng = np.random.default_rng(4)
+    grey = rng.integers(0, 256, size=(60, 45)).astype(np.float64)
+    np.testing.assert_array_equal(hc.lbp_codes(grey), reference.lbp_codes(grey))
+
+
+def test_working_size_bounds_the_image() -> None:
+    big = Image.fromarray(gradient_rgb(1600, 900, 3))
+    work = hc.working_image(big, 512)
+    assert work.size == (512, 288)
+    assert hc.working_image(work, 512) is work  # small enough already: untouched
 
 
 def test_extractor_info_lists_feature_names() -> None:

@@ -34,15 +34,37 @@ lbp_0 .. lbp_9      normalised histogram of rotation-invariant uniform local bin
                     sampled with bilinear interpolation on ``round(255 Y)``; a neighbour
                     sets its bit when ``>=`` the centre; codes 0..8 count the set bits of
                     uniform patterns (at most 2 transitions), code 9 collects the others.
-                    Border pixels are left out. This numpy implementation reproduces
+                    Border pixels are left out. These are the codes of
                     ``skimage.feature.local_binary_pattern(g, 8, 1, "uniform")`` on
-                    interior pixels exactly (the tests compare them); scikit-image is not
-                    needed at run time.
+                    interior pixels (the tests compare them).
 ==================  ==========================================================================
 
-Images larger than ``max_side`` (default 512) on their longer side are first downscaled
-(bilinear, aspect kept), so that the features of a 6000-px scan and of its thumbnail are
-comparable and cheap; sharpness in particular depends on scale.
+**Speed.** Images larger than ``max_side`` (default 512) on their longer side are first
+downscaled to that working size (bilinear, aspect kept; PIL reduces huge images by an
+integer box filter first, ``reducing_gap=2``), so the cost per image is bounded whatever the
+input size, and the features of a 6000-px scan and of its thumbnail are comparable;
+sharpness in particular depends on scale. All the features are then computed from one set
+of planes (:class:`ColourPlanes`), each derived once from the 8-bit image: the luma is kept
+as the exact integer ``299 R + 587 G + 114 B`` (so brightness, contrast, sharpness and the
+grey levels are exact), the colour moments come from one 3 x 3 product, HSL is only
+evaluated on the pixels the naturalness index keeps, and each LBP bit is an integer
+comparison on shifted views of the grey image: for the diagonal neighbours, with the
+sampling offsets ``0.70711`` and ``0.29289`` the bilinear value ``v`` satisfies
+``v >= centre`` exactly when ``29289 (h + w - 2c) + 70711 (d - c) >= 0`` (``h``, ``w`` the
+horizontal and vertical neighbours, ``d`` the diagonal one), a test done in int32 with no
+rounding. The 256 patterns are counted once and folded into the 10 riu2 bins by a table.
+
+The previous per-feature float64 implementation is kept in the tests as the slow
+reference (``tests/_handcrafted_reference.py``). On the test images (400 public-art
+thumbnails, gradients, noise and flat images) the two agree to ``1e-6`` (float32 rounding)
+on every feature except where a quantity is an exact tie in real arithmetic, which the old
+float64 code rounded either way and this one decides exactly: an LBP neighbour equal to its
+centre after interpolation (LBP bins differ by at most ``3e-5``) and pixels exactly on a
+naturalness threshold, e.g. lightness ``(max + min) / 510 = 0.2``, which the old code
+computed as ``0.19999999999999998`` and dropped (naturalness differs by at most ``6e-3``).
+:data:`REFERENCE_TOLERANCE` holds the bounds ``tests/test_handcrafted.py`` checks; large
+inputs are compared at the same working image, since the downscaling itself now reduces
+by an integer box filter first.
 
 The :class:`HandcraftedExtractor` computes everything in :meth:`~HandcraftedExtractor.preprocess`,
 i.e. in the runner's worker processes; its ``forward`` is the identity.
@@ -50,6 +72,7 @@ i.e. in the runner's worker processes; its ``forward`` is the identity.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -73,102 +96,208 @@ LBP_POINTS = 8
 LBP_RADIUS = 1.0
 #: All feature names, in vector order (8 scalars + 10 LBP bins).
 FEATURE_NAMES: tuple[str, ...] = SCALAR_FEATURES + tuple(f"lbp_{i}" for i in range(LBP_POINTS + 2))
+#: Largest difference from the previous float64 implementation on the test images, per
+#: feature group, from exact ties decided differently (see the module docstring).
+REFERENCE_TOLERANCE: dict[str, float] = {"scalars": 1e-6, "naturalness": 1e-2, "lbp": 1e-4}
+
+#: 255 * 1000: the integer luma ``299 R + 587 G + 114 B`` of 8-bit channels is ``Y * _LUMA_SCALE``.
+_LUMA_SCALE = 255_000
+_DIAGONAL = (29289, 70711)  # (1 - 0.70711, 0.70711) * 1e5: the bilinear weights of radius 1
 
 
 def as_rgb_float(image: Image.Image | np.ndarray) -> np.ndarray:
     """An ``(H, W, 3)`` float64 array in ``[0, 1]`` from a PIL image or a uint8/float array."""
+    arr = _as_rgb(image)
+    return arr.astype(np.float64) / 255.0 if arr.dtype == np.uint8 else arr
+
+
+def _as_rgb(image: Image.Image | np.ndarray) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 array (8-bit input) or float64 array in ``[0, 1]`` (float input)."""
     if isinstance(image, Image.Image):
-        arr = (
-            np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.float64)
-            / 255.0
-        )
+        arr = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
     else:
         arr = np.asarray(image)
-        arr = arr.astype(np.float64) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float64)
+        if arr.dtype != np.uint8:
+            arr = arr.astype(np.float64)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise DataError(f"expected an RGB image of shape (H, W, 3), got {arr.shape}")
     return arr
 
 
+class ColourPlanes:
+    """The planes every feature is computed from, each derived at most once per image.
+
+    Parameters
+    ----------
+    image
+        A PIL image or an ``(H, W, 3)`` array: uint8, or float in ``[0, 1]``.
+    """
+
+    def __init__(self, image: Image.Image | np.ndarray) -> None:
+        self.rgb = _as_rgb(image)
+        self.exact = self.rgb.dtype == np.uint8
+        self.n = self.rgb.shape[0] * self.rgb.shape[1]
+
+    @cached_property
+    def channels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """R, G, B as separate contiguous planes (uint8 or float64)."""
+        return tuple(np.ascontiguousarray(self.rgb[..., i]) for i in range(3))  # type: ignore[return-value]
+
+    @cached_property
+    def luma(self) -> np.ndarray:
+        """The luma: int32 ``299 R + 587 G + 114 B`` (= ``Y * 255000``) for 8-bit input,
+        float64 ``Y`` in ``[0, 1]`` otherwise."""
+        r, g, b = self.channels
+        if self.exact:
+            out = r.astype(np.int32) * 299
+            out += g.astype(np.int32) * 587
+            out += b.astype(np.int32) * 114
+            return out
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+    @property
+    def luma_scale(self) -> float:
+        """What :attr:`luma` must be divided by to give ``Y``."""
+        return float(_LUMA_SCALE) if self.exact else 1.0
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        """Grey levels ``round(255 Y)`` as uint8 (halves rounded as the float64 reference)."""
+        if not self.exact:
+            return np.clip(np.rint(self.luma * 255.0), 0, 255).astype(np.uint8)
+        q, rem = np.divmod(self.luma, 1000)
+        grey = (q + (rem > 500)).astype(np.uint8)
+        ties = rem == 500
+        if ties.any():  # exact halves: round as rint(255 * float64 luma) does
+            r, g, b = (c[ties].astype(np.float64) / 255.0 for c in self.channels)
+            grey[ties] = np.rint((0.299 * r + 0.587 * g + 0.114 * b) * 255.0).astype(np.uint8)
+        return grey
+
+    @cached_property
+    def colour_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean colour ``(3,)`` and population covariance ``(3, 3)``, on the ``[0, 1]`` scale."""
+        planes = [c.reshape(-1).astype(np.float64) for c in self.channels]
+        sums = np.array([c.sum() for c in planes])
+        mean = sums / self.n
+        if not self.exact:
+            planes = [c - m for c, m in zip(planes, mean, strict=True)]
+        # 8-bit input: integer products and sums, exact in float64
+        second = np.empty((3, 3))
+        for i in range(3):
+            for j in range(i, 3):
+                second[i, j] = second[j, i] = float(np.dot(planes[i], planes[j]))
+        if self.exact:
+            cov = second / self.n - np.outer(mean, mean)
+            return mean / 255.0, cov / 255.0**2
+        return mean, second / self.n
+
+    @cached_property
+    def extremes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel maximum and minimum over the channels (uint8 or float64)."""
+        r, g, b = self.channels
+        return np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+
+
+def _planes(image: Image.Image | np.ndarray | ColourPlanes) -> ColourPlanes:
+    return image if isinstance(image, ColourPlanes) else ColourPlanes(image)
+
+
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` of an ``(H, W, 3)`` array."""
-    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    """BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` of an ``(H, W, 3)`` array in ``[0, 1]``."""
+    p = _planes(rgb)
+    return np.asarray(p.luma / p.luma_scale, dtype=np.float64)
 
 
-def brightness(rgb: np.ndarray) -> float:
+def brightness(rgb: np.ndarray | ColourPlanes) -> float:
     """Mean luma, in ``[0, 1]``."""
-    return float(luma(rgb).mean())
+    p = _planes(rgb)
+    return float(p.luma.mean(dtype=np.float64) / p.luma_scale)
 
 
-def saturation(rgb: np.ndarray) -> float:
+def saturation(rgb: np.ndarray | ColourPlanes) -> float:
     """Mean HSV saturation ``(max - min) / max`` (0 for black pixels), in ``[0, 1]``."""
-    mx = rgb.max(axis=2)
-    mn = rgb.min(axis=2)
-    s = np.divide(mx - mn, mx, out=np.zeros_like(mx), where=mx > 0)
-    return float(s.mean())
+    mx, mn = _planes(rgb).extremes
+    top = mx.astype(np.float32)
+    s = np.divide(top - mn, top, out=np.zeros_like(top), where=mx > 0)
+    return float(s.mean(dtype=np.float64))
 
 
-def contrast_rms(rgb: np.ndarray) -> float:
+def contrast_rms(rgb: np.ndarray | ColourPlanes) -> float:
     """RMS contrast: the standard deviation of the luma."""
-    return float(luma(rgb).std())
+    p = _planes(rgb)
+    return float(p.luma.std(dtype=np.float64) / p.luma_scale)
 
 
-def contrast_rgb(rgb: np.ndarray) -> float:
+def contrast_rgb(rgb: np.ndarray | ColourPlanes) -> float:
     """RGB contrast: root mean squared Euclidean distance of pixel colours to the mean colour."""
-    flat = rgb.reshape(-1, 3)
-    return float(np.sqrt(((flat - flat.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    _mean, cov = _planes(rgb).colour_moments
+    return float(np.sqrt(max(float(np.trace(cov)), 0.0)))
 
 
-def sharpness(rgb: np.ndarray) -> float:
+def sharpness(rgb: np.ndarray | ColourPlanes) -> float:
     """Variance of the 4-neighbour Laplacian of the luma over interior pixels (0 if none)."""
-    y = luma(rgb)
+    p = _planes(rgb)
+    y = p.luma
     if y.shape[0] < 3 or y.shape[1] < 3:
         return 0.0
-    lap = y[:-2, 1:-1] + y[2:, 1:-1] + y[1:-1, :-2] + y[1:-1, 2:] - 4.0 * y[1:-1, 1:-1]
-    return float(lap.var())
+    lap = y[:-2, 1:-1] + y[2:, 1:-1]
+    lap += y[1:-1, :-2]
+    lap += y[1:-1, 2:]
+    lap -= 4 * y[1:-1, 1:-1]
+    return float(lap.var(dtype=np.float64) / p.luma_scale**2)
 
 
-def colourfulness(rgb: np.ndarray) -> float:
+def colourfulness(rgb: np.ndarray | ColourPlanes) -> float:
     """Hasler-Süsstrunk colourfulness on 0..255 values (0: grey; about 109 very colourful)."""
-    r, g, b = (rgb[..., i] * 255.0 for i in range(3))
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    spread = np.sqrt(rg.var() + yb.var())
-    centre = np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    mean, cov = _planes(rgb).colour_moments
+    mean, cov = mean * 255.0, cov * 255.0**2
+    rg = np.array([1.0, -1.0, 0.0])  # R - G
+    yb = np.array([0.5, 0.5, -1.0])  # (R + G) / 2 - B
+    var_rg, var_yb = max(rg @ cov @ rg, 0.0), max(yb @ cov @ yb, 0.0)
+    spread = np.sqrt(var_rg + var_yb)
+    centre = np.sqrt((rg @ mean) ** 2 + (yb @ mean) ** 2)
     return float(spread + 0.3 * centre)
 
 
-def grey_levels(rgb: np.ndarray) -> np.ndarray:
-    """The luma quantised to integers 0..255 (``round(255 Y)``), as float64."""
-    return np.clip(np.rint(luma(rgb) * 255.0), 0, 255)
+def grey_levels(rgb: np.ndarray | ColourPlanes) -> np.ndarray:
+    """The luma quantised to integers 0..255 (``round(255 Y)``), as uint8."""
+    return _planes(rgb).grey
 
 
-def entropy(rgb: np.ndarray) -> float:
+def entropy(rgb: np.ndarray | ColourPlanes) -> float:
     """Shannon entropy (bits) of the 256-bin grey-level histogram."""
-    counts = np.bincount(grey_levels(rgb).astype(np.int64).ravel(), minlength=256)
+    counts = np.bincount(_planes(rgb).grey.ravel(), minlength=256)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def hsl(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hue (degrees in [0, 360)), HSL saturation and lightness of an RGB array in [0, 1]."""
+    rgb = np.asarray(rgb, dtype=np.float64)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    mx = rgb.max(axis=2)
-    mn = rgb.min(axis=2)
+    mx = rgb.max(axis=-1)
+    mn = rgb.min(axis=-1)
     chroma = mx - mn
     light = (mx + mn) / 2.0
     denom = 1.0 - np.abs(2.0 * light - 1.0)
     sat = np.divide(chroma, denom, out=np.zeros_like(chroma), where=(chroma > 0) & (denom > 0))
-    hue = np.zeros_like(chroma)
-    nz = chroma > 0
-    safe = np.where(nz, chroma, 1.0)
-    is_r = nz & (mx == r)
-    is_g = nz & ~is_r & (mx == g)
-    is_b = nz & ~is_r & ~is_g
-    hue = np.where(is_r, ((g - b) / safe) % 6.0, hue)
-    hue = np.where(is_g, (b - r) / safe + 2.0, hue)
-    hue = np.where(is_b, (r - g) / safe + 4.0, hue)
-    return (hue * 60.0) % 360.0, np.clip(sat, 0.0, 1.0), light
+    return _hue(r, g, b, mx, chroma), np.clip(sat, 0.0, 1.0), light
+
+
+def _hue(
+    r: np.ndarray, g: np.ndarray, b: np.ndarray, mx: np.ndarray, chroma: np.ndarray
+) -> np.ndarray:
+    """Hue in degrees ``[0, 360)`` (0 for greys) from the channels, their maximum and chroma."""
+    is_r = mx == r
+    is_g = ~is_r & (mx == g)
+    num = np.where(is_r, g - b, np.where(is_g, b - r, r - g))
+    offset = np.where(is_r, 0.0, np.where(is_g, 2.0, 4.0)).astype(chroma.dtype)
+    hue = np.divide(num, chroma, out=np.zeros(chroma.shape, dtype=chroma.dtype), where=chroma > 0)
+    hue += offset
+    hue *= 60.0
+    hue[hue < 0] += 360.0
+    hue[chroma <= 0] = 0.0
+    return hue
 
 
 _NATURAL_GROUPS: tuple[tuple[float, float, float, float], ...] = (
@@ -179,70 +308,128 @@ _NATURAL_GROUPS: tuple[tuple[float, float, float, float], ...] = (
 )
 
 
-def naturalness(rgb: np.ndarray) -> float:
+def naturalness(rgb: np.ndarray | ColourPlanes) -> float:
     """Huang et al. (2006) naturalness index, in ``[0, 1]`` (0 without skin/grass/sky pixels)."""
-    hue, sat, light = hsl(rgb)
-    keep = (light >= 0.2) & (light <= 0.8) & (sat > 0.1)
-    total = 0
+    p = _planes(rgb)
+    mx, mn = p.extremes
+    if p.exact:  # lightness and saturation thresholds in exact integer arithmetic
+        total = mx.astype(np.int16) + mn
+        chroma_i = mx.astype(np.int16) - mn
+        denom_i = 255 - np.abs(total - 255)
+        keep = (total >= 102) & (total <= 408) & (10 * chroma_i > denom_i)
+        chroma = chroma_i.astype(np.float32)
+        sat = chroma / np.maximum(denom_i, 1).astype(np.float32)
+        r, g, b = (c.astype(np.int16) for c in p.channels)
+    else:
+        light = (mx + mn) / 2.0
+        denom = 1.0 - np.abs(2.0 * light - 1.0)
+        chroma = mx - mn
+        sat = np.clip(np.divide(chroma, denom, out=np.zeros_like(mx), where=denom > 0), 0, 1)
+        keep = (light >= 0.2) & (light <= 0.8) & (sat > 0.1)
+        r, g, b = p.channels
+    if not keep.any():
+        return 0.0
+    hue = _hue(r, g, b, mx, chroma)
+    group = np.zeros(hue.shape, dtype=np.int8)
+    for i, (lo, hi, _ideal, _spread) in enumerate(_NATURAL_GROUPS, start=1):
+        group[(hue >= lo) & (hue <= hi)] = i
+    group[~keep] = 0
+    counts = np.bincount(group.ravel(), minlength=4)[1:]
+    sat_sums = np.bincount(group.ravel(), weights=sat.ravel(), minlength=4)[1:]
+    total_n = int(counts.sum())
+    if total_n == 0:
+        return 0.0
     score = 0.0
-    for lo, hi, ideal, spread in _NATURAL_GROUPS:
-        mask = keep & (hue >= lo) & (hue <= hi)
-        n = int(mask.sum())
-        if n == 0:
-            continue
-        s_mean = float(sat[mask].mean())
-        score += n * float(np.exp(-0.5 * ((s_mean - ideal) / spread) ** 2))
-        total += n
-    return score / total if total else 0.0
+    for n, s_sum, (_lo, _hi, ideal, spread) in zip(
+        counts.tolist(), sat_sums.tolist(), _NATURAL_GROUPS, strict=True
+    ):
+        if n:
+            score += n * float(np.exp(-0.5 * ((s_sum / n - ideal) / spread) ** 2))
+    return score / total_n
+
+
+def _uniform_table(points: int = LBP_POINTS) -> np.ndarray:
+    """riu2 code of each of the ``2**points`` bit patterns (bit i = neighbour i)."""
+    table = np.empty(1 << points, dtype=np.int64)
+    for pattern in range(1 << points):
+        bits = [(pattern >> i) & 1 for i in range(points)]
+        changes = sum(bits[i] != bits[i + 1] for i in range(points - 1))
+        table[pattern] = sum(bits) if changes <= 2 else points + 1
+    return table
+
+
+_RIU2 = _uniform_table()
+
+
+def _lbp_patterns(grey: np.ndarray) -> np.ndarray:
+    """8-bit neighbour patterns of the interior pixels (P = 8, R = 1; bit i = neighbour i,
+    counter-clockwise from the right)."""
+    g = np.asarray(grey)
+    if g.dtype != np.int32:
+        g = g.astype(np.int32)
+    h, w = g.shape
+    c = g[1:-1, 1:-1]
+    right, up, left, down = g[1:-1, 2:], g[:-2, 1:-1], g[1:-1, :-2], g[2:, 1:-1]
+    near, far = _DIAGONAL
+
+    def diagonal(vertical: np.ndarray, horizontal: np.ndarray, corner: np.ndarray) -> np.ndarray:
+        side = vertical + horizontal
+        side -= 2 * c
+        side *= near
+        side += far * (corner - c)
+        return side >= 0
+
+    bits = (
+        right >= c,
+        diagonal(up, right, g[:-2, 2:]),
+        up >= c,
+        diagonal(up, left, g[:-2, :-2]),
+        left >= c,
+        diagonal(down, left, g[2:, :-2]),
+        down >= c,
+        diagonal(down, right, g[2:, 2:]),
+    )
+    pattern = np.zeros((h - 2, w - 2), dtype=np.uint8)
+    for i, bit in enumerate(bits):
+        pattern |= bit.view(np.uint8) << i
+    return pattern
 
 
 def lbp_codes(grey: np.ndarray, points: int = LBP_POINTS, radius: float = LBP_RADIUS) -> np.ndarray:
-    """Rotation-invariant uniform LBP codes (0..points+1) of the interior pixels of ``grey``.
+    """Rotation-invariant uniform LBP codes (0..points+1) of the interior pixels of ``grey``
+    (integer grey levels 0..255).
 
-    Returns an array of shape ``(H - 2r, W - 2r)`` with ``r = ceil(radius)``; empty when
-    the image is too small.
+    Returns an array of shape ``(H - 2, W - 2)``; empty when the image is too small. Only
+    ``points = 8`` and ``radius = 1`` are implemented.
     """
-    g = np.asarray(grey, dtype=np.float64)
-    border = int(np.ceil(radius))
-    h, w = g.shape
-    if h <= 2 * border or w <= 2 * border:
+    if points != LBP_POINTS or radius != LBP_RADIUS:
+        raise DataError(f"LBP is implemented for P = 8, R = 1 only, got P = {points}, R = {radius}")
+    g = np.asarray(grey)
+    if g.shape[0] <= 2 or g.shape[1] <= 2:
         return np.zeros((0, 0), dtype=np.int64)
-    angles = 2.0 * np.pi * np.arange(points, dtype=np.float64) / points
-    rp = np.round(-radius * np.sin(angles), 5)
-    cp = np.round(radius * np.cos(angles), 5)
-    rows = np.arange(border, h - border, dtype=np.float64)[:, None]
-    cols = np.arange(border, w - border, dtype=np.float64)[None, :]
-    centre = g[border : h - border, border : w - border]
-    bits = np.empty((points, *centre.shape), dtype=np.int8)
-    for i in range(points):
-        bits[i] = _bilinear(g, rows + rp[i], cols + cp[i]) - centre >= 0
-    changes = (bits[:-1] != bits[1:]).sum(axis=0)
-    ones = bits.sum(axis=0, dtype=np.int64)
-    return np.where(changes <= 2, ones, points + 1)
+    return _RIU2[_lbp_patterns(np.rint(g).astype(np.int32))]
 
 
-def _bilinear(g: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    # Same arithmetic as scikit-image's bilinear_interpolation (interior points only).
-    r, c = np.broadcast_arrays(r, c)
-    minr = np.floor(r)
-    minc = np.floor(c)
-    maxr = np.ceil(r)
-    maxc = np.ceil(c)
-    dr = r - minr
-    dc = c - minc
-    i0, i1 = minr.astype(np.int64), maxr.astype(np.int64)
-    j0, j1 = minc.astype(np.int64), maxc.astype(np.int64)
-    top = (1 - dc) * g[i0, j0] + dc * g[i0, j1]
-    bottom = (1 - dc) * g[i1, j0] + dc * g[i1, j1]
-    return (1 - dr) * top + dr * bottom
-
-
-def lbp_histogram(rgb: np.ndarray) -> np.ndarray:
+def lbp_histogram(rgb: np.ndarray | ColourPlanes) -> np.ndarray:
     """Normalised histogram (sums to 1; all zeros for images under 3x3) of :func:`lbp_codes`."""
-    codes = lbp_codes(grey_levels(rgb))
-    counts = np.bincount(codes.ravel(), minlength=LBP_POINTS + 2).astype(np.float64)
+    grey = _planes(rgb).grey
+    if grey.shape[0] <= 2 or grey.shape[1] <= 2:
+        return np.zeros(LBP_POINTS + 2)
+    patterns = np.bincount(_lbp_patterns(grey).ravel(), minlength=256)
+    counts = np.bincount(_RIU2, weights=patterns, minlength=LBP_POINTS + 2)
     total = counts.sum()
     return counts / total if total else counts
+
+
+def working_image(image: Image.Image, max_side: int | None) -> Image.Image:
+    """``image`` as RGB, downscaled (bilinear, aspect kept) so its longer side is at most
+    ``max_side`` (``None``: unchanged)."""
+    im = image.convert("RGB") if image.mode != "RGB" else image
+    if max_side is None or max(im.size) <= max_side:
+        return im
+    scale = max_side / max(im.size)
+    size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
+    return im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def attractiveness_features(
@@ -255,25 +442,23 @@ def attractiveness_features(
     image
         A PIL image or an ``(H, W, 3)`` array (uint8, or float in ``[0, 1]``).
     max_side
-        Downscale (bilinear, aspect kept) when the longer side exceeds this; ``None``: never.
+        Working size: a PIL image whose longer side exceeds it is downscaled first
+        (bilinear, aspect kept); ``None``: never.
     """
-    if isinstance(image, Image.Image) and max_side is not None and max(image.size) > max_side:
-        im = image.convert("RGB") if image.mode != "RGB" else image
-        scale = max_side / max(im.size)
-        size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
-        image = im.resize(size, Image.Resampling.BILINEAR)
-    rgb = as_rgb_float(image)
+    if isinstance(image, Image.Image):
+        image = working_image(image, max_side)
+    p = ColourPlanes(image)
     scalars = [
-        brightness(rgb),
-        saturation(rgb),
-        contrast_rms(rgb),
-        contrast_rgb(rgb),
-        sharpness(rgb),
-        colourfulness(rgb),
-        entropy(rgb),
-        naturalness(rgb),
+        brightness(p),
+        saturation(p),
+        contrast_rms(p),
+        contrast_rgb(p),
+        sharpness(p),
+        colourfulness(p),
+        entropy(p),
+        naturalness(p),
     ]
-    return np.concatenate([np.asarray(scalars), lbp_histogram(rgb)]).astype(np.float32)
+    return np.concatenate([np.asarray(scalars), lbp_histogram(p)]).astype(np.float32)
 
 
 class HandcraftedExtractor(FeatureExtractor):
