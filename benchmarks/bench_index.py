@@ -12,9 +12,14 @@ the same data and measured on the same queries:
   reference the caller's float32 vectors (``4 * n * d`` bytes), not counted. The process's
   peak RSS is printed at the end.
 
-The data is SYNTHETIC: unit vectors with a low intrinsic dimension (24) in uneven (Zipf)
-clusters, like a PCA embedding of CNN features; the queries are further points of the
-same distribution that are not in the index. FAISS answers queries with ``--threads`` OpenMP threads (builds use ``--build-threads``, 2)
+The data is SYNTHETIC, of two kinds (``--data``): ``clustered``, unit vectors with a low
+intrinsic dimension (24) in uneven (Zipf) clusters, like a PCA embedding of CNN features;
+and ``gaussian``, i.i.d. standard normal vectors, which have no structure for an index to
+exploit. The queries are further points of the same distribution that are not in the
+index. Rows marked ``tuned`` are built with ``target_recall=0.95`` (``--target-recall``):
+the index measures itself on queries sampled from the catalogue and picks its parameters
+(see :mod:`artrec.index.faiss_index`); their build time includes the tuning, whose share
+and chosen parameters are listed. The other FAISS rows use fixed parameters (no tuning). FAISS answers queries with ``--threads`` OpenMP threads (builds use ``--build-threads``, 2)
 and numpy with ``$ARTREC_BENCH_BLAS_THREADS`` BLAS threads (both default 1: the machine is
 shared, and single-query latency is what a server sees).
 
@@ -22,6 +27,8 @@ Run (the full set takes a while on 2 cores; the 1M HNSW build dominates)::
 
     .venv/bin/python benchmarks/bench_index.py                     # 10k, 100k, 100k@512, 1M
     .venv/bin/python benchmarks/bench_index.py --configs 10000x128  # one catalogue
+    .venv/bin/python benchmarks/bench_index.py --configs 200000x128 --data clustered gaussian \
+        --kinds ivf hnsw --tuned-only                                 # self-tuning at 200k
 
 It prints a Markdown table (and ``--json PATH`` writes the raw numbers).
 """
@@ -66,6 +73,11 @@ def clustered(n: int, d: int, seed: int = 0, latent: int = 24, chunk: int = 100_
         x = z @ w + 0.1 * rng.normal(size=(hi - lo, d))
         out[lo:hi] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
+
+
+def gaussian(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """``n`` i.i.d. standard normal vectors (float32)."""
+    return np.random.default_rng(seed).standard_normal((n, d), dtype=np.float32)
 
 
 def peak_rss_mib() -> float:
@@ -145,7 +157,7 @@ def run_config(n: int, d: int, args: argparse.Namespace) -> list[dict[str, Any]]
     from artrec.index.faiss_index import FaissIndex
 
     n_q = max(args.single, args.batch * args.batches)
-    data = clustered(n + n_q, d, seed=args.seed)
+    data = (gaussian if args.data_kind == "gaussian" else clustered)(n + n_q, d, seed=args.seed)
     x, queries = data[:n], np.ascontiguousarray(data[n:])
     del data
     ids = np.arange(n).astype(str)
@@ -168,13 +180,20 @@ def run_config(n: int, d: int, args: argparse.Namespace) -> list[dict[str, Any]]
     )
     results.append({**row, "build_s": secs, "memory_mib": mem})
     del exact
+    fixed = {"target_recall": None}
+    tuned = {"target_recall": args.target_recall}
     kinds: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = [
-        ("flat", {}, [{}]),
-        ("ivf", {}, [{}, {"nprobe": "half"}, {"nprobe": "double"}]),
-        ("hnsw", {}, [{}, {"ef_search": 64}, {"ef_search": 192}]),
+        ("flat", fixed, [{}]),
+        ("ivf", fixed, [{}, {"nprobe": "half"}, {"nprobe": "double"}]),
+        ("hnsw", fixed, [{}, {"ef_search": 64}, {"ef_search": 192}]),
+        ("ivf", tuned, [{}]),
+        ("hnsw", tuned, [{}]),
     ]
     for kind, build_params, sweeps in kinds:
         if kind not in args.kinds:
+            continue
+        is_tuned = build_params["target_recall"] is not None
+        if (args.tuned_only and not is_tuned) or (args.no_tuned and is_tuned):
             continue
         index, secs, mem = built(
             lambda kind=kind, bp=build_params: FaissIndex(kind, "cosine", **bp).build(x, ids)
@@ -189,12 +208,19 @@ def run_config(n: int, d: int, args: argparse.Namespace) -> list[dict[str, Any]]
             for key, value in sweep.items():
                 setattr(index, key, value)
             shown = {**defaults, **sweep}
-            shown.pop("seed", None)
-            shown.pop("over_fetch", None)
-            shown.pop("train_size", None)
-            label = " ".join(f"{k}={v}" for k, v in shown.items()) + ("" if sweep else " (default)")
+            for key in ("seed", "over_fetch", "train_size", "target_recall"):
+                shown.pop(key, None)
+            label = " ".join(f"{k}={v}" for k, v in shown.items())
+            if is_tuned:
+                tuning = index.tuning_ or {}
+                label += (
+                    f" (tuned to {args.target_recall}: sample recall {tuning.get('recall')}, "
+                    f"tuning {tuning.get('seconds')} s)"
+                )
+            elif not sweep:
+                label += " (default)"
             row, _ = measure(
-                f"faiss-{kind}",
+                f"faiss-{kind}" + (" tuned" if is_tuned else ""),
                 label.strip(),
                 index,
                 queries,
@@ -243,6 +269,18 @@ def main() -> None:
         "--build-threads", type=int, default=2, help="FAISS OpenMP threads for builds (default 2)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        default=["clustered"],
+        choices=["clustered", "gaussian"],
+        help="synthetic data kinds (default clustered)",
+    )
+    parser.add_argument(
+        "--target-recall", type=float, default=0.95, help="target of the tuned rows (0.95)"
+    )
+    parser.add_argument("--tuned-only", action="store_true", help="only the self-tuned FAISS rows")
+    parser.add_argument("--no-tuned", action="store_true", help="no self-tuned FAISS rows")
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument(
         "--save-hnsw",
@@ -260,14 +298,18 @@ def main() -> None:
         f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}"
     )
     all_rows: list[dict[str, Any]] = []
-    for cfg in args.configs:
+    for data_kind, cfg in [(k, c) for k in args.data for c in args.configs]:
+        args.data_kind = data_kind
         n_text, d_text = cfg.lower().split("x")
         n, d = int(float(n_text)), int(d_text)
         t = time.perf_counter()
         rows = run_config(n, d, args)
+        for r in rows:
+            r["data"] = data_kind
         all_rows.extend(rows)
         print(
-            f"\n## n={n:,} d={d} ({time.perf_counter() - t:.0f} s, load {os.getloadavg()[0]:.1f})\n"
+            f"\n## {data_kind} n={n:,} d={d} ({time.perf_counter() - t:.0f} s, "
+            f"load {os.getloadavg()[0]:.1f})\n"
         )
         print(
             f"| index | params | build s | single p50 ms | single p99 ms | batch of {args.batch} p50 ms | batch p99 ms | recall@10 | memory MiB |"

@@ -64,6 +64,22 @@ def test_index_build_and_info(ws_root: Path, capsys: pytest.CaptureFixture[str])
     assert any(r["kind"] == "index-build" for r in Workspace.open(ws_root).runs())
 
 
+def test_index_build_tunes_to_the_target_recall(
+    ws_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from artrec.index.faiss_index import index_tuning
+
+    args = ["index", "build", "-w", str(ws_root), "--index", "faiss-ivf", "--format", "json"]
+    assert main([*args, "--name", "tuned", "--target-recall", "0.99"]) == 0
+    built = _json_out(capsys)[0]
+    tuning = index_tuning(ws_root / "index" / "tuned")
+    assert tuning is not None and tuning["target_recall"] == 0.99
+    assert built["recall@10"] == tuning["recall"] and "nprobe=" in built["tuned"]
+    assert main([*args, "--name", "fixed", "--target-recall", "0"]) == 0
+    assert "recall@10" not in _json_out(capsys)[0]
+    assert index_tuning(ws_root / "index" / "fixed") is None
+
+
 def test_index_build_errors_are_one_line(ws_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(["index", "build", "-w", str(ws_root), "--index", "faiss-ivf", "--param", "nprob=3"])
