@@ -69,6 +69,17 @@ def register(subparsers: Any) -> None:
         "--include-sold", action="store_true", help="also recommend items that are sold"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="rank the chunks in this process (local, default) or on Ray actors (ray)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address for --engine ray (default: start a local Ray instance)",
+    )
     opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
@@ -79,13 +90,18 @@ def run(args: argparse.Namespace) -> int:
     from artrec.recommend.batch import recommend_all_in_workspace
 
     ws = Workspace.open(args.workspace)
+    ranker = None
+    if args.engine == "ray":
+        from artrec.recommend.ray_batch import ray_ranker
+
+        ranker = ray_ranker(args.address)
     bar, progress = opts.progress_bar("recommend-all", not args.no_progress, "user")
     try:
         done = recommend_all_in_workspace(
             ws, opts.visrank_config(args), index=args.index, params=opts.parse_params(args.param),
             n_candidates=args.candidates, k=args.k, chunk_size=args.chunk_size,
             kinds=opts.kinds_of(args), split=args.split, run=args.run, resume=not args.no_resume,
-            include_sold=args.include_sold, progress=progress,
+            include_sold=args.include_sold, progress=progress, ranker=ranker,
         )  # fmt: skip
     finally:
         if bar is not None:

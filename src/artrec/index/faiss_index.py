@@ -525,6 +525,14 @@ class FaissIndex(MutableIndex):
 
         return prepare(block, "cosine" if self.metric == "cosine" else "dot", np.float32)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state (e.g. for Ray's object store): the FAISS structure pickles
+        itself; the search-time caches (a FAISS selector among them) are rebuilt on use."""
+        state = dict(self.__dict__)
+        if "_selector_cache" in state:
+            state["_selector_cache"] = None
+        return state
+
     # -- properties ---------------------------------------------------------------------------
     @property
     def dim(self) -> int:

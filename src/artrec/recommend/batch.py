@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from artrec.config import VisRankConfig
 from artrec.data.workspace import Workspace
 from artrec.errors import DataError, UnknownIdError
 from artrec.fileio import read_json, write_json
-from artrec.recommend.base import Recommender, TrainData, check_profiles
+from artrec.recommend.base import Ranking, Recommender, TrainData, check_profiles
 from artrec.recommend.candidates import DEFAULT_CANDIDATES
 from artrec.vectors import FeatureSet, as_id_array
 
@@ -51,6 +51,40 @@ FORMAT_VERSION = 1
 
 #: ``progress(done_users, total_users)``, called after every chunk (also skipped ones).
 ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RankSettings:
+    """What every chunk of a :func:`recommend_all` run is ranked with."""
+
+    k: int
+    available: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One chunk of users to rank: its number, profiles and rows to exclude."""
+
+    chunk: int
+    profiles: list[np.ndarray]
+    exclude: list[np.ndarray] | None
+
+
+#: ``ranker(source, settings, jobs)`` yields ``(chunk, Ranking)`` once per job, in any order.
+ChunkRanker = Callable[[Recommender, RankSettings, list[ChunkJob]], Iterator[tuple[int, Ranking]]]
+
+
+def rank_chunk(source: Recommender, settings: RankSettings, job: ChunkJob) -> Ranking:
+    """The ranking of one chunk: one :meth:`~Recommender.rank` call."""
+    return source.rank(job.profiles, settings.k, exclude=job.exclude, available=settings.available)
+
+
+def rank_locally(
+    source: Recommender, settings: RankSettings, jobs: list[ChunkJob]
+) -> Iterator[tuple[int, Ranking]]:
+    """The default :data:`ChunkRanker`: every chunk in this process, in order."""
+    for job in jobs:
+        yield job.chunk, rank_chunk(source, settings, job)
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,7 @@ def recommend_all(
     resume: bool = True,
     progress: ProgressCallback | None = None,
     describe: Mapping[str, Any] | None = None,
+    ranker: ChunkRanker | None = None,
 ) -> BatchResult:
     """Recommend ``k`` items to every user, ``chunk_size`` users at a time, into ``directory``.
 
@@ -177,6 +212,10 @@ def recommend_all(
     describe
         Extra JSON-able facts stored in ``meta.json`` (embedding, metric, aggregation, ...);
         a run is resumed only when they match too.
+    ranker
+        Where the chunks are ranked: :func:`rank_locally` (default, this process) or
+        another :data:`ChunkRanker`, such as
+        :func:`artrec.recommend.ray_batch.ray_ranker` (Ray actors). The output is the same.
 
     Returns
     -------
@@ -213,21 +252,23 @@ def recommend_all(
     arrays = _open_run(directory, meta, users, items, resume=resume)
     rows_mm, scores_mm, because_mm, done_mm = arrays
     computed = 0
-    done_users = 0
+    jobs: list[ChunkJob] = []
     for c in range(n_chunks):
-        lo, hi = c * chunk_size, min(n_users, (c + 1) * chunk_size)
         if done_mm[c]:
-            done_users = hi
-            if progress is not None:
-                progress(done_users, n_users)
             continue
+        lo, hi = c * chunk_size, min(n_users, (c + 1) * chunk_size)
         chunk_exclude = None
         if exclude is not None:
             chunk_exclude = [
                 np.asarray(exclude.get(u, plist[lo + j]), dtype=np.int64)
                 for j, u in enumerate(users[lo:hi].tolist())
             ]
-        ranking = source.rank(plist[lo:hi], k, exclude=chunk_exclude, available=available)
+        jobs.append(ChunkJob(c, plist[lo:hi], chunk_exclude))
+    done_users = n_users - sum(len(job.profiles) for job in jobs)
+    if progress is not None and done_users:
+        progress(done_users, n_users)
+    for c, ranking in (ranker or rank_locally)(source, RankSettings(k, available), jobs):
+        lo, hi = c * chunk_size, min(n_users, (c + 1) * chunk_size)
         rows_mm[lo:hi] = ranking.rows
         scores_mm[lo:hi] = ranking.scores
         because_mm[lo:hi] = ranking.because
@@ -236,7 +277,7 @@ def recommend_all(
         done_mm[c] = True
         done_mm.flush()
         computed += 1
-        done_users = hi
+        done_users += hi - lo
         if progress is not None:
             progress(done_users, n_users)
     del rows_mm, scores_mm, because_mm, done_mm
@@ -268,6 +309,7 @@ def recommend_all_in_workspace(
     resume: bool = True,
     include_sold: bool = False,
     progress: ProgressCallback | None = None,
+    ranker: ChunkRanker | None = None,
 ) -> WorkspaceRun:
     """Recommend to every user with events of ``kinds`` into ``<workspace>/recommendations/<run>``.
 
@@ -286,7 +328,7 @@ def recommend_all_in_workspace(
         Run name (default ``<embedding>-<index>-<metric>-k<k>``).
     include_sold
         Also recommend items the workspace marks sold.
-    k, chunk_size, resume, progress
+    k, chunk_size, resume, progress, ranker
         See :func:`recommend_all`.
     """
     embedding = workspace.resolve_embedding(config.embedding)
@@ -349,6 +391,7 @@ def recommend_all_in_workspace(
         resume=resume,
         progress=progress,
         describe=describe,
+        ranker=ranker,
     )
     workspace.record_run(
         "recommend-all",
