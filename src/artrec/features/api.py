@@ -12,19 +12,23 @@ The returned :class:`~artrec.vectors.FeatureSet` is what the embedding step
 from __future__ import annotations
 
 import os
+import resource
 import tempfile
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError
-from artrec.features.extractor import FeatureExtractor
+from artrec.features.extractor import FeatureExtractor, TorchModelExtractor
 from artrec.features.runner import (
     ExtractionItem,
     ExtractionReport,
     ProgressCallback,
+    available_cores,
     run_extraction,
 )
 from artrec.images.fetch import FetchOptions, is_url
@@ -304,3 +308,245 @@ def _resolve(image: Any, base_dir: str | Path | None) -> str | None:
 def _user_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "artrec" / "images"
+
+
+# -- several extractors at once ----------------------------------------------------------------
+@dataclass(frozen=True)
+class PhaseTiming:
+    """Wall time and CPU time of one phase of work.
+
+    ``user_s`` and ``system_s`` are CPU seconds in user and kernel mode, of this process
+    and of the child processes it waited for during the phase (decoding workers, the side
+    process of :func:`extract_all`). A system time that is a large fraction of the user
+    time means threads spinning or fighting for cores rather than working.
+    """
+
+    name: str
+    wall_s: float
+    user_s: float
+    system_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "wall_s": round(self.wall_s, 3),
+            "user_s": round(self.user_s, 3),
+            "system_s": round(self.system_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class FeaturesPhase:
+    """What :func:`extract_all` did: the whole phase and each extractor.
+
+    Attributes
+    ----------
+    total
+        The phase: wall time and the CPU time of every process involved.
+    extractors
+        Per extractor: its wall time, and its CPU time where it ran in a process of its
+        own (otherwise 0: it shared this process with the others).
+    reports
+        Each extractor's :class:`ExtractionReport`.
+    concurrent
+        Whether model-free extractors ran in a side process next to the CNN.
+    precision
+        The precision each extractor ran at.
+    """
+
+    total: PhaseTiming
+    extractors: dict[str, PhaseTiming]
+    reports: dict[str, ExtractionReport]
+    concurrent: bool
+    precision: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "total": self.total.to_dict(),
+            "extractors": {k: v.to_dict() for k, v in self.extractors.items()},
+            "concurrent": self.concurrent,
+            "precision": dict(self.precision),
+        }
+
+
+def _cpu_times() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
+
+
+def _extract_in_side_process(
+    items: list[ExtractionItem],
+    extractor: FeatureExtractor,
+    output_dir: str,
+    kwargs: dict[str, Any],
+) -> tuple[ExtractionReport, float, float, float]:
+    """Run one extraction inline (no workers) in this process; report with its CPU time."""
+    started = time.perf_counter()
+    _features, report = run_extraction(items, extractor, output_dir, num_workers=0, **kwargs)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return report, time.perf_counter() - started, usage.ru_utime, usage.ru_stime
+
+
+def extract_all(
+    images_or_catalog: Any,
+    extractors: Sequence[str | FeatureExtractor],
+    *,
+    workspace: Workspace | str | Path | None = None,
+    output_dir: str | Path | None = None,
+    batch_size: int = 32,
+    device: str = "auto",
+    precision: str = "auto",
+    concurrent: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    cache_dir: str | Path | None = None,
+) -> tuple[dict[str, FeatureSet], FeaturesPhase]:
+    """Extract several feature sets of the same images, keeping every core busy once.
+
+    With ``concurrent`` (default), when a CNN runs on the CPU and an extractor without a
+    model (``handcrafted``: all its work is in ``preprocess``) is asked for too, and there
+    are at least two cores, the model-free extractors run in a side process on one core,
+    while the CNN runs here on the other cores; when the side process is done, the CNN gets
+    every core back (its thread count is checked before each batch). Each run sizes its
+    threads as :func:`~artrec.features.runner.run_extraction` describes, so nothing is
+    oversubscribed. Otherwise the extractors run one after the other.
+
+    Parameters
+    ----------
+    images_or_catalog
+        As for :func:`extract`.
+    extractors
+        Extractor names or instances.
+    workspace, output_dir, batch_size, device, cache_dir
+        As for :func:`extract`; a workspace or an output directory is required (the
+        feature sets are written there, also by the side process).
+    precision
+        ``"auto"`` (default): bf16 for CNNs on hardware that computes it natively, else fp32
+        (see :func:`~artrec.features.extractor.resolve_precision`); or an explicit one.
+    concurrent
+        Allow the side process.
+    progress
+        ``progress(extractor_name, done, total)`` after each batch of the extractors that
+        run here, and once at the end for those in the side process.
+
+    Returns
+    -------
+    (dict, FeaturesPhase)
+        The feature sets by extractor name, and the timings (wall, user and system CPU) of
+        the phase and of each extractor.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from artrec.features.extractor import resolve_precision
+
+    ws: Workspace | None
+    if isinstance(images_or_catalog, Workspace):
+        ws = images_or_catalog
+    elif workspace is not None:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    else:
+        ws = None
+    exts = [e if isinstance(e, FeatureExtractor) else get_extractor(e) for e in extractors]
+    names = [e.name for e in exts]
+    if len(set(names)) != len(names):
+        raise DataError(f"extractors listed twice: {names}")
+    items = items_from(images_or_catalog, base_dir=ws.root if ws is not None else None)
+    if output_dir is not None:
+        out = Path(output_dir)
+    elif ws is not None:
+        out = ws.features_dir
+    else:
+        raise DataError("extract_all needs a workspace or an output_dir to write the features to")
+    cache = cache_dir if cache_dir is not None else (ws.images_dir if ws else _user_cache())
+    precisions = {e.name: resolve_precision(precision, e, device) for e in exts}
+    models: list[FeatureExtractor] = [e for e in exts if isinstance(e, TorchModelExtractor)]
+    model_free: list[FeatureExtractor] = [e for e in exts if e not in models]
+    cores = available_cores()
+    side = concurrent and bool(models) and bool(model_free) and cores >= 2 and not _has_gpu(device)
+    started = time.perf_counter()
+    user0, sys0 = _cpu_times()
+    reports: dict[str, ExtractionReport] = {}
+    timings: dict[str, PhaseTiming] = {}
+    common: dict[str, Any] = {"batch_size": batch_size, "device": device, "cache_dir": cache}
+
+    def run_here(ext: FeatureExtractor, threads: Any = None) -> None:
+        t0 = time.perf_counter()
+
+        def cb(done: int, total: int) -> None:
+            if progress is not None:
+                progress(ext.name, done, total)
+
+        _f, report = run_extraction(
+            items,
+            ext,
+            out,
+            precision=precisions[ext.name],
+            progress=cb,
+            num_threads=threads,
+            **common,
+        )
+        reports[ext.name] = report
+        timings[ext.name] = PhaseTiming(ext.name, time.perf_counter() - t0, 0.0, 0.0)
+
+    if side:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            futures = [
+                (
+                    ext,
+                    pool.submit(
+                        _extract_in_side_process,
+                        items,
+                        ext,
+                        str(out),
+                        {**common, "precision": precisions[ext.name]},
+                    ),
+                )
+                for ext in model_free
+            ]
+
+            def threads() -> int:
+                busy = any(not f.done() for _e, f in futures)
+                return cores - 1 if busy else cores
+
+            for model in models:
+                run_here(model, threads)
+            for side_ext, future in futures:
+                side_report, wall, user, system = future.result()
+                reports[side_ext.name] = side_report
+                timings[side_ext.name] = PhaseTiming(side_ext.name, wall, user, system)
+                if progress is not None:
+                    progress(side_ext.name, side_report.n_requested, side_report.n_requested)
+    else:
+        for one in exts:
+            run_here(one)
+    user1, sys1 = _cpu_times()
+    total = PhaseTiming("features", time.perf_counter() - started, user1 - user0, sys1 - sys0)
+    features: dict[str, FeatureSet] = {}
+    for done_ext in exts:
+        features[done_ext.name] = FeatureSet.load(out, done_ext.name)
+        if ws is not None:
+            ws.record_run(
+                "extract",
+                {
+                    "extractor": done_ext.name,
+                    "batch_size": batch_size,
+                    "device": device,
+                    "precision": precisions[done_ext.name],
+                    "concurrent": side,
+                },
+                {k: v for k, v in reports[done_ext.name].to_dict().items() if k != "bad"},
+            )
+    phase = FeaturesPhase(total, timings, reports, side, precisions)
+    return features, phase
+
+
+def _has_gpu(device: str) -> bool:
+    if device != "auto":
+        return not device.startswith("cpu")
+    from artrec.features.extractor import resolve_device
+
+    return not resolve_device("auto").startswith("cpu")

@@ -60,7 +60,9 @@ from artrec.features.extractor import (
     FeatureExtractor,
     TorchModelExtractor,
     check_precision,
+    import_torch,
     resolve_device,
+    resolve_precision,
 )
 from artrec.fileio import atomic_write_bytes
 from artrec.images.fetch import FetchOptions, fetch_url, is_url
@@ -543,6 +545,26 @@ def finalize_extraction(
 
 
 # -- the local engine -----------------------------------------------------------------------------
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def single_threaded_worker(_worker_id: int = 0) -> None:
+    """``worker_init_fn`` of the decoding workers: one BLAS/OpenMP thread per worker.
+
+    Workers decode and preprocess one image at a time; a multi-threaded BLAS in each of
+    them would put more threads than cores on the machine, spinning against the model's
+    own threads (system time rather than work). torch already sets one thread per worker.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 def default_num_workers(device: str = "cpu") -> int:
     """Decoding worker processes for a model running on ``device``.
 
@@ -553,12 +575,54 @@ def default_num_workers(device: str = "cpu") -> int:
     forward, one worker cost about a third), else a quarter of the cores, at most 4.
     Large JPEGs decode slowly; pass ``num_workers`` explicitly for such catalogues.
     """
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if not device.startswith("cpu"):
         return max(0, min(8, cores - 1))
     if cores <= 2:
         return 0
     return min(4, max(1, cores // 4))
+
+
+class _TorchThreads:
+    """Sets a CPU torch model's intra-op threads for a run (and back afterwards)."""
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        device: str,
+        wanted: int | Callable[[], int] | None,
+        default: int,
+    ) -> None:
+        self.active = isinstance(extractor, TorchModelExtractor) and device.startswith("cpu")
+        self.wanted = default if wanted is None else wanted
+        self.previous: int | None = None
+        self.current: int | None = None
+
+    def update(self) -> None:
+        """Apply the wanted thread count if it changed."""
+        if not self.active:
+            return
+        n = max(1, int(self.wanted() if callable(self.wanted) else self.wanted))
+        if n != self.current:
+            import_torch().set_num_threads(n)
+            self.current = n
+
+    def __enter__(self) -> _TorchThreads:
+        if self.active:
+            self.previous = int(import_torch().get_num_threads())
+            self.update()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active and self.previous is not None:
+            import_torch().set_num_threads(self.previous)
+
+
+def _one_blas_thread() -> Any:
+    """numpy's BLAS held to one thread in this process for the duration of a run."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def run_extraction(
@@ -577,8 +641,16 @@ def run_extraction(
     retry_bad: bool = False,
     save: bool = True,
     progress: ProgressCallback | None = None,
+    num_threads: int | Callable[[], int] | None = None,
 ) -> tuple[FeatureSet, ExtractionReport]:
     """Extract features for ``items`` with a DataLoader feeding the model, resumably.
+
+    Threads are sized together so that no core is asked for twice: the decoding workers run
+    one BLAS/OpenMP thread each (:func:`single_threaded_worker`), this process's numpy BLAS
+    runs one thread during the run, and a torch model on the CPU gets one intra-op thread per
+    core (where :func:`default_num_workers` starts no decoding worker on 2 cores or fewer).
+    The thread count does not follow the number of workers, so a run resumed with other
+    workers computes bit-identical features.
 
     Parameters
     ----------
@@ -597,7 +669,8 @@ def run_extraction(
     device
         ``"auto"`` or a torch device string.
     precision
-        ``"fp32"``, ``"bf16"`` or ``"fp16"`` autocast.
+        ``"fp32"``, ``"bf16"`` or ``"fp16"`` autocast, or ``"auto"``: bf16 where the
+        hardware computes it natively (see :func:`~artrec.features.extractor.resolve_precision`).
     shard_size
         Items per shard (rounded up to whole batches); the granularity of resume.
     cache_dir
@@ -612,6 +685,11 @@ def run_extraction(
         Write the final feature set to ``output_dir`` (the shards are always used).
     progress
         Called as ``progress(done, total)`` after every batch.
+    num_threads
+        Intra-op threads of a torch model on the CPU (default: one per core); a callable is
+        asked again before every batch, so a caller sharing the cores with other work can
+        hand them back when that work ends (features then match a run with a fixed count
+        up to the order of float sums).
 
     Returns
     -------
@@ -624,13 +702,13 @@ def run_extraction(
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
     if shard_size < 1:
         raise DataError(f"shard_size must be >= 1, got {shard_size}")
-    check_precision(precision)
+    precision = resolve_precision(precision, extractor, device)
     started = time.perf_counter()
     plan = plan_extraction(items, extractor, output_dir, retry_bad=retry_bad, precision=precision)
     if num_workers is None and isinstance(extractor, TorchModelExtractor):
         workers = default_num_workers(resolve_device(device))
     elif num_workers is None:  # all the work is in preprocess: use every core for it
-        workers = min(8, os.cpu_count() or 1)
+        workers = min(8, available_cores())
     else:
         workers = int(num_workers)
     total = len(plan.pending)
@@ -652,32 +730,38 @@ def run_extraction(
             num_workers=workers,
             collate_fn=collate_batch,
             prefetch_factor=4 if workers > 0 else None,
+            worker_init_fn=single_threaded_worker if workers > 0 else None,
         )
         batches = iter(loader)  # start the workers before the model exists (fork-safe)
         extractor.setup(device, precision)
         used_device = getattr(extractor, "device_", None) or (device if device != "auto" else "cpu")
+        torch_threads = _TorchThreads(extractor, used_device, num_threads, available_cores())
         buf_ids: list[str] = []
         buf_rows: list[np.ndarray] = []
         buf_bad: list[BadItem] = []
-        for batch in batches:
-            if batch.array is not None:
-                feats = extractor.forward(batch.array)
-                if feats.shape != (len(batch.item_ids), extractor.dim):
-                    raise DataError(
-                        f"{extractor.name}: forward returned shape {feats.shape} for "
-                        f"{len(batch.item_ids)} items of dim {extractor.dim}"
+        with torch_threads, _one_blas_thread():
+            for batch in batches:
+                torch_threads.update()
+                if batch.array is not None:
+                    feats = extractor.forward(batch.array)
+                    if feats.shape != (len(batch.item_ids), extractor.dim):
+                        raise DataError(
+                            f"{extractor.name}: forward returned shape {feats.shape} for "
+                            f"{len(batch.item_ids)} items of dim {extractor.dim}"
+                        )
+                    buf_ids.extend(batch.item_ids)
+                    buf_rows.append(feats)
+                    n_extracted += len(batch.item_ids)
+                buf_bad.extend(batch.bad)
+                n_new_bad += len(batch.bad)
+                done += len(batch)
+                if len(buf_ids) + len(buf_bad) >= shard_size:
+                    plan.store.write(
+                        buf_ids, np.concatenate(buf_rows) if buf_rows else None, buf_bad
                     )
-                buf_ids.extend(batch.item_ids)
-                buf_rows.append(feats)
-                n_extracted += len(batch.item_ids)
-            buf_bad.extend(batch.bad)
-            n_new_bad += len(batch.bad)
-            done += len(batch)
-            if len(buf_ids) + len(buf_bad) >= shard_size:
-                plan.store.write(buf_ids, np.concatenate(buf_rows) if buf_rows else None, buf_bad)
-                buf_ids, buf_rows, buf_bad = [], [], []
-            if progress is not None:
-                progress(done, total)
+                    buf_ids, buf_rows, buf_bad = [], [], []
+                if progress is not None:
+                    progress(done, total)
         if buf_ids or buf_bad:
             plan.store.write(buf_ids, np.concatenate(buf_rows) if buf_rows else None, buf_bad)
     meta = {
