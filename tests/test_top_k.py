@@ -39,3 +39,11 @@ def test_matches_slow_reference_with_many_ties(seed):
     ref_rows, ref_vals = _reference(scores, k)
     assert rows.tolist() == ref_rows
     assert vals.tolist() == ref_vals
+
+
+def test_has_nan_sees_nan_and_not_infinities() -> None:
+    from artrec.ranking import has_nan
+
+    assert not has_nan(np.array([[1.0, np.inf], [-np.inf, 0.0]]))  # inf - inf sums to NaN
+    assert has_nan(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    assert not has_nan(np.zeros((0, 3)))

@@ -18,7 +18,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ``-inf``.
     """
     scores = np.asarray(scores)
-    if np.isnan(scores).any():
+    if has_nan(scores):
         scores = np.where(np.isnan(scores), -np.inf, scores)
     n, m = scores.shape
     kk = min(k, m)
@@ -62,3 +62,11 @@ def clamp_k(k: object, n_items: int | None, what: str = "k") -> int:
         raise DataError(f"{what} must be a positive integer, got {short_repr(k)}")
     k = int(k)
     return k if n_items is None else min(k, max(int(n_items), 1))
+
+
+def has_nan(scores: np.ndarray) -> bool:
+    """Whether ``scores`` holds a NaN (one summing pass; the exact test only if the sum is NaN,
+    which ``+inf`` next to ``-inf`` also gives)."""
+    with np.errstate(invalid="ignore"):
+        total = np.add.reduce(scores, axis=None)
+    return bool(np.isnan(total)) and bool(np.isnan(scores).any())

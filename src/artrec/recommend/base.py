@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from artrec.data.catalog import Catalog, Interactions
 from artrec.errors import DataError
-from artrec.ranking import clamp_k, top_k
+from artrec.ranking import clamp_k, has_nan, top_k
 
 #: Users scored at once by the generic :meth:`Recommender.rank`, to bound memory.
 DEFAULT_CHUNK = 256
@@ -264,11 +264,9 @@ class Recommender(ABC):
         scores_out = np.full((n, k), -np.inf, dtype=np.float64)
         for start in range(0, n, chunk_size):
             stop = min(n, start + chunk_size)
-            # a private float64 copy: the exclusions below write into it
-            scores = np.array(self.score(profiles[start:stop]), dtype=np.float64)
-            nan = np.isnan(scores)
-            if nan.any():
-                scores[nan] = -np.inf
+            scores = self._writable_scores(profiles[start:stop])
+            if has_nan(scores):
+                scores[np.isnan(scores)] = -np.inf
             if mask is not None:
                 scores[:, ~mask] = -np.inf
             excluded = [np.asarray(ex, dtype=np.int64).reshape(-1) for ex in exclude[start:stop]]
@@ -282,6 +280,12 @@ class Recommender(ABC):
         because = self.explain(profiles, rows_out)
         because = np.where(rows_out >= 0, because, -1)
         return Ranking(rows_out, scores_out, because)
+
+    def _writable_scores(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """:meth:`score` as a float64 array that :meth:`rank` may overwrite (exclusions are
+        written into it). Default: a copy; a recommender whose ``score`` always returns a
+        new float64 array may return it as it is."""
+        return np.array(self.score(profiles), dtype=np.float64)
 
     def _available(self) -> np.ndarray | None:
         data: TrainData | None = getattr(self, "data_", None)

@@ -210,6 +210,10 @@ class VisRankRecommender(Recommender):
                         red[:, g] = aggregate(seg, np.full(e - s, size), agg, self.m, self.metric)
                 out[group, s:e] = red.T
 
+    def _writable_scores(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """:meth:`score` returns a new float64 array every call: no copy needed."""
+        return self.score(profiles)
+
     # -- explanations ---------------------------------------------------------------------
     def similarity(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
         """Similarities between catalogue ``rows_a`` and ``rows_b``: ``(len(rows_a), len(rows_b))``."""
