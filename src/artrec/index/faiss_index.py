@@ -13,9 +13,8 @@ Three FAISS structures are offered, chosen with ``kind``:
     ``ef_construction`` at build and ``ef_search`` at query time. Defaults ``M=32``,
     ``ef_construction=80``, ``ef_search=96``.
 
-**Self-tuning.** Fixed defaults cannot promise recall: HNSW at ``ef_search=96`` finds .997
-of the true 10 nearest neighbours on clustered 200k x 128 data but about .56 on i.i.d.
-Gaussian vectors. With ``target_recall`` (default ``0.95``) :meth:`FaissIndex.build`
+**Self-tuning.** Fixed defaults cannot promise recall: an ``ef_search`` that finds nearly
+all true neighbours on clustered data misses many on i.i.d. Gaussian vectors. With ``target_recall`` (default ``0.95``) :meth:`FaissIndex.build`
 therefore measures the index it built: it samples up to
 :data:`~artrec.index.tuning.TUNE_QUERIES` catalogue items as queries, computes their exact
 :data:`~artrec.index.tuning.TUNE_K` nearest neighbours (themselves left out), and walks
