@@ -83,7 +83,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     ws = Workspace.open(args.workspace)
     params = opts.parse_params(args.param)
-    if args.index.startswith("faiss-"):
+    if args.index in ("faiss-ivf", "faiss-hnsw"):
         params.setdefault("target_recall", args.target_recall or None)
     built = build_saved_index(
         ws, embedding=args.embedding, kind=args.index, metric=args.metric,

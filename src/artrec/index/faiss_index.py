@@ -82,7 +82,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "ef_search": ("hnsw",),
     "over_fetch": KINDS,
     "seed": KINDS,
-    "target_recall": KINDS,
+    "target_recall": ("ivf", "hnsw"),
 }
 #: HNSW defaults: links per node, candidate list at build and at query time.
 DEFAULT_M = 32
@@ -268,11 +268,9 @@ class FaissIndex(MutableIndex):
 
     def get_params(self) -> dict[str, Any]:
         """The parameters that apply to this kind, with defaults resolved where built."""
-        out: dict[str, Any] = {
-            "over_fetch": self.over_fetch,
-            "seed": self.seed,
-            "target_recall": self.target_recall,
-        }
+        out: dict[str, Any] = {"over_fetch": self.over_fetch, "seed": self.seed}
+        if self.kind != "flat":
+            out["target_recall"] = self.target_recall
         if self.kind == "ivf":
             nlist = getattr(self, "nlist_", self.nlist)
             out.update(
