@@ -10,8 +10,9 @@ new, *unfitted* recommender (parametrise it to run the suite for several configu
             return MyRecommender()
 
 The fixture catalogue (:func:`tiny_data`) is a "checkerboard" of 12 artworks in three
-visual clusters of four (rows 0-3, 4-7, 8-11), one artist per cluster except the last
-(unknown artist), uneven popularity, and row 7 sold out.
+visual clusters of four (rows 0-3, 4-7, 8-11), one artist (and century) per cluster except
+the last (unknown artist), uneven popularity from a per-user log of 7 users (:data:`EVENTS`),
+and row 7 sold out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from artrec.recommend.base import Recommender, TrainData
+from artrec.recommend.reasons import REASONS
 
 N_ITEMS = 12
 SOLD = 7
@@ -39,19 +41,44 @@ def tiny_vectors() -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
+#: The fixture log: (row, user) per event, one day apart. Per-row counts: row 9 x4,
+#: row 5 x3, row 2 x2, row 0 x1, row 7 x5 (sold); no other row has an event.
+EVENTS: list[tuple[int, int]] = [
+    (9, 0), (9, 1), (9, 2), (9, 3), (5, 0), (5, 1), (5, 2), (2, 0), (2, 1), (0, 0),
+    (7, 2), (7, 3), (7, 4), (7, 5), (7, 6),
+]  # fmt: skip
+
+#: Rows with no training event: collaborative models give them no score.
+UNSEEN: frozenset[int] = frozenset(set(range(12)) - {r for r, _ in EVENTS})
+
+DAY = 86400.0
+
+
 def tiny_data(*, with_artists: bool = True, with_stock: bool = True) -> TrainData:
-    """The fixture catalogue as :class:`TrainData`."""
+    """The fixture catalogue as :class:`TrainData`, with its per-user training log."""
     artists = np.array(["A"] * 4 + ["B"] * 4 + [None] * 4, dtype=object)
     available = np.ones(N_ITEMS, dtype=bool)
     available[SOLD] = False
-    # popularity: row 9 x4, row 5 x3, row 2 x2, row 0 x1, row 7 x5 (sold)
-    events = np.array([9, 9, 9, 9, 5, 5, 5, 2, 2, 0, 7, 7, 7, 7, 7])
+    rows = np.array([r for r, _ in EVENTS])
+    users = np.array([u for _, u in EVENTS])
+    metadata: dict[str, np.ndarray] = {
+        "century": np.array(["19"] * 4 + ["17"] * 4 + ["20"] * 4, dtype=object),
+        "medium": np.array(["oil", "oil", "tempera", "oil"] * 3, dtype=object),
+        "museum": np.array(["M1", "M2"] * 6, dtype=object),
+    }
+    if with_artists:
+        metadata["artist"] = artists
     return TrainData(
         N_ITEMS,
         vectors=tiny_vectors(),
-        interactions_rows=events,
+        interactions_rows=rows,
         artists=artists if with_artists else None,
         available=available if with_stock else None,
+        users=users,
+        user_ids=np.array([f"u{u}" for u in range(users.max() + 1)], dtype=object),
+        timestamps=1_600_000_000.0 + DAY * np.arange(len(rows), dtype=np.float64),
+        kinds=np.full(len(rows), "purchase", dtype=object),
+        metadata=metadata,
     )
 
 
@@ -69,6 +96,12 @@ class RecommenderContract:
 
     #: True when every recommendation comes with a profile row as its explanation.
     explains: bool = False
+    #: False for collaborative models: rows with no training event (:data:`UNSEEN`) get
+    #: no score (NaN) and are never recommended.
+    scores_every_item: bool = True
+
+    def unscored(self) -> set[int]:
+        return set() if self.scores_every_item else set(UNSEEN)
 
     def fitted(self, recommender: Recommender, **data_options: Any) -> Recommender:
         return recommender.fit(tiny_data(**data_options))
@@ -81,9 +114,12 @@ class RecommenderContract:
         for arr in (ranking.rows, ranking.scores, ranking.because):
             assert arr.shape == (len(PROFILES), 3)
         assert ranking.rows.dtype == np.int64 and ranking.because.dtype == np.int64
-        assert ((ranking.rows >= 0) & (ranking.rows < N_ITEMS)).all()
-        assert np.isfinite(ranking.scores).all()
-        assert (np.diff(ranking.scores, axis=1) <= 0).all()
+        for prof, rows, scores in zip(PROFILES, ranking.rows, ranking.scores, strict=True):
+            n_cand = len(set(range(N_ITEMS)) - set(prof.tolist()) - self.unscored() - {SOLD})
+            n = min(3, n_cand)
+            assert ((rows[:n] >= 0) & (rows[:n] < N_ITEMS)).all() and (rows[n:] == -1).all()
+            assert np.isfinite(scores[:n]).all()
+            assert (np.diff(scores[:n]) <= 0).all()
 
     def test_no_consumed_items(self, recommender: Recommender) -> None:
         ranking = self.fitted(recommender).rank(PROFILES, 5)
@@ -109,12 +145,19 @@ class RecommenderContract:
 
     def test_unknown_stock_allows_everything(self, recommender: Recommender) -> None:
         ranking = self.fitted(recommender, with_stock=False).rank([np.array([0])], N_ITEMS)
-        assert sorted(ranking.rows[0][ranking.rows[0] >= 0].tolist()) == list(range(1, N_ITEMS))
+        expected = sorted(set(range(1, N_ITEMS)) - self.unscored())
+        assert sorted(ranking.rows[0][ranking.rows[0] >= 0].tolist()) == expected
+
+    def test_no_score_exactly_for_unseen_items(self, recommender: Recommender) -> None:
+        scores = self.fitted(recommender).score(PROFILES)
+        nan_rows = set(np.flatnonzero(np.isnan(scores).any(axis=0)).tolist())
+        assert nan_rows == self.unscored()
+        assert np.isnan(scores[:, sorted(self.unscored())]).all()
 
     def test_padding_when_catalogue_is_small(self, recommender: Recommender) -> None:
         ranking = self.fitted(recommender).rank(PROFILES, 20)
         for prof, rows, scores in zip(PROFILES, ranking.rows, ranking.scores, strict=True):
-            n_valid = N_ITEMS - 1 - len(set(prof.tolist()) - {SOLD})
+            n_valid = N_ITEMS - 1 - len((set(prof.tolist()) | self.unscored()) - {SOLD})
             assert (rows[:n_valid] >= 0).all() and (rows[n_valid:] == -1).all()
             assert np.isneginf(scores[n_valid:]).all()
             assert len(set(rows[:n_valid].tolist())) == n_valid
@@ -154,6 +197,14 @@ class RecommenderContract:
         assert ranking.rows.shape == (1, 3)
         assert (ranking.rows[0] >= 0).all() and SOLD not in ranking.rows[0]
         assert (ranking.because == -1).all()
+
+    def test_reasons_are_known_codes(self, recommender: Recommender) -> None:
+        ranking = self.fitted(recommender).rank(PROFILES + [np.zeros(0, np.int64)], 6)
+        assert ranking.reasons is not None and ranking.reasons.shape == ranking.rows.shape
+        for row, code in zip(ranking.rows.ravel(), ranking.reasons.ravel(), strict=True):
+            assert code in REASONS
+            if row < 0:
+                assert code == ""
 
     def test_has_a_name(self, recommender: Recommender) -> None:
         assert isinstance(recommender.name, str) and recommender.name != "recommender"

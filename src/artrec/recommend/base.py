@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +23,7 @@ import scipy.sparse as sp
 from artrec.data.catalog import Catalog, Interactions
 from artrec.errors import DataError
 from artrec.ranking import clamp_k, has_nan, top_k
+from artrec.recommend import reasons as R
 
 #: Users scored at once by the generic :meth:`Recommender.rank`, to bound memory.
 DEFAULT_CHUNK = 256
@@ -197,12 +199,15 @@ class Ranking:
 
     ``rows``, ``scores`` and ``because`` are ``(n_profiles, k)`` arrays. Lists shorter than
     ``k`` are padded with row ``-1`` and score ``-inf``. ``because`` holds the profile row
-    that contributed most to each recommendation, or ``-1``.
+    that contributed most to each recommendation, or ``-1``. ``reasons`` holds a reason
+    code per recommended row (:mod:`artrec.recommend.reasons`; ``""`` for padding and where
+    there is none); :func:`artrec.recommend.reasons.reason_text` turns it into a sentence.
     """
 
     rows: np.ndarray
     scores: np.ndarray
     because: np.ndarray
+    reasons: np.ndarray | None = None
 
 
 class Recommender(ABC):
@@ -212,6 +217,11 @@ class Recommender(ABC):
     name: str = "recommender"
     #: Profiles scored at once by :meth:`rank` (bounds memory to ``chunk_size * n_items``).
     chunk_size: int = DEFAULT_CHUNK
+
+    #: Reason code of this model's recommendations (:mod:`artrec.recommend.reasons`). When
+    #: empty, a recommendation with a ``because`` row is given :data:`~artrec.recommend.
+    #: reasons.SIMILAR` ("because you bought X") and one without has no reason.
+    reason: ClassVar[str] = R.NONE
 
     @abstractmethod
     def fit(self, data: TrainData) -> Recommender:
@@ -225,6 +235,23 @@ class Recommender(ABC):
         """For each profile and each of its recommended ``rows`` (``(n, k)``), the profile row
         that contributed most (``-1`` where there is none). Default: no explanations."""
         return np.full(rows.shape, -1, dtype=np.int64)
+
+    def explain_reasons(
+        self, profiles: Sequence[np.ndarray], rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`explain` plus a reason code per recommended row: ``(because, codes)``.
+
+        Default: the model's :attr:`reason` for every row, or, when that is empty,
+        :data:`~artrec.recommend.reasons.SIMILAR` where there is a ``because`` row. Models
+        whose reason differs per row (metadata affinity, the hybrid) override this.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        because = np.where(rows >= 0, self.explain(profiles, rows), -1)
+        codes = np.full(rows.shape, self.reason, dtype=object)
+        if not self.reason:
+            codes[because >= 0] = R.SIMILAR
+        codes[rows < 0] = R.NONE
+        return because, codes
 
     def rank(
         self,
@@ -277,9 +304,9 @@ class Recommender(ABC):
             top_rows, top_scores = top_k(scores, k)
             rows_out[start:stop] = top_rows
             scores_out[start:stop] = top_scores
-        because = self.explain(profiles, rows_out)
+        because, codes = self.explain_reasons(profiles, rows_out)
         because = np.where(rows_out >= 0, because, -1)
-        return Ranking(rows_out, scores_out, because)
+        return Ranking(rows_out, scores_out, because, codes)
 
     def _writable_scores(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """:meth:`score` as a float64 array that :meth:`rank` may overwrite (exclusions are

@@ -1,5 +1,8 @@
 """Non-visual baselines: random, most popular and favourite artist.
 
+Time-aware popularity lives in :mod:`artrec.recommend.popularity`; the favourite-artist
+baseline is a special case of metadata affinity (:mod:`artrec.recommend.metadata`).
+
 They share :class:`~artrec.recommend.base.Recommender`'s contract, so the evaluator and
 the CLI treat them like VisRank. None of them uses the item vectors.
 """
@@ -13,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from artrec.errors import DataError
+from artrec.recommend import reasons as R
 from artrec.recommend.base import Recommender, TrainData
+from artrec.recommend.metadata import MetadataAffinityRecommender
 from artrec.recommend.store import SavableRecommender
 
 
@@ -71,6 +76,7 @@ class PopularRecommender(SavableRecommender):
 
     name = "popular"
     kind = "popular"
+    reason = R.POPULAR
 
     def fit(self, data: TrainData) -> PopularRecommender:
         """Count the training events per row; returns self."""
@@ -99,7 +105,7 @@ class PopularRecommender(SavableRecommender):
         return rec
 
 
-class FavouriteArtistRecommender(Recommender):
+class FavouriteArtistRecommender(MetadataAffinityRecommender):
     """Works by the artists the user already collects, most collected artist first.
 
     ``score(i) = (number of profile items whose artist is i's artist) + pop(i) / (max pop + 1)``,
@@ -107,13 +113,20 @@ class FavouriteArtistRecommender(Recommender):
     second term is always below 1). Unknown artists (``None``) never match. The explanation
     of a recommendation is the first profile item by the same artist, or ``-1``.
 
+    It is metadata affinity (:mod:`artrec.recommend.metadata`) on the artist alone, in
+    ``count`` mode, with popularity weight 1.
+
     Raises
     ------
     DataError
         From :meth:`fit` when the training data has no artists.
     """
 
-    name = "artist"
+    kind = "artist"
+
+    def __init__(self) -> None:
+        super().__init__({"artist": 1.0}, smoothing=0.0, mode="count", popularity_weight=1.0)
+        self.name = "artist"
 
     def fit(self, data: TrainData) -> FavouriteArtistRecommender:
         """Encode the artists and count popularity; returns self."""
@@ -121,47 +134,16 @@ class FavouriteArtistRecommender(Recommender):
             raise DataError(
                 "the favourite-artist baseline needs artists, and the catalogue has none"
             )
-        codes = np.full(data.n_items, -1, dtype=np.int64)
-        lookup: dict[str, int] = {}
-        for row, artist in enumerate(np.asarray(data.artists, dtype=object).tolist()):
-            if artist is None:
-                continue
-            codes[row] = lookup.setdefault(str(artist), len(lookup))
-        self.artist_codes_ = codes
-        self.n_artists_ = len(lookup)
-        pop = _popularity(data)
-        self.tiebreak_ = pop / (pop.max(initial=0.0) + 1.0)
-        self.data_ = data
+        super().fit(data)
         return self
 
-    def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
-        """Artist-match counts plus the popularity tie-break, for every row."""
-        _check_fitted(self)
-        codes = self.artist_codes_
-        known = codes >= 0
-        out = np.tile(self.tiebreak_, (len(profiles), 1))
-        for j, p in enumerate(profiles):
-            pc = codes[np.asarray(p, dtype=np.int64).reshape(-1)]
-            pc = pc[pc >= 0]
-            if not pc.size:
-                continue
-            counts = np.bincount(pc, minlength=self.n_artists_).astype(np.float64)
-            out[j, known] += counts[codes[known]]
-        return out
-
-    def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
-        """The first profile item by the same artist as each recommended row, else ``-1``."""
-        _check_fitted(self)
-        codes = self.artist_codes_
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.full(rows.shape, -1, dtype=np.int64)
-        for j, p in enumerate(profiles):
-            first: dict[int, int] = {}
-            for r in np.asarray(p, dtype=np.int64).reshape(-1).tolist():
-                c = int(codes[r])
-                if c >= 0:
-                    first.setdefault(c, r)
-            for t, r in enumerate(rows[j].tolist()):
-                if r >= 0:
-                    out[j, t] = first.get(int(codes[r]), -1)
-        return out
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> FavouriteArtistRecommender:
+        """The fitted baseline rebuilt from its saved state."""
+        rec = cls()
+        codes = np.asarray(arrays["codes"], dtype=np.int64)
+        rec._set(list(params["fields"]), codes, np.asarray(arrays["popularity"], np.float64))
+        rec.data_ = TrainData(codes.shape[1])
+        return rec

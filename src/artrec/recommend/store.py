@@ -47,6 +47,15 @@ MODEL_FORMAT = 1
 #: only these; a new savable model adds one line here.
 SAVABLE: dict[str, str] = {
     "popular": "artrec.recommend.baselines:PopularRecommender",
+    "artist": "artrec.recommend.baselines:FavouriteArtistRecommender",
+    "time-popular": "artrec.recommend.popularity:TimeAwarePopularityRecommender",
+    "item-knn": "artrec.recommend.itemknn:ItemKNNRecommender",
+    "ease": "artrec.recommend.ease:EASERecommender",
+    "ials": "artrec.recommend.factors:ALSRecommender",
+    "bpr": "artrec.recommend.factors:BPRRecommender",
+    "metadata": "artrec.recommend.metadata:MetadataAffinityRecommender",
+    "content": "artrec.recommend.content:ContentRecommender",
+    "hybrid": "artrec.recommend.hybrid:HybridRecommender",
 }
 
 #: Libraries whose versions are recorded with every model (when installed).
@@ -265,19 +274,28 @@ def load_model(models_dir: str | Path, name: str) -> tuple[SavableRecommender, M
     trusting it.
     """
     info = read_model_info(models_dir, name)
-    path = SAVABLE.get(info.kind)
-    if path is None:
+    try:
+        cls = savable_class(info.kind)
+    except DataError:
         raise DataError(
             f"model {name!r} is of unknown kind {info.kind!r}; known: {', '.join(SAVABLE) or 'none'}"
-        )
-    module, cls_name = path.split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
+        ) from None
     try:
         with np.load(Path(models_dir) / name / "arrays.npz", allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"model {name!r}: cannot read arrays.npz ({exc})") from None
     return cls.from_state(info.params, arrays), info
+
+
+def savable_class(kind: str) -> type[SavableRecommender]:
+    """The class registered for ``kind`` in :data:`SAVABLE` (imported only now)."""
+    path = SAVABLE.get(kind)
+    if path is None:
+        raise DataError(f"unknown model kind {kind!r}; known: {', '.join(SAVABLE) or 'none'}")
+    module, cls_name = path.split(":")
+    cls: type[SavableRecommender] = getattr(importlib.import_module(module), cls_name)
+    return cls
 
 
 def saved_models(models_dir: str | Path) -> list[ModelInfo]:
