@@ -209,7 +209,9 @@ def test_ials_equals_implicit_and_folds_in_with_recalculate_user() -> None:
     seen = rec.seen_
     for u in range(x.shape[0]):
         keep = seen[ids[u]]
-        np.testing.assert_allclose(scores[u, ids[u][keep]], ref_scores[u][keep], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            scores[u, ids[u][keep]], ref_scores[u][keep], rtol=1e-4, atol=1e-5
+        )
     # a training user's folded-in vector is the one ALS's last user step gives
     np.testing.assert_allclose(
         rec._user_factors(profiles), ref.recalculate_user(np.arange(x.shape[0]), x), rtol=1e-5

@@ -199,7 +199,7 @@ class RecommenderContract:
         assert (ranking.because == -1).all()
 
     def test_reasons_are_known_codes(self, recommender: Recommender) -> None:
-        ranking = self.fitted(recommender).rank(PROFILES + [np.zeros(0, np.int64)], 6)
+        ranking = self.fitted(recommender).rank([*PROFILES, np.zeros(0, np.int64)], 6)
         assert ranking.reasons is not None and ranking.reasons.shape == ranking.rows.shape
         for row, code in zip(ranking.rows.ravel(), ranking.reasons.ravel(), strict=True):
             assert code in REASONS

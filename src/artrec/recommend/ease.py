@@ -94,10 +94,7 @@ class EASERecommender(GrowableRecommender):
         xa = x[:, items].tocsc().astype(np.float64)
         gram = np.asarray((xa.T @ xa).toarray(), dtype=np.float64)
         gram[np.diag_indices(m)] += float(self.lambda_)
-        if m:
-            inv = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-        else:
-            inv = gram
+        inv = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False) if m else gram
         diag = np.diag(inv).copy()
         inv /= -diag[None, :]
         inv[np.diag_indices(m)] = 0.0

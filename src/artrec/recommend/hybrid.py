@@ -183,9 +183,7 @@ class HybridRecommender(SavableRecommender):
     # -- scoring --------------------------------------------------------------------------
     def source_scores(self, profiles: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Normalised scores of every weighted source: name -> ``(n, n_items)``."""
-        return {
-            n: normalise_per_user(rec.score(profiles), profiles) for n, rec in self._active()
-        }
+        return {n: normalise_per_user(rec.score(profiles), profiles) for n, rec in self._active()}
 
     def _cold(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         return np.array([len(np.asarray(p).reshape(-1)) == 0 for p in profiles], dtype=bool)
@@ -219,7 +217,7 @@ class HybridRecommender(SavableRecommender):
         if not active and self.cold_start is None:
             return because, codes
         safe = np.maximum(rows, 0)
-        contrib = np.zeros((len(active),) + rows.shape)
+        contrib = np.zeros((len(active), *rows.shape))
         for s, (name, rec) in enumerate(active):
             norm = normalise_per_user(rec.score(profiles), profiles)
             contrib[s] = self.weights[name] * np.take_along_axis(norm, safe, axis=1)

@@ -147,9 +147,7 @@ class ItemKNNRecommender(GrowableRecommender):
         self._check_growth(old, n_items)
         sim = self.similarity_.tocsr()
         indptr = np.concatenate([sim.indptr, np.full(n_items - old, sim.indptr[-1])])
-        self.similarity_ = sp.csr_matrix(
-            (sim.data, sim.indices, indptr), shape=(n_items, n_items)
-        )
+        self.similarity_ = sp.csr_matrix((sim.data, sim.indices, indptr), shape=(n_items, n_items))
         self.seen_ = np.concatenate([self.seen_, np.zeros(n_items - old, dtype=bool)])
         self.data_ = TrainData(n_items)
         return self

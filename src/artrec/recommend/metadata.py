@@ -138,7 +138,9 @@ class MetadataAffinityRecommender(SavableRecommender):
 
     def _check(self) -> None:
         if self.mode not in MODES:
-            raise DataError(f"unknown metadata mode {self.mode!r}; choose one of {', '.join(MODES)}")
+            raise DataError(
+                f"unknown metadata mode {self.mode!r}; choose one of {', '.join(MODES)}"
+            )
         if not self.weights:
             raise DataError("metadata affinity needs at least one field weight")
         for field, w in self.weights.items():

@@ -96,13 +96,16 @@ class TimeAwarePopularityRecommender(SavableRecommender):
 
     def fit(self, data: TrainData) -> TimeAwarePopularityRecommender:
         """Weight and count the training events; returns self."""
-        for label, value in (("half_life_days", self.half_life_days), ("window_days", self.window_days)):
+        for label, value in (
+            ("half_life_days", self.half_life_days),
+            ("window_days", self.window_days),
+        ):
             if value is not None and not value > 0:
                 raise DataError(f"{label} must be > 0 or None, got {value!r}")
         weights = event_weights(data, self.half_life_days, self.window_days)
         rows = data.interactions_rows
-        pop = np.bincount(rows, weights=weights, minlength=data.n_items)
-        pop += _TIEBREAK * np.bincount(rows, minlength=data.n_items)
+        pop = np.bincount(rows, weights=weights, minlength=data.n_items).astype(np.float64)
+        pop = pop + _TIEBREAK * np.bincount(rows, minlength=data.n_items)
         self.popularity_ = pop
         self.data_ = data
         return self

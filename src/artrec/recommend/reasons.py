@@ -74,7 +74,9 @@ def reason_text(code: str, item: str | None = None, *, verb: str = "bought") -> 
         For an unknown code.
     """
     if code not in _TEXTS:
-        raise DataError(f"unknown reason code {code!r}; known: {', '.join(c for c in REASONS if c)}")
+        raise DataError(
+            f"unknown reason code {code!r}; known: {', '.join(c for c in REASONS if c)}"
+        )
     if code in NAMES_ITEM and not item:
         return "similar to works you collect" if code == SIMILAR else _TEXTS[POPULAR]
     return _TEXTS[code].format(item=item or "", verb=verb)
