@@ -1,33 +1,43 @@
-"""Simulated collectors: seeded, documented purchase histories over a real catalogue.
+"""Simulated collectors: seeded, documented purchase and like histories over a real catalogue.
 
 The public-art catalogue comes without any purchases, so the demo and its evaluation use
 *simulated* collectors. Everything they produce must be labelled "simulated"
 (:data:`SIMULATED_LABEL`); the workspace records the parameters in the meta key
 ``"simulation"``.
 
-The model (every number is a field of :class:`SimulationParams`; see ``docs/simulation.md``):
+The model (every number is a field of :class:`SimulationParams`; see ``docs/simulation.md``).
+A collector ``u`` chooses a work ``i`` with probability proportional to
+``exp(beta_u * utility(u, i, t))`` among the works in stock, where the utility adds
 
-1. **Tastes.** Each collector draws ``n_favourite_artists`` favourite artists (with
-   probability proportional to the artist's number of works, known artists only), favourite
-   centuries, media and museums (proportional to their frequency). The *affinity* of a work is
-   ``w_artist*[artist is a favourite] + w_century*[century ...] + w_medium*[medium ...] +
-   w_museum*[museum ...]``.
-2. **History lengths.** A truncated log-normal: ``round(exp(N(log(length_median),
-   length_sigma)))`` clipped to ``[min_purchases, max_purchases]`` (1 to 30): most collectors
-   buy a handful of works, a few buy many.
-3. **Times.** Each collector arrives uniformly in ``[start, start + span_days]`` and buys at
-   exponential gaps of mean ``mean_gap_days``.
-4. **Choice.** All purchases of all collectors are replayed in time order over one shared
-   stock. At each purchase, with probability ``noise`` the collector buys a uniformly random
-   work in stock; otherwise a work in stock with probability proportional to
-   ``exp(beta * affinity)``, where ``beta`` is the collector's taste strength (log-normal
-   around ``beta_median``). Each work is one of a kind: once bought it leaves the stock, so
-   the time-replay protocol is meaningful. A collector whose turn comes when the stock is
-   empty stops buying.
+1. **metadata taste**: ``w_artist*[artist is a favourite] + w_century*[century ...] +
+   w_medium*[medium ...] + w_museum*[museum ...]``; each collector draws 1-3 favourite
+   artists, 1-2 centuries, 0-1 media, 0-2 museums, proportionally to their frequency;
+2. **visual taste** (when item vectors are given): ``w_visual`` times the standardised
+   cosine between the work and the collector's taste centre (the vector of an anchor work,
+   by a favourite artist when there is one, plus noise);
+3. **community taste**: collectors belong to one of ``n_communities`` latent communities
+   and each work has a standard-normal appeal to each community, weighted ``w_community``:
+   structure that only co-purchases and co-likes reveal;
+4. **appeal**: ``w_appeal * log(a_i)`` with ``a_i`` Zipf-like (``rank^-zipf_exponent`` over
+   a random order of the works), so popularity is heavy-tailed;
+5. **trending**: ``w_heat * log(1 + heat_i(t))``, where ``heat`` counts the likes and
+   purchases of the work with a half-life of ``heat_half_life_days``;
+6. **loyalty**: ``loyalty`` for works by an artist the collector already bought, so
+   collectors buy repeatedly from the same artists.
 
-Nothing here looks at pixels: the tastes are expressed through metadata only, so a visual
-recommender can only succeed to the extent that artists, centuries, media and museums are
-visible in the images. That is what makes the task honest.
+With probability ``noise`` a choice ignores taste (uniform over the stock).
+
+History lengths are a truncated log-normal (median ``length_median``, 1 to 30
+purchases). Each collector arrives uniformly in ``[start, start + span_days]`` and buys at
+exponential gaps (mean ``mean_gap_days``); between purchases they **like** works
+(``Poisson(likes_per_purchase)`` likes per purchase, at uniform times in the gap), chosen by
+the same model. All events of all collectors are replayed in time order over one shared
+stock; each work is one of a kind, so a **purchase takes it out of stock** (likes do not);
+a collector whose turn comes when the stock is empty stops.
+
+Nothing here is fitted to any recommender: the factors are the ones a gallery's buyers are
+known to follow (artists, periods, looks, word of mouth, fashion), each given a moderate
+weight so that no single model can explain the purchases alone.
 """
 
 from __future__ import annotations
@@ -69,11 +79,26 @@ class SimulationParams:
     n_favourite_artists, n_favourite_centuries, n_favourite_media, n_favourite_museums
         ``(low, high)`` inclusive ranges of how many favourites of each kind a collector has.
     w_artist, w_century, w_medium, w_museum
-        Affinity weights of a favourite artist, century, medium and museum.
+        Utility of a favourite artist, century, medium and museum.
+    w_visual
+        Weight of the standardised visual similarity to the taste centre (used only when
+        item vectors are given).
+    visual_noise
+        Noise added to the anchor vector of the taste centre, relative to its norm.
+    n_communities, w_community
+        Latent taste communities and the weight of a work's appeal to the collector's one.
+    zipf_exponent, w_appeal
+        Exponent of the Zipf-like appeal ``rank^-s`` and its weight (on ``log`` appeal).
+    w_heat, heat_half_life_days
+        Weight of ``log(1 + heat)`` and the half-life of a like's or purchase's heat.
+    loyalty
+        Utility of works by an artist the collector already bought.
+    likes_per_purchase
+        Mean number of likes between two purchases (Poisson); 0 for purchases only.
     beta_median, beta_sigma
-        Taste strength ``beta ~ logN(log(beta_median), beta_sigma)`` in ``exp(beta * affinity)``.
+        Taste strength ``beta ~ logN(log(beta_median), beta_sigma)`` in ``exp(beta * utility)``.
     noise
-        Probability that a purchase ignores taste (uniform over the stock).
+        Probability that a choice ignores taste (uniform over the stock).
     start, span_days, mean_gap_days
         First possible arrival (seconds since the epoch), the arrival window and the mean
         gap between a collector's purchases.
@@ -91,10 +116,20 @@ class SimulationParams:
     n_favourite_centuries: tuple[int, int] = (1, 2)
     n_favourite_media: tuple[int, int] = (0, 1)
     n_favourite_museums: tuple[int, int] = (0, 2)
-    w_artist: float = 4.0
-    w_century: float = 1.0
-    w_medium: float = 0.5
-    w_museum: float = 1.0
+    w_artist: float = 3.0
+    w_century: float = 0.7
+    w_medium: float = 0.3
+    w_museum: float = 0.5
+    w_visual: float = 0.7
+    visual_noise: float = 0.5
+    n_communities: int = 12
+    w_community: float = 0.7
+    zipf_exponent: float = 1.0
+    w_appeal: float = 0.6
+    w_heat: float = 0.7
+    heat_half_life_days: float = 30.0
+    loyalty: float = 1.0
+    likes_per_purchase: float = 3.0
     beta_median: float = 1.5
     beta_sigma: float = 0.3
     noise: float = 0.2
@@ -119,9 +154,24 @@ class SimulationParams:
             "span_days",
             "mean_gap_days",
             "beta_median",
+            "heat_half_life_days",
         ):
             if not getattr(self, name) > 0:
                 raise DataError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in (
+            "w_visual",
+            "visual_noise",
+            "w_community",
+            "zipf_exponent",
+            "w_appeal",
+            "w_heat",
+            "loyalty",
+            "likes_per_purchase",
+        ):
+            if not getattr(self, name) >= 0:
+                raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_communities < 1:
+            raise DataError(f"n_communities must be >= 1, got {self.n_communities}")
         for name in (
             "n_favourite_artists",
             "n_favourite_centuries",
@@ -144,6 +194,7 @@ class Collector:
     favourite_museums: tuple[str, ...]
     beta: float
     planned_purchases: int
+    community: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,14 +204,16 @@ class Simulation:
     Attributes
     ----------
     interactions
-        Purchases (kind ``"purchase"``), timestamped, each work bought at most once.
+        Purchases (kind ``"purchase"``, each work bought at most once) and likes (kind
+        ``"like"``), timestamped, in time order.
     collectors
         The tastes behind them.
     params
         The parameters used.
     stats
-        Difficulty figures: users, purchases, history lengths, share of purchases that
-        match a favourite artist, share of noise purchases, share of the stock sold.
+        Difficulty figures: users, purchases, likes, history lengths, share of purchases
+        that match a favourite artist or repeat an artist, share of noise purchases, share
+        of the stock sold, concentration of likes.
     label
         Always :data:`SIMULATED_LABEL`.
     """
@@ -171,12 +224,18 @@ class Simulation:
     stats: dict[str, Any] = field(default_factory=dict)
     label: str = SIMULATED_LABEL
 
+    @property
+    def purchases(self) -> Interactions:
+        """The purchases only."""
+        kinds = np.asarray(self.interactions.kinds, dtype=object)
+        return self.interactions.select(kinds == "purchase")
+
 
 def _norm(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip().lower()
-    return None if text in ("", "unknown", "none", "nan") else text
+    return None if text in ("", "unknown", "none", "nan", "unknown artist") else text
 
 
 def _column(catalog: Catalog, name: str) -> list[str | None]:
@@ -204,16 +263,31 @@ def _pick(
     return tuple(names[i] for i in sorted(picked.tolist()))
 
 
-def simulate_collectors(catalog: Catalog, params: SimulationParams | None = None) -> Simulation:
-    """Simulate collectors buying one-of-a-kind works from ``catalog`` (see the module doc).
+def _standardise(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+
+def simulate_collectors(
+    catalog: Catalog,
+    params: SimulationParams | None = None,
+    *,
+    vectors: np.ndarray | None = None,
+) -> Simulation:
+    """Simulate collectors liking and buying one-of-a-kind works (see the module doc).
 
     Parameters
     ----------
     catalog
-        The works; artist, century, medium and museum columns drive the tastes (missing
-        columns simply contribute nothing).
+        The works; artist, century, medium and museum columns drive the metadata tastes
+        (missing columns simply contribute nothing).
     params
         Simulation parameters; defaults to :class:`SimulationParams()`.
+    vectors
+        ``(n_items, dim)`` item vectors for the visual taste; without them the visual term
+        is absent. Use a representation other than the one the evaluated recommenders use
+        (the demo and the benchmarks give raw hand-engineered features), so that the
+        visual taste is related to, not copied from, what a content model sees.
 
     Returns
     -------
@@ -225,19 +299,41 @@ def simulate_collectors(catalog: Catalog, params: SimulationParams | None = None
     n_items = catalog.n_items
     if n_items < 2:
         raise DataError(f"cannot simulate collectors on a catalogue of {n_items} works")
+    if vectors is not None and (vectors.ndim != 2 or vectors.shape[0] != n_items):
+        raise DataError(f"vectors have shape {vectors.shape}; expected ({n_items}, dim)")
     rng = np.random.default_rng(params.seed)
     artists_raw = catalog.artists()
     artists = [
         None if a is None else _norm(a)
         for a in (artists_raw.tolist() if artists_raw is not None else [None] * n_items)
     ]
+    artist_code = np.full(n_items, -1, dtype=np.int64)
+    lookup: dict[str, int] = {}
+    for row, a in enumerate(artists):
+        if a is not None:
+            artist_code[row] = lookup.setdefault(a, len(lookup))
     centuries = _column(catalog, "century")
     media = _column(catalog, "medium")
     museums = _column(catalog, "museum")
     n_users = params.n_users or max(5, round(params.users_per_item * n_items))
 
+    # item-side factors shared by every collector
+    appeal = np.empty(n_items)
+    appeal[rng.permutation(n_items)] = np.arange(1, n_items + 1, dtype=np.float64) ** (
+        -params.zipf_exponent
+    )
+    log_appeal = np.log(appeal)
+    base_utility = params.w_appeal * (log_appeal - log_appeal.mean())
+    community_appeal = rng.standard_normal((params.n_communities, n_items))
+    unit = None
+    if vectors is not None:
+        v = np.asarray(vectors, dtype=np.float64)
+        v = v - v.mean(axis=0)
+        norms = np.linalg.norm(v, axis=1, keepdims=True)
+        unit = v / np.where(norms > 0, norms, 1.0)
+
     collectors: list[Collector] = []
-    affinity = np.zeros((n_users, n_items), dtype=np.float32)
+    utility = np.zeros((n_users, n_items), dtype=np.float32)
     width = len(str(n_users))
     for u in range(n_users):
         fav_a = _pick(rng, artists, params.n_favourite_artists)
@@ -252,6 +348,8 @@ def simulate_collectors(catalog: Catalog, params: SimulationParams | None = None
                 params.max_purchases,
             )
         )
+        community = int(rng.integers(params.n_communities))
+        row = base_utility + params.w_community * community_appeal[community]
         for values, fav, weight in (
             (artists, fav_a, params.w_artist),
             (centuries, fav_c, params.w_century),
@@ -260,65 +358,107 @@ def simulate_collectors(catalog: Catalog, params: SimulationParams | None = None
         ):
             if fav:
                 favs = set(fav)
-                affinity[u] += weight * np.fromiter((v in favs for v in values), bool, n_items)
+                row = row + weight * np.fromiter((v in favs for v in values), bool, n_items)
+        if unit is not None and params.w_visual > 0:
+            by_fav = [i for i, a in enumerate(artists) if a is not None and a in set(fav_a)]
+            anchor = int(rng.choice(by_fav)) if by_fav else int(rng.integers(n_items))
+            centre = unit[anchor] + params.visual_noise * rng.standard_normal(
+                unit.shape[1]
+            ) / np.sqrt(unit.shape[1])
+            row = row + params.w_visual * _standardise(unit @ centre)
+        utility[u] = row
         collectors.append(
-            Collector(f"{USER_PREFIX}{u:0{width}d}", fav_a, fav_c, fav_m, fav_u, beta, length)
+            Collector(
+                f"{USER_PREFIX}{u:0{width}d}", fav_a, fav_c, fav_m, fav_u, beta, length, community
+            )
         )
 
-    # Purchase times: arrival + cumulative exponential gaps; all events replayed in time order.
-    events: list[tuple[float, int]] = []
+    # the timeline: purchases at exponential gaps, likes at uniform times in each gap
+    events: list[tuple[float, int, int]] = []  # (time, kind 0=like 1=purchase, user)
     for u, c in enumerate(collectors):
         t = params.start + rng.uniform(0.0, params.span_days) * _DAY
         for _ in range(c.planned_purchases):
-            events.append((t, u))
-            t += rng.exponential(params.mean_gap_days) * _DAY
+            gap = rng.exponential(params.mean_gap_days) * _DAY
+            for _ in range(int(rng.poisson(params.likes_per_purchase))):
+                events.append((t + rng.uniform(0.0, gap), 0, u))
+            t += gap
+            events.append((t, 1, u))
     events.sort()
 
     in_stock = np.ones(n_items, dtype=bool)
+    heat = np.zeros(n_items)
+    heat_time = params.start
+    bought_artists: list[set[int]] = [set() for _ in range(n_users)]
     users_out: list[str] = []
     items_out: list[str] = []
     times_out: list[float] = []
-    noise_count = 0
-    fav_artist_hits = 0
-    for t, u in events:
+    kinds_out: list[str] = []
+    noise_count = fav_artist_hits = repeat_artist = n_purchases = 0
+    like_counts = np.zeros(n_items, dtype=np.int64)
+    for t, kind, u in events:
         stock_rows = np.flatnonzero(in_stock)
         if len(stock_rows) == 0:
             break
+        heat *= 0.5 ** ((t - heat_time) / (params.heat_half_life_days * _DAY))
+        heat_time = t
         if rng.random() < params.noise:
             row = int(stock_rows[rng.integers(len(stock_rows))])
-            noise_count += 1
+            noise_count += kind
         else:
-            logits = collectors[u].beta * affinity[u, stock_rows].astype(np.float64)
+            logits = utility[u, stock_rows].astype(np.float64)
+            logits += params.w_heat * np.log1p(heat[stock_rows])
+            if bought_artists[u] and params.loyalty:
+                codes = artist_code[stock_rows]
+                logits += params.loyalty * np.isin(codes, list(bought_artists[u]))
+            logits *= collectors[u].beta
             p = np.exp(logits - logits.max())
             p /= p.sum()
             row = int(stock_rows[rng.choice(len(stock_rows), p=p)])
-        in_stock[row] = False
-        if artists[row] is not None and artists[row] in collectors[u].favourite_artists:
-            fav_artist_hits += 1
+        heat[row] += 1.0
         users_out.append(collectors[u].user_id)
         items_out.append(str(catalog.item_ids[row]))
         times_out.append(round(t, 3))
+        if kind == 0:
+            kinds_out.append("like")
+            like_counts[row] += 1
+            continue
+        kinds_out.append("purchase")
+        n_purchases += 1
+        in_stock[row] = False
+        code = int(artist_code[row])
+        if code >= 0:
+            repeat_artist += code in bought_artists[u]
+            bought_artists[u].add(code)
+        if artists[row] is not None and artists[row] in collectors[u].favourite_artists:
+            fav_artist_hits += 1
 
     interactions = Interactions(
         np.asarray(users_out, dtype=object),
         np.asarray(items_out, dtype=object),
         np.asarray(times_out, dtype=np.float64),
-        np.full(len(users_out), "purchase", dtype=object),
+        np.asarray(kinds_out, dtype=object),
     )
-    lengths = np.array(list(Counter(users_out).values()) or [0])
-    n_events = len(users_out)
+    buyers = [usr for usr, k in zip(users_out, kinds_out, strict=True) if k == "purchase"]
+    lengths = np.array(list(Counter(buyers).values()) or [0])
+    n_likes = len(kinds_out) - n_purchases
+    top = np.sort(like_counts)[::-1]
+    top1 = max(1, n_items // 100)
     stats = {
         "label": SIMULATED_LABEL,
         "n_items": n_items,
-        "n_users": len(set(users_out)),
-        "n_purchases": n_events,
+        "n_users": len(set(buyers)),
+        "n_purchases": n_purchases,
+        "n_likes": n_likes,
         "history_length_min": int(lengths.min()),
         "history_length_median": float(np.median(lengths)),
         "history_length_mean": float(lengths.mean()),
         "history_length_max": int(lengths.max()),
-        "share_favourite_artist": fav_artist_hits / n_events if n_events else 0.0,
-        "share_noise": noise_count / n_events if n_events else 0.0,
+        "share_favourite_artist": fav_artist_hits / n_purchases if n_purchases else 0.0,
+        "share_repeat_artist": repeat_artist / n_purchases if n_purchases else 0.0,
+        "share_noise": noise_count / n_purchases if n_purchases else 0.0,
         "share_stock_sold": float(1.0 - in_stock.mean()),
+        "share_likes_top_1pct_works": float(top[:top1].sum() / n_likes) if n_likes else 0.0,
+        "visual_taste": vectors is not None and params.w_visual > 0,
     }
     return Simulation(interactions, collectors, params, stats)
 
