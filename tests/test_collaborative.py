@@ -449,3 +449,11 @@ def test_hybrid_refresh_scores_appended_works_through_content_and_metadata() -> 
     rec.refresh(grown)
     ranking = rec.rank([np.array([0, 1])], 4)
     assert {12, 13} <= set(ranking.rows[0].tolist())
+
+
+def test_ease_woodbury_and_cholesky_paths_agree() -> None:
+    """Fewer users than items (Woodbury) and more users than items (Cholesky), same B."""
+    wide = _random_log(n_users=8, n_items=15, seed=4)  # 8 users < 13 interacted items
+    rec = EASERecommender(3.0).fit(wide)
+    b = _ease_reference(wide, 3.0)
+    np.testing.assert_allclose(rec.weights_, b[np.ix_(rec.items_, rec.items_)], atol=1e-5)
