@@ -46,7 +46,8 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("ease", "ease", {}),
     ("ials", "ials", {}),
     ("bpr", "bpr", {}),
-    ("auto (tuned hybrid)", "auto", {"k": 20}),
+    # the shop's nature is data, not a tuned constant: judged on purchases of unique works
+    ("auto (tuned hybrid)", "auto", {"k": 20, "target_kinds": "purchase", "one_of_a_kind": True}),
 ]
 
 

@@ -225,7 +225,7 @@ def test_bpr_equals_implicit_and_folds_in_by_ridge() -> None:
     x = data.user_items()
     rec = BPRRecommender(factors=5, iterations=30, num_threads=1, random_state=4).fit(data)
     ref = BayesianPersonalizedRanking(
-        factors=5, learning_rate=0.05, iterations=30, num_threads=1, random_state=4
+        factors=5, learning_rate=0.01, iterations=30, num_threads=1, random_state=4
     )
     ref.fit(x, show_progress=False)
     np.testing.assert_array_equal(rec.item_factors_, ref.item_factors)

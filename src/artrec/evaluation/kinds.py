@@ -270,7 +270,7 @@ for _spec in (
         _bpr,
         (
             Param("factors", int, 64, (32, 128)),
-            Param("learning_rate", float, 0.05, (0.01, 0.1)),
+            Param("learning_rate", float, 0.01, (0.005, 0.05)),
             Param("regularization", float, 0.01, (0.001, 0.05)),
             Param("iterations", int, 100, (50, 200)),
             Param("random_state", int, 0),
@@ -294,8 +294,17 @@ for _spec in (
     register_kind(_spec)
 
 
+#: Modules that register more kinds when imported (``auto`` lives above the models).
+PLUGIN_MODULES: tuple[str, ...] = ("artrec.evaluation.tuning",)
+
+
 def model_kind(kind: str) -> ModelKind:
     """The :class:`ModelKind` named ``kind``; :class:`DataError` listing the known ones."""
+    if kind not in MODEL_KINDS:
+        import importlib
+
+        for module in PLUGIN_MODULES:
+            importlib.import_module(module)
     spec = MODEL_KINDS.get(kind)
     if spec is None:
         raise DataError(

@@ -109,11 +109,12 @@ class Trial:
 @dataclass(frozen=True)
 class Validation:
     """Validation cases carved from training events: fit on ``fit_data``, rank for
-    ``profiles``, and the held-out ``relevant`` rows (profile rows removed)."""
+    ``profiles`` among the rows outside ``exclude``, and the held-out ``relevant`` rows."""
 
     fit_data: TrainData
     profiles: list[np.ndarray]
     relevant: list[np.ndarray]
+    exclude: list[np.ndarray]
     n_held_out: int
 
     @property
@@ -178,29 +179,59 @@ def hybrid_from_config(config: Mapping[str, Any]) -> HybridRecommender:
 
 # -- validation -------------------------------------------------------------------------------
 def validation_cases(
-    data: TrainData, *, fraction: float = DEFAULT_FRACTION, item_ids: np.ndarray | None = None
+    data: TrainData,
+    *,
+    fraction: float = DEFAULT_FRACTION,
+    item_ids: np.ndarray | None = None,
+    target_kinds: Sequence[str] | None = None,
+    one_of_a_kind: bool = False,
 ) -> Validation:
     """Carve validation cases from ``data``'s training log (see the module doc).
 
-    ``item_ids`` (the catalogue's ids by row) make ties at equal timestamps break by item
-    id as everywhere else; without them rows stand in for the ids.
+    Parameters
+    ----------
+    data
+        Training events with the per-user log.
+    fraction
+        Share of each user's target events held out (the last ones by time).
+    item_ids
+        The catalogue's ids by row: ties at equal times break by item id as everywhere
+        else; without them rows stand in for the ids.
+    target_kinds
+        Event kinds that are validation targets and profiles (``None``: every kind), e.g.
+        ``("purchase",)`` when the model is judged on purchases; every other event is
+        kept for fitting.
+    one_of_a_kind
+        Works bought (a target event) in the fitting events are sold: they are not
+        candidates, as in a live gallery of unique works.
 
     Raises
     ------
     DataError
-        Without a per-user log, or when no user has two training events.
+        Without a per-user log, or when no user has two target events.
     """
     if data.users is None or data.user_ids is None:
         raise DataError("tuning needs the per-user training log")
     rows = data.interactions_rows
+    n = len(rows)
     ids = np.asarray(item_ids, dtype=object)[rows] if item_ids is not None else rows.astype(str)
     ts = (
-        np.full(len(rows), np.nan)
+        np.full(n, np.nan)
         if data.timestamps is None
         else np.asarray(data.timestamps, dtype=np.float64)
     )
+    kinds = (
+        np.full(n, "purchase", dtype=object)
+        if data.kinds is None
+        else np.asarray(data.kinds, dtype=object)
+    )
+    target = np.ones(n, dtype=bool) if not target_kinds else np.isin(kinds, list(target_kinds))
     users = np.asarray(data.user_ids, dtype=object)[data.users]
-    held = last_fraction_mask(users, ids, ts, fraction, keep_one=True)
+    held = np.zeros(n, dtype=bool)
+    if target.any():
+        held[target] = last_fraction_mask(
+            users[target], ids[target], ts[target], fraction, keep_one=True
+        )
     keep = ~held
     fit = TrainData(
         data.n_items,
@@ -211,25 +242,37 @@ def validation_cases(
         users=data.users[keep],
         user_ids=data.user_ids,
         timestamps=None if data.timestamps is None else ts[keep],
-        kinds=None if data.kinds is None else np.asarray(data.kinds, dtype=object)[keep],
+        kinds=None if data.kinds is None else kinds[keep],
         metadata=data.metadata,
+        now=data.now,
     )
-    profiles_all = fit.profiles()
+    prof_events = keep & target
+    sub = TrainData(
+        data.n_items,
+        interactions_rows=rows[prof_events],
+        users=data.users[prof_events],
+        user_ids=data.user_ids,
+        timestamps=ts[prof_events],
+    )
+    profiles_all = sub.profiles()
+    sold = np.unique(rows[prof_events]) if one_of_a_kind else np.zeros(0, dtype=np.int64)
     held_rows: dict[int, list[int]] = {}
     for u, r in zip(data.users[held].tolist(), rows[held].tolist(), strict=True):
         held_rows.setdefault(u, []).append(r)
-    profiles, relevant = [], []
+    profiles, relevant, exclude = [], [], []
     for u in sorted(held_rows):
         prof = profiles_all[u]
-        rel = np.setdiff1d(np.unique(held_rows[u]), prof)
+        gone = np.union1d(prof, sold)
+        rel = np.setdiff1d(np.unique(held_rows[u]), gone)
         if prof.size and rel.size:
             profiles.append(prof)
             relevant.append(rel)
+            exclude.append(gone)
     if not profiles:
         raise DataError(
             "no user has two or more training events: a validation split cannot be carved"
         )
-    return Validation(fit, profiles, relevant, int(held.sum()))
+    return Validation(fit, profiles, relevant, exclude, int(held.sum()))
 
 
 def _ndcg_rows(top: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> np.ndarray:
@@ -246,8 +289,8 @@ def score_validation(
         profs = val.profiles[start : start + CHUNK]
         scores = np.array(rec.score(profs), dtype=np.float64)
         scores[np.isnan(scores)] = -np.inf
-        for j, p in enumerate(profs):
-            scores[j, p] = -np.inf
+        for j, gone in enumerate(val.exclude[start : start + CHUNK]):
+            scores[j, gone] = -np.inf
         top, _ = top_k(scores, max(k, pool))
         values.append(_ndcg_rows(top[:, :k], val.relevant[start : start + CHUNK], k))
         if pool:
@@ -301,6 +344,8 @@ def tune(
     pool: int = DEFAULT_POOL,
     min_gain: float = 0.002,
     rounds: int = 3,
+    target_kinds: Sequence[str] | None = None,
+    one_of_a_kind: bool = False,
     progress: ProgressFn | None = None,
     executor: Executor | None = None,
 ) -> TuneResult:
@@ -329,6 +374,9 @@ def tune(
         Relative improvement a weight change must bring.
     rounds
         Coordinate-ascent rounds over the weights.
+    target_kinds, one_of_a_kind
+        What the model is judged on (see :func:`validation_cases`): the event kinds held
+        out and used as profiles, and whether bought works are sold out.
     progress
         ``progress(done, total, message)`` after each trial.
     executor
@@ -338,7 +386,13 @@ def tune(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise DataError(f"k must be a positive integer, got {k!r}")
     budget = budget or TuneBudget()
-    val = validation_cases(data, fraction=fraction, item_ids=item_ids)
+    val = validation_cases(
+        data,
+        fraction=fraction,
+        item_ids=item_ids,
+        target_kinds=target_kinds,
+        one_of_a_kind=one_of_a_kind,
+    )
     kinds = list(dict.fromkeys([*sources, "time-popular"]))
     skipped: dict[str, str] = {}
     plan: list[str] = []
@@ -417,6 +471,8 @@ def tune(
             "n_cases": val.n_cases,
             "n_held_out_events": val.n_held_out,
             "fraction": fraction,
+            "target_kinds": None if target_kinds is None else list(target_kinds),
+            "one_of_a_kind": one_of_a_kind,
             "skipped": skipped,
         },
         trials=trials,
@@ -455,7 +511,7 @@ def _blend(
     for s, n in enumerate(names):
         for start in range(0, val.n_cases, CHUNK):
             profs = val.profiles[start : start + CHUNK]
-            norm = normalise_per_user(fitted[n].score(profs), profs)
+            norm = normalise_per_user(fitted[n].score(profs), val.exclude[start : start + CHUNK])
             values[s, start : start + len(profs)] = np.take_along_axis(
                 norm, safe[start : start + len(profs)], axis=1
             )
@@ -505,7 +561,7 @@ class AutoRecommender(Recommender):
 
     Parameters
     ----------
-    k, budget, sources, fraction
+    k, budget, sources, fraction, target_kinds, one_of_a_kind
         Passed to :func:`tune`.
     item_ids
         Catalogue ids by row, for the held-out rule's tie-break.
@@ -522,9 +578,13 @@ class AutoRecommender(Recommender):
         sources: Sequence[str] = DEFAULT_SOURCES,
         fraction: float = DEFAULT_FRACTION,
         *,
+        target_kinds: Sequence[str] | None = None,
+        one_of_a_kind: bool = False,
         item_ids: np.ndarray | None = None,
         retune: bool = False,
     ) -> None:
+        self.target_kinds = None if target_kinds is None else tuple(target_kinds)
+        self.one_of_a_kind = one_of_a_kind
         self.k = k
         self.budget = budget
         self.sources = tuple(sources)
@@ -542,6 +602,8 @@ class AutoRecommender(Recommender):
                 fraction=self.fraction,
                 budget=self.budget,
                 item_ids=self.item_ids,
+                target_kinds=self.target_kinds,
+                one_of_a_kind=self.one_of_a_kind,
             )
         self.model_ = self.result_.build().fit(data)
         self.data_ = data
@@ -564,8 +626,22 @@ class AutoRecommender(Recommender):
         return self.model_.explain(profiles, rows)
 
 
-def _auto(k: int, max_trials: int | None, max_seconds: float | None, retune: bool) -> Recommender:
-    return AutoRecommender(k, TuneBudget(max_trials, max_seconds), retune=retune)
+def _auto(
+    k: int,
+    max_trials: int | None,
+    max_seconds: float | None,
+    retune: bool,
+    target_kinds: str | None,
+    one_of_a_kind: bool,
+) -> Recommender:
+    kinds = None if not target_kinds else tuple(t.strip() for t in target_kinds.split(","))
+    return AutoRecommender(
+        k,
+        TuneBudget(max_trials, max_seconds),
+        target_kinds=kinds,
+        one_of_a_kind=one_of_a_kind,
+        retune=retune,
+    )
 
 
 register_kind(
@@ -577,6 +653,14 @@ register_kind(
             Param("max_trials", int, None, optional=True, help="stage-1 alternatives"),
             Param("max_seconds", float, None, optional=True, help="tuning time bound"),
             Param("retune", bool, False, help="search again at every refit"),
+            Param(
+                "target_kinds",
+                str,
+                None,
+                optional=True,
+                help="comma-separated event kinds judged and used as profiles (default all)",
+            ),
+            Param("one_of_a_kind", bool, False, help="bought works are sold out"),
         ),
         help="the hybrid tuned on a validation split of the training events",
         tunable=False,
@@ -598,6 +682,8 @@ def tune_workspace(
     kinds: Sequence[str] | None = None,
     embedding: str | None = None,
     sources: Sequence[str] = DEFAULT_SOURCES,
+    target_kinds: Sequence[str] | None = None,
+    one_of_a_kind: bool = False,
     progress: ProgressFn | None = None,
     executor: Executor | None = None,
     make_default: bool = True,
@@ -614,7 +700,7 @@ def tune_workspace(
     ----------
     workspace
         The workspace.
-    k, budget, sources, progress, executor
+    k, budget, sources, target_kinds, one_of_a_kind, progress, executor
         As for :func:`tune`.
     name
         Saved model name.
@@ -638,6 +724,8 @@ def tune_workspace(
         sources=sources,
         budget=budget,
         item_ids=catalog.item_ids,
+        target_kinds=target_kinds,
+        one_of_a_kind=one_of_a_kind,
         progress=progress,
         executor=executor,
     )

@@ -253,7 +253,7 @@ class BPRRecommender(_FactorModel):
     def __init__(
         self,
         factors: int = 64,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.01,
         regularization: float = 0.01,
         iterations: int = 100,
         random_state: int = 0,
