@@ -113,8 +113,13 @@ def run_one(name: str, scale: str) -> dict[str, Any]:
     kind, params = MODELS[name]
     rec = build_model(kind, params)
     base = _rss_mb()
-    out: dict[str, Any] = {"model": name, "scale": scale, "n_items": data.n_items,
-                           "n_users": data.n_users, "n_events": len(data.interactions_rows)}
+    out: dict[str, Any] = {
+        "model": name,
+        "scale": scale,
+        "n_items": data.n_items,
+        "n_users": data.n_users,
+        "n_events": len(data.interactions_rows),
+    }
     t = time.perf_counter()
     try:
         rec.fit(data)

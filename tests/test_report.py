@@ -92,7 +92,12 @@ def small_ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     extract(ws, "handcrafted", num_workers=0)
     build_embedding(ws, ["handcrafted"], "hand", 8)
     build_embedding(ws, ["handcrafted"], "hand_l2", 8, l2_normalize=True, set_default=False)
-    write_simulation(ws, simulate_collectors(ws.catalog(), SimulationParams(n_users=12, seed=1, likes_per_purchase=0.0)))
+    write_simulation(
+        ws,
+        simulate_collectors(
+            ws.catalog(), SimulationParams(n_users=12, seed=1, likes_per_purchase=0.0)
+        ),
+    )
     configs = config_grid(["hand"], ("cosine", "euclidean"), ("sum_distance", "max"), ("random",))
     comparison = compare(configs, ws, "time-replay", 5, baseline=configs[0].name)
     return {"ws": ws, "comparison": comparison, "query": ids[7]}

@@ -265,3 +265,25 @@ def test_windowed_uses_the_split_column_when_there_is_one(world) -> None:  # typ
     assert res.n_cases == pytest.approx(res_cut.n_cases, abs=2)
     with pytest.raises(DataError, match="n_windows"):
         windowed_time_replay(_Spy(), cat, events, n_windows=0)
+
+
+def test_validation_cases_follow_the_judged_kinds_and_time(world) -> None:  # type: ignore[no-untyped-def]
+    from artrec.evaluation.tuning import validation_cases
+
+    cat, events, _ = world
+    data = train_data_from(cat, events)
+    val = validation_cases(data, target_kinds=("purchase",), one_of_a_kind=True)
+    bought = set(data.interactions_rows[data.kinds == "purchase"].tolist())
+    for prof, rel, gone in zip(val.profiles, val.relevant, val.exclude, strict=True):
+        assert set(prof.tolist()) <= bought, "profiles hold purchases only"
+        assert set(prof.tolist()) <= set(gone.tolist())
+        assert not set(rel.tolist()) & set(gone.tolist())
+    fit_bought = set(val.fit_data.interactions_rows[val.fit_data.kinds == "purchase"].tolist())
+    assert all(set(g.tolist()) >= fit_bought for g in val.exclude), "sold works are no candidates"
+    # by time: the fit data is the past of the cut, the targets its future
+    timed = validation_cases(data, target_kinds=("purchase",), by_time=True)
+    assert timed.fit_data.timestamps is not None
+    cut = np.quantile(data.timestamps[data.kinds == "purchase"], 0.8)
+    assert timed.fit_data.timestamps.max() < cut
+    # every held-out user's later events are left out of the per-user split's fit data
+    assert len(val.fit_data.interactions_rows) + val.n_held_out <= len(data.interactions_rows)

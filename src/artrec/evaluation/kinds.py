@@ -169,12 +169,13 @@ def _bpr(
 
 
 def _metadata(
-    artist: float, century: float, medium: float, museum: float, smoothing: float
+    artist: float, century: float, medium: float, museum: float, smoothing: float, mode: str
 ) -> Recommender:
     from artrec.recommend.metadata import MetadataAffinityRecommender
 
     weights = {"artist": artist, "century": century, "medium": medium, "museum": museum}
-    return MetadataAffinityRecommender({k: v for k, v in weights.items() if v > 0}, smoothing)
+    kept = {k: v for k, v in weights.items() if v > 0} or {"artist": 1.0}
+    return MetadataAffinityRecommender(kept, smoothing, mode)
 
 
 _VISUAL = (
@@ -287,6 +288,7 @@ for _spec in (
             Param("medium", float, 0.2, (0.0, 1.0), help="weight of the medium"),
             Param("museum", float, 0.2, (0.0, 1.0), help="weight of the museum/collection"),
             Param("smoothing", float, 1.0, (0.0, 5.0), help="share smoothing"),
+            Param("mode", str, "share", ("count",), help="share of the profile, or counts"),
         ),
         help="metadata affinity (artist, century, medium, museum)",
     ),

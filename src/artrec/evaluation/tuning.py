@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from artrec.data.splits import last_fraction_mask
+from artrec.data.splits import before_mask, last_fraction_mask
 from artrec.errors import DataError
 from artrec.evaluation import metrics as M
 from artrec.evaluation.kinds import MODEL_KINDS, ModelKind, Param, build_model, register_kind
@@ -185,6 +185,7 @@ def validation_cases(
     item_ids: np.ndarray | None = None,
     target_kinds: Sequence[str] | None = None,
     one_of_a_kind: bool = False,
+    by_time: bool = False,
 ) -> Validation:
     """Carve validation cases from ``data``'s training log (see the module doc).
 
@@ -199,11 +200,18 @@ def validation_cases(
         else; without them rows stand in for the ids.
     target_kinds
         Event kinds that are validation targets and profiles (``None``: every kind), e.g.
-        ``("purchase",)`` when the model is judged on purchases; every other event is
-        kept for fitting.
+        ``("purchase",)`` when the model is judged on purchases; the other events are kept
+        for fitting, except a held-out user's own events at or after their first held-out
+        one (their future).
     one_of_a_kind
         Works bought (a target event) in the fitting events are sold: they are not
         candidates, as in a live gallery of unique works.
+    by_time
+        Hold out by a global time cut instead (the target events in the last ``fraction``
+        of the target events' times, :func:`artrec.data.splits.before_mask`), fitting only
+        on events before the cut: the validation counterpart of time replay, where a model
+        never knows what anyone did later. Default: each user's last events (the
+        counterpart of the ``given`` and leave-last-out protocols).
 
     Raises
     ------
@@ -228,11 +236,25 @@ def validation_cases(
     target = np.ones(n, dtype=bool) if not target_kinds else np.isin(kinds, list(target_kinds))
     users = np.asarray(data.user_ids, dtype=object)[data.users]
     held = np.zeros(n, dtype=bool)
-    if target.any():
+    if by_time:
+        timed = target & np.isfinite(ts)
+        if not timed.any():
+            raise DataError("a time-cut validation split needs timestamps")
+        cut = float(np.quantile(ts[timed], 1.0 - fraction))
+        held = target & ~before_mask(ts, cut)
+        # fit only on the past of the cut
+        past = before_mask(ts, cut)
+    elif target.any():
         held[target] = last_fraction_mask(
             users[target], ids[target], ts[target], fraction, keep_one=True
         )
-    keep = ~held
+    # a held-out user's own later events (of any kind) are their future: not fitted on
+    first_held = np.full(len(data.user_ids), np.inf)
+    np.minimum.at(first_held, data.users[held], np.nan_to_num(ts[held], nan=np.inf))
+    later = np.nan_to_num(ts, nan=-np.inf) >= first_held[data.users]
+    keep = ~held & ~later
+    if by_time:
+        keep &= past
     fit = TrainData(
         data.n_items,
         vectors=data.vectors,
@@ -346,6 +368,7 @@ def tune(
     rounds: int = 3,
     target_kinds: Sequence[str] | None = None,
     one_of_a_kind: bool = False,
+    by_time: bool = False,
     progress: ProgressFn | None = None,
     executor: Executor | None = None,
 ) -> TuneResult:
@@ -374,9 +397,10 @@ def tune(
         Relative improvement a weight change must bring.
     rounds
         Coordinate-ascent rounds over the weights.
-    target_kinds, one_of_a_kind
+    target_kinds, one_of_a_kind, by_time
         What the model is judged on (see :func:`validation_cases`): the event kinds held
-        out and used as profiles, and whether bought works are sold out.
+        out and used as profiles, whether bought works are sold out, and whether the
+        validation split is a time cut (for time replay) or each user's last events.
     progress
         ``progress(done, total, message)`` after each trial.
     executor
@@ -392,6 +416,7 @@ def tune(
         item_ids=item_ids,
         target_kinds=target_kinds,
         one_of_a_kind=one_of_a_kind,
+        by_time=by_time,
     )
     kinds = list(dict.fromkeys([*sources, "time-popular"]))
     skipped: dict[str, str] = {}
@@ -473,6 +498,7 @@ def tune(
             "fraction": fraction,
             "target_kinds": None if target_kinds is None else list(target_kinds),
             "one_of_a_kind": one_of_a_kind,
+            "by_time": by_time,
             "skipped": skipped,
         },
         trials=trials,
@@ -561,7 +587,7 @@ class AutoRecommender(Recommender):
 
     Parameters
     ----------
-    k, budget, sources, fraction, target_kinds, one_of_a_kind
+    k, budget, sources, fraction, target_kinds, one_of_a_kind, by_time
         Passed to :func:`tune`.
     item_ids
         Catalogue ids by row, for the held-out rule's tie-break.
@@ -580,9 +606,11 @@ class AutoRecommender(Recommender):
         *,
         target_kinds: Sequence[str] | None = None,
         one_of_a_kind: bool = False,
+        by_time: bool = False,
         item_ids: np.ndarray | None = None,
         retune: bool = False,
     ) -> None:
+        self.by_time = by_time
         self.target_kinds = None if target_kinds is None else tuple(target_kinds)
         self.one_of_a_kind = one_of_a_kind
         self.k = k
@@ -604,6 +632,7 @@ class AutoRecommender(Recommender):
                 item_ids=self.item_ids,
                 target_kinds=self.target_kinds,
                 one_of_a_kind=self.one_of_a_kind,
+                by_time=self.by_time,
             )
         self.model_ = self.result_.build().fit(data)
         self.data_ = data
@@ -633,6 +662,7 @@ def _auto(
     retune: bool,
     target_kinds: str | None,
     one_of_a_kind: bool,
+    by_time: bool,
 ) -> Recommender:
     kinds = None if not target_kinds else tuple(t.strip() for t in target_kinds.split(","))
     return AutoRecommender(
@@ -640,6 +670,7 @@ def _auto(
         TuneBudget(max_trials, max_seconds),
         target_kinds=kinds,
         one_of_a_kind=one_of_a_kind,
+        by_time=by_time,
         retune=retune,
     )
 
@@ -661,6 +692,7 @@ register_kind(
                 help="comma-separated event kinds judged and used as profiles (default all)",
             ),
             Param("one_of_a_kind", bool, False, help="bought works are sold out"),
+            Param("by_time", bool, False, help="validate on a time cut (for time replay)"),
         ),
         help="the hybrid tuned on a validation split of the training events",
         tunable=False,
