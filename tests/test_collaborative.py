@@ -238,13 +238,16 @@ def test_bpr_equals_implicit_and_folds_in_by_ridge() -> None:
     expected = y @ u + ref.item_factors[:, -1]
     got = rec.score([prof])[0]
     np.testing.assert_allclose(got[rec.seen_], expected[rec.seen_], rtol=1e-5)
-    # the folded-in user agrees with BPR's own user vector on what matters: the ranking
-    user = int(np.argmax(np.diff(x.indptr)))
-    own = ref.item_factors @ ref.user_factors[user]
-    folded = rec.score([x[user].indices])[0]
-    from scipy.stats import spearmanr
-
-    assert spearmanr(own[rec.seen_], folded[rec.seen_]).statistic > 0.3
+    # the folded-in vector scores the profile's own items high, as BPR's user vectors do
+    pct = []
+    for user in range(x.shape[0]):
+        prof = x[user].indices
+        if len(prof) >= 3:
+            s = rec.score([prof])[0][rec.seen_]
+            ranks = np.argsort(np.argsort(-s))
+            pos = np.searchsorted(np.flatnonzero(rec.seen_), prof)
+            pct.append(1.0 - ranks[pos].mean() / len(s))
+    assert np.mean(pct) > 0.7
 
 
 # -- popularity, metadata ------------------------------------------------------------------

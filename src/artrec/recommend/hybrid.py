@@ -162,6 +162,7 @@ class HybridRecommender(SavableRecommender):
             for _, rec in self._needed():
                 rec.fit(data)
         self.data_ = data
+        self._memo = None
         return self
 
     def refresh(self, data: TrainData) -> HybridRecommender:
@@ -178,6 +179,7 @@ class HybridRecommender(SavableRecommender):
             else:
                 rec.fit(data)
         self.data_ = data
+        self._memo = None
         return self
 
     # -- scoring --------------------------------------------------------------------------
@@ -188,14 +190,28 @@ class HybridRecommender(SavableRecommender):
     def _cold(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         return np.array([len(np.asarray(p).reshape(-1)) == 0 for p in profiles], dtype=bool)
 
+    def _normalised(self, profiles: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each weighted source's normalised scores; the last batch's are kept, so
+        :meth:`explain_reasons` after :meth:`score` on the same profiles scores nothing twice."""
+        key = (
+            tuple(self.weights.items()),
+            tuple(np.asarray(p, dtype=np.int64).tobytes() for p in profiles),
+        )
+        cached = getattr(self, "_memo", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        norms = [normalise_per_user(rec.score(profiles), profiles) for _, rec in self._active()]
+        self._memo = (key, norms)
+        return norms
+
     def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """``sum_s w_s r̂_s``; empty profiles get the cold-start source's normalised scores."""
         if not hasattr(self, "data_"):
             raise DataError("HybridRecommender is not fitted: call fit() first")
         n_items = self.data_.n_items
         out = np.zeros((len(profiles), n_items))
-        for name, rec in self._active():
-            out += self.weights[name] * normalise_per_user(rec.score(profiles), profiles)
+        for (name, _), norm in zip(self._active(), self._normalised(profiles), strict=True):
+            out += self.weights[name] * norm
         cold = self._cold(profiles)
         if cold.any() and self.cold_start is not None:
             idx = np.flatnonzero(cold)
@@ -218,8 +234,8 @@ class HybridRecommender(SavableRecommender):
             return because, codes
         safe = np.maximum(rows, 0)
         contrib = np.zeros((len(active), *rows.shape))
-        for s, (name, rec) in enumerate(active):
-            norm = normalise_per_user(rec.score(profiles), profiles)
+        norms = self._normalised(profiles) if active else []
+        for s, ((name, _), norm) in enumerate(zip(active, norms, strict=True)):
             contrib[s] = self.weights[name] * np.take_along_axis(norm, safe, axis=1)
         winner = np.argmax(contrib, axis=0) if active else np.zeros(rows.shape, np.int64)
         cold = self._cold(profiles)
