@@ -287,3 +287,20 @@ def test_validation_cases_follow_the_judged_kinds_and_time(world) -> None:  # ty
     assert timed.fit_data.timestamps.max() < cut
     # every held-out user's later events are left out of the per-user split's fit data
     assert len(val.fit_data.interactions_rows) + val.n_held_out <= len(data.interactions_rows)
+
+
+def test_cli_tune_makes_the_tuned_model_the_default(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]
+    from artrec.cli import main
+
+    ws = _workspace(tmp_path, world)
+    code = main(
+        ["tune", "-w", str(ws.root), "-k", "10", "--budget", "0", "--quiet",
+         "--target-kinds", "purchase", "--format", "json"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert '"source": "time-popular"' in out
+    assert default_model_name(ws) == "auto"
+    info = load_serving_model(ws).info
+    assert info.extra["refresh"].endswith("-k 10 --target-kinds purchase")
+    assert main(["tune", "-w", str(tmp_path / "missing"), "--quiet"]) == 2

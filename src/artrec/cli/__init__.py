@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "recommend",
     "evaluate",
     "compare",
+    "tune",
     "serve",
     "index",
     "batch_recommend",

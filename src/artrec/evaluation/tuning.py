@@ -716,6 +716,7 @@ def tune_workspace(
     sources: Sequence[str] = DEFAULT_SOURCES,
     target_kinds: Sequence[str] | None = None,
     one_of_a_kind: bool = False,
+    by_time: bool = False,
     progress: ProgressFn | None = None,
     executor: Executor | None = None,
     make_default: bool = True,
@@ -732,7 +733,7 @@ def tune_workspace(
     ----------
     workspace
         The workspace.
-    k, budget, sources, target_kinds, one_of_a_kind, progress, executor
+    k, budget, sources, target_kinds, one_of_a_kind, by_time, progress, executor
         As for :func:`tune`.
     name
         Saved model name.
@@ -758,11 +759,20 @@ def tune_workspace(
         item_ids=catalog.item_ids,
         target_kinds=target_kinds,
         one_of_a_kind=one_of_a_kind,
+        by_time=by_time,
         progress=progress,
         executor=executor,
     )
     model = result.build().fit(data)
-    refresh = f"artrec tune -w {workspace.root} -k {k}"
+    flags = "".join(
+        [
+            f" --name {name}" if name != TUNED_NAME else "",
+            f" --target-kinds {' '.join(target_kinds)}" if target_kinds else "",
+            " --one-of-a-kind" if one_of_a_kind else "",
+            " --by-time" if by_time else "",
+        ]
+    )
+    refresh = f"artrec tune -w {workspace.root} -k {k}{flags}"
     extra = {
         "validation": result.validation,
         "tuned": result.config(),
