@@ -148,6 +148,7 @@ class HybridRecommender(SavableRecommender):
             raise DataError(f"diversify must lie in [0, 1], got {diversify!r}")
         self.diversify = diversify
         self.fit_sources = fit_sources
+        self._memo: tuple[Any, list[np.ndarray]] | None = None
 
     # -- fitting --------------------------------------------------------------------------
     def _active(self) -> list[tuple[str, Recommender]]:
@@ -197,7 +198,7 @@ class HybridRecommender(SavableRecommender):
             tuple(self.weights.items()),
             tuple(np.asarray(p, dtype=np.int64).tobytes() for p in profiles),
         )
-        cached = getattr(self, "_memo", None)
+        cached = self._memo
         if cached is not None and cached[0] == key:
             return cached[1]
         norms = [normalise_per_user(rec.score(profiles), profiles) for _, rec in self._active()]
