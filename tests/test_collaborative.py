@@ -460,3 +460,23 @@ def test_ease_woodbury_and_cholesky_paths_agree() -> None:
     rec = EASERecommender(3.0).fit(wide)
     b = _ease_reference(wide, 3.0)
     np.testing.assert_allclose(rec.weights_, b[np.ix_(rec.items_, rec.items_)], atol=1e-5)
+
+
+def test_hybrid_refresh_keeps_a_saved_content_source_without_vectors() -> None:
+    data = tiny_data()
+    rec = _hybrid().fit(data)
+    no_vectors = TrainData(
+        data.n_items,
+        interactions_rows=data.interactions_rows,
+        artists=data.artists,
+        users=data.users,
+        user_ids=data.user_ids,
+        timestamps=data.timestamps,
+        metadata=data.metadata,
+    )
+    before = rec.score(PROFILES)
+    rec.refresh(no_vectors)
+    np.testing.assert_allclose(rec.score(PROFILES), before)
+    grown = TrainData(data.n_items + 1)
+    with pytest.raises(DataError, match="'content' cannot be refreshed"):
+        rec.refresh(grown)

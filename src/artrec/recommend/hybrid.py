@@ -172,13 +172,22 @@ class HybridRecommender(SavableRecommender):
         Collaborative sources (:class:`~artrec.recommend.collaborative.GrowableRecommender`)
         keep what they learned and are grown to ``data.n_items`` (appended rows get no
         collaborative score); every other source (content, metadata, popularity) is refitted
-        on ``data``, which is cheap.
+        on ``data``, which is cheap. A source that cannot be refitted (a content source
+        when no embedding is at hand) keeps its saved state if it covers the same catalogue.
         """
-        for _, rec in self._needed():
+        for name, rec in self._needed():
             if isinstance(rec, GrowableRecommender):
                 rec.grow(data.n_items)
-            else:
+                continue
+            try:
                 rec.fit(data)
+            except DataError:
+                # e.g. no embedding at hand: a source fitted on this very catalogue stays
+                fitted: TrainData | None = getattr(rec, "data_", None)
+                if fitted is None or fitted.n_items != data.n_items:
+                    raise DataError(
+                        f"hybrid source {name!r} cannot be refreshed on the current catalogue"
+                    ) from None
         self.data_ = data
         self._memo = None
         return self
