@@ -315,6 +315,7 @@ class BPRRecommender(_FactorModel):
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self.seen_ = item_counts(x) > 0
         self.data_ = data
+        self._fold_gram = None
         return self
 
     def _item_vectors(self) -> np.ndarray:
@@ -324,18 +325,26 @@ class BPRRecommender(_FactorModel):
         """Ridge fold-in on the factor columns (see the module doc); ``(n, factors)``."""
         y = self.item_factors_[:, :-1].astype(np.float64)
         f = y.shape[1]
-        # Y^T Y over the interacted items (the others are not ranked anyway)
-        base = y[self.seen_].T @ y[self.seen_] + self.fold_in_regularization * np.eye(f)
+        # Y^T Y over the interacted items (the others are not ranked anyway), once per fit
+        base = getattr(self, "_fold_gram", None)
+        if base is None or base.shape != (f, f):
+            base = y[self.seen_].T @ y[self.seen_] + self.fold_in_regularization * np.eye(f)
+            self._fold_gram = base
         alpha = float(self.fold_in_alpha)
-        out = np.zeros((len(profiles), f))
         q = profile_matrix(profiles, len(self.seen_))
-        for j in range(len(profiles)):
-            prof = q.indices[q.indptr[j] : q.indptr[j + 1]]
-            prof = prof[self.seen_[prof]]
-            if not prof.size:
-                continue
-            yp = y[prof]
-            out[j] = np.linalg.solve(base + alpha * yp.T @ yp, (1.0 + alpha) * yp.sum(axis=0))
+        q = q.multiply(self.seen_[None, :]).tocsr()
+        out = np.zeros((len(profiles), f))
+        has = np.diff(q.indptr) > 0
+        if not has.any():
+            return out
+        # one batched solve: A_j = base + alpha * Y_Pj^T Y_Pj, b_j = (1 + alpha) * Y_Pj^T 1
+        rows = np.repeat(np.arange(len(profiles)), np.diff(q.indptr))
+        yp = y[q.indices]
+        a = np.repeat(base[None, :, :], len(profiles), axis=0)
+        np.add.at(a, rows, alpha * yp[:, :, None] * yp[:, None, :])
+        b = np.zeros((len(profiles), f))
+        np.add.at(b, rows, (1.0 + alpha) * yp)
+        out[has] = np.linalg.solve(a[has], b[has][:, :, None])[:, :, 0]
         return out
 
     def _item_scores(self, users: np.ndarray) -> np.ndarray:

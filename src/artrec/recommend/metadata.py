@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from artrec.errors import DataError
 from artrec.recommend import reasons as R
@@ -177,6 +178,15 @@ class MetadataAffinityRecommender(SavableRecommender):
         self.popularity_ = popularity
         self.n_values_ = [int(c.max(initial=-1)) + 1 for c in codes]
         self.field_weights_ = np.array([float(self.weights[f]) for f in fields])
+        n_items = codes.shape[1] if codes.ndim == 2 else 0
+        self._onehot = []
+        for c, n_values in zip(codes, self.n_values_, strict=True):
+            known = np.flatnonzero(c >= 0)
+            self._onehot.append(
+                sp.csr_matrix(
+                    (np.ones(len(known)), (known, c[known])), shape=(n_items, max(n_values, 1))
+                )
+            )
 
     def _terms(self, profile: np.ndarray) -> np.ndarray:
         """``(n_fields, n_items)`` terms ``w_f a_f(v_f(i))`` for one profile."""
@@ -200,9 +210,27 @@ class MetadataAffinityRecommender(SavableRecommender):
     def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """Weighted affinities plus the popularity term, for every row."""
         check_fitted(self, "codes_")
+        n_items = self.codes_.shape[1]
         out = np.tile(self.popularity_weight * self.popularity_, (len(profiles), 1))
-        for j, p in enumerate(profiles):
-            out[j] += self._terms(np.asarray(p, dtype=np.int64)).sum(axis=0)
+        rows = [np.asarray(p, dtype=np.int64).reshape(-1) for p in profiles]
+        for j, r in enumerate(rows):
+            if r.size and (r.min() < 0 or r.max() >= n_items):
+                raise DataError(f"profile {j} holds a row outside 0..{n_items - 1}")
+        indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+        idx = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        # profile x item counts (a row listed twice counts twice, as in the definition)
+        q = sp.csr_matrix((np.ones(len(idx)), idx, indptr), shape=(len(rows), n_items))
+        for f, onehot in enumerate(self._onehot):
+            weight = self.field_weights_[f]
+            if weight == 0:
+                continue
+            counts = sp.csr_matrix(q @ onehot)  # (profiles, values): n_f(v)
+            if self.mode == "share":
+                known = np.asarray(counts.sum(axis=1)).ravel()
+                denom = known + self.smoothing
+                scale = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)
+                counts = sp.csr_matrix(counts.multiply(scale[:, None]))
+            out += weight * np.asarray((counts @ onehot.T).toarray())
         return out
 
     def explain_reasons(
