@@ -304,3 +304,40 @@ def test_cli_tune_makes_the_tuned_model_the_default(tmp_path: Path, world, capsy
     info = load_serving_model(ws).info
     assert info.extra["refresh"].endswith("-k 10 --target-kinds purchase")
     assert main(["tune", "-w", str(tmp_path / "missing"), "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("protocol", ["given", "leave-last-out", "time-replay"])
+@pytest.mark.parametrize(
+    ("kind", "params", "mmr"),
+    [
+        ("item-knn", None, None),
+        ("ease", None, None),
+        ("ials", None, None),
+        ("bpr", {"iterations": 5}, None),
+        ("metadata", None, None),
+        ("time-popular", None, 0.5),
+        ("auto", {"k": 10, "max_trials": 0}, None),
+    ],
+)
+def test_kinds_run_under_every_protocol(protocol, kind, params, mmr, world) -> None:  # type: ignore[no-untyped-def]
+    from artrec.evaluation.protocols import make_split
+
+    cat, events, vectors = world
+    purchases = events.select(events.kinds == "purchase")
+    test = purchases.timestamps >= np.quantile(purchases.timestamps, 0.7)
+    log = Interactions(
+        purchases.user_ids,
+        purchases.item_ids,
+        purchases.timestamps,
+        purchases.kinds,
+        np.where(test, "test", "train").astype(object),
+    )
+    split = make_split(protocol, log, cat)
+    rec = build_model(kind, params, mmr=mmr)
+    if protocol == "time-replay" and kind == "auto":
+        # plain time replay fits on no event: nothing to tune on (windowed replay is the way)
+        with pytest.raises(DataError):
+            evaluate(rec, cat, split, k=10, vectors=vectors)
+        return
+    res = evaluate(rec, cat, split, k=10, vectors=vectors)
+    assert res.n_cases > 0 and np.isfinite(res.summary["ndcg@10"].mean)
