@@ -341,3 +341,17 @@ def test_kinds_run_under_every_protocol(protocol, kind, params, mmr, world) -> N
         return
     res = evaluate(rec, cat, split, k=10, vectors=vectors)
     assert res.n_cases > 0 and np.isfinite(res.summary["ndcg@10"].mean)
+
+
+def test_tune_trials_run_in_a_process_pool_with_the_same_choice(world) -> None:  # type: ignore[no-untyped-def]
+    """What a Ray pool does (map over picklable trials), with a local process pool."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    cat, events, _ = world
+    data = train_data_from(cat, events)
+    kwargs = {"k": 10, "sources": ("item-knn", "time-popular"), "item_ids": cat.item_ids}
+    serial = tune(data, **kwargs)  # type: ignore[arg-type]
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        parallel = tune(data, executor=pool, **kwargs)  # type: ignore[arg-type]
+    assert parallel.config() == serial.config()
+    assert [t.ndcg for t in parallel.trials] == [t.ndcg for t in serial.trials]
