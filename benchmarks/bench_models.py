@@ -203,9 +203,6 @@ def main() -> int:
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
-        if "implicit_recommend_s" in row:
-            print(f"{'':12s} implicit's own recommend(recalculate_user=True): "
-                  f"{row['implicit_recommend_s']:.1f} s", flush=True)  # fmt: skip
         if "refused" in row:
             print(f"{name:12s} refused: {row['refused']}", flush=True)
         else:
@@ -214,6 +211,9 @@ def main() -> int:
                 f"peak {row['peak_rss_mb']:7.0f} MB (+{row['peak_over_data_mb']:.0f} over data)",
                 flush=True,
             )
+        if "implicit_recommend_s" in row:
+            print(f"{'':12s} implicit's own recommend(recalculate_user=True): "
+                  f"{row['implicit_recommend_s']:.1f} s", flush=True)  # fmt: skip
     tune_row = None
     if args.tune:
         proc = subprocess.run(
