@@ -7,6 +7,14 @@ profile), exactly as :func:`artrec.evaluation.validation.validation_split` does;
 fitted on the rest and scored on the held-out events; the objective is the mean
 nDCG@``k`` over validation users (candidates: every row outside the profile).
 
+The validation split mirrors how the model will be judged (:func:`validation_cases`):
+``target_kinds`` names the event kinds that are held out and make up profiles (purchases,
+say, while likes only feed the models); ``one_of_a_kind`` removes works already bought from
+the candidates, as a gallery of unique works does; ``by_time`` replaces each user's last
+events by a global time cut (:func:`artrec.data.splits.before_mask`), the counterpart of
+time replay, where no model knows what anyone did later. A held-out user's own events after
+their first held-out one are never fitted on.
+
 Two stages
 ----------
 1. **Each source alone** (content, item-kNN, EASE, iALS, time-aware popularity, metadata;
