@@ -29,8 +29,15 @@ def public_art() -> tuple[object, object]:
     if not home or not (Path(home) / "public-art" / "data.json").is_file():
         pytest.skip("ARTREC_DATA_HOME does not point at a folder with public-art/")
     catalog, _ = load_public_art(Path(home) / "public-art")
-    sim = simulate_collectors(catalog, SimulationParams(n_users=150, seed=3))
-    return catalog, sim.purchases  # likes never take a work out of stock
+    # tastes from the metadata alone (the other factors of the simulator switched off), so
+    # what these tests measure is the favourite-artist signal; likes never take a work out
+    # of stock, so only purchases are replayed
+    params = SimulationParams(
+        n_users=150, seed=3, w_artist=4.0, w_century=1.0, w_medium=0.5, w_museum=1.0,
+        w_community=0.0, w_appeal=0.0, w_heat=0.0, loyalty=0.0, likes_per_purchase=0.0,
+    )  # fmt: skip
+    sim = simulate_collectors(catalog, params)
+    return catalog, sim.purchases
 
 
 def test_time_replay_agrees_with_the_simulated_stock(public_art: tuple[object, object]) -> None:
@@ -62,7 +69,7 @@ def test_favourite_artist_beats_random_on_simulated_tastes(
     res = compare_results([artist, rnd], "random")
     # collectors favour their artists (w_artist = 4), but a profile of a few works often
     # misses the favourite artist of the held-out one and every fifth purchase is noise;
-    # measured (seeded, deterministic): HR@10 0.063 vs 0.000, AUC 0.553 vs 0.498
+    # measured (seeded, deterministic): HR@10 0.080 vs 0.000, AUC 0.540 vs 0.503
     hit = res.test("artist", "hr@10")
     assert hit is not None
     assert hit.mean_diff > 0.03 and hit.p_ttest_holm < 0.01 and hit.p_wilcoxon_holm < 0.01
