@@ -17,8 +17,8 @@ their first held-out one are never fitted on.
 
 Two stages
 ----------
-1. **Each source alone** (content, item-kNN, EASE, iALS, time-aware popularity, metadata;
-   BPR on request): a coordinate search over the kind's parameter grid
+1. **Each source alone** (content, item-kNN, EASE, iALS, time-aware popularity, metadata,
+   the favourite-artist baseline; BPR on request): a coordinate search over the kind's parameter grid
    (:mod:`artrec.evaluation.kinds`): the defaults first, then, one parameter at a time,
    each listed alternative with the others held at the best so far. Trials per kind: one
    plus the number of alternatives. A kind that cannot run (EASE beyond its size bound, no
@@ -29,7 +29,8 @@ Two stages
    rows. Coordinate ascent over the weights on :data:`WEIGHT_GRID` then maximises the
    pool's nDCG@``k``: the strongest source has weight 1, the others start at 0; each
    round tries every grid value for every other source, keeping a change only when it
-   improves the objective by more than ``min_gain`` (relative), which keeps the blend
+   improves the objective by more than ``min_gain`` (relative) *and* by more than
+   ``se_factor`` standard errors of the paired per-user differences, which keeps the blend
    simple when the validation set is small and noisy; at most ``rounds`` rounds.
 
 The result is a :class:`TuneResult`: the configuration (sources, parameters, weights),
@@ -75,6 +76,7 @@ DEFAULT_SOURCES: tuple[str, ...] = (
     "ials",
     "time-popular",
     "metadata",
+    "artist",
 )
 #: Candidate weights (relative to the strongest source's 1).
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
@@ -360,6 +362,8 @@ def _usable(kind: str, data: TrainData) -> str | None:
         return "no embedding"
     if kind == "metadata" and not data.metadata and data.artists is None:
         return "no catalogue metadata"
+    if kind == "artist" and data.artists is None:
+        return "no artists"
     return None
 
 
@@ -373,6 +377,7 @@ def tune(
     item_ids: np.ndarray | None = None,
     pool: int = DEFAULT_POOL,
     min_gain: float = 0.002,
+    se_factor: float = 1.0,
     rounds: int = 3,
     target_kinds: Sequence[str] | None = None,
     one_of_a_kind: bool = False,
@@ -403,6 +408,9 @@ def tune(
         Best rows per source kept for the blend search.
     min_gain
         Relative improvement a weight change must bring.
+    se_factor
+        A weight change must also improve the mean by more than this many standard errors
+        of the paired per-user differences (noise on a small validation split).
     rounds
         Coordinate-ascent rounds over the weights.
     target_kinds, one_of_a_kind, by_time
@@ -489,7 +497,7 @@ def tune(
 
     # stage 2: the blend, on a candidate pool per validation user
     names = sorted(best_params, key=lambda n: -best_score[n])
-    weights = _blend(names, best_params, val, k, pool, min_gain, rounds)
+    weights = _blend(names, best_params, val, k, pool, min_gain, rounds, se_factor)
     blend_score = weights.pop("__score__")
     report(f"blend ndcg@{k}={blend_score:.4f}")
     chosen = [{"name": n, "kind": n, "params": best_params[n]} for n in names]
@@ -522,6 +530,7 @@ def _blend(
     pool: int,
     min_gain: float,
     rounds: int,
+    se_factor: float,
 ) -> dict[str, float]:
     """Coordinate ascent over the weights on the pooled normalised scores."""
     fitted = {n: build_model(n, params[n]).fit(val.fit_data) for n in names}
@@ -554,18 +563,20 @@ def _blend(
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.array([discounts[: min(k, int(c))].sum() for c in n_rel])
 
-    def objective(w: np.ndarray) -> float:
+    def per_case(w: np.ndarray) -> np.ndarray:
         s = np.tensordot(w, values, axes=1)
         s[~valid] = -np.inf
         kk = min(k, width)
         # order: score descending, then row ascending (pools are sorted by row)
         part = np.argsort(-s, axis=1, kind="stable")[:, :kk]
         gains = np.take_along_axis(rel, part, axis=1) @ discounts[:kk]
-        return float(np.mean(gains / ideal))
+        return np.asarray(gains / ideal, dtype=np.float64)
 
     w = np.zeros(len(names))
     w[0] = 1.0
-    best = objective(w)
+    current = per_case(w)
+    best = float(current.mean())
+    n_cases = len(current)
     for _ in range(rounds):
         changed = False
         for s in range(1, len(names)):
@@ -574,9 +585,12 @@ def _blend(
                     continue
                 trial = w.copy()
                 trial[s] = g
-                value = objective(trial)
-                if value > best * (1.0 + min_gain) + 1e-12:
-                    best, w, changed = value, trial, True
+                cases = per_case(trial)
+                diff = cases - current
+                gain = float(diff.mean())
+                noise = float(diff.std(ddof=1)) / np.sqrt(n_cases) if n_cases > 1 else 0.0
+                if gain > max(min_gain * best, se_factor * noise) + 1e-12:
+                    current, best, w, changed = cases, float(cases.mean()), trial, True
         if not changed:
             break
     out = {n: float(w[s]) for s, n in enumerate(names)}
