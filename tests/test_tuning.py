@@ -210,7 +210,7 @@ def test_mmr_configuration_changes_lists_and_lambda_one_keeps_them(world) -> Non
 def test_build_model_names_bad_kinds_and_parameters() -> None:
     with pytest.raises(DataError, match="unknown recommender kind 'nope'"):
         build_model("nope")
-    with pytest.raises(DataError, match="item-knn has no parameter 'k'"):
+    with pytest.raises(DataError, match="'item-knn' has no parameter 'k'"):
         build_model("item-knn", {"k": 3})
     with pytest.raises(DataError, match="'neighbours' must be int"):
         build_model("item-knn", {"neighbours": "many"})

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from artrec.config import VisRankConfig
 from artrec.errors import DataError
+from artrec.evaluation.kinds import MODEL_KINDS as LEARNING_KINDS
+from artrec.evaluation.kinds import config_kind
 
 __all__ = [
     "BASELINES",
@@ -122,6 +124,11 @@ KINDS: dict[str, Kind] = {
         Kind("artist", NoParams, _artist, baseline=True),
     )
 }
+# The learning kinds (time-aware popularity, item-kNN, EASE, iALS, BPR, metadata affinity,
+# the savable content source and the tuned hybrid ``auto``), with their parameter schemas
+# and search spaces in artrec.evaluation.kinds.
+KINDS.update({name: config_kind(spec, Kind) for name, spec in LEARNING_KINDS.items()})
+
 #: Names of the kinds ``artrec compare`` offers as baselines, in order.
 BASELINES: tuple[str, ...] = tuple(name for name, k in KINDS.items() if k.baseline)
 

@@ -1,18 +1,21 @@
-"""Every recommender kind with its parameter schema: what evaluate, compare and tune build.
+"""The learning recommender kinds: parameter schemas, the values ``tune`` tries, builders.
 
-:data:`MODEL_KINDS` maps a kind name to a :class:`ModelKind`: how to build an unfitted
-recommender from parameters, the schema of those parameters (name, type, default, the
-values ``tune`` tries) and whether it needs item vectors. Evaluation configurations, the
-command line and the tuner all build models through :func:`build_model`, so a kind and its
-parameters are declared once. A new model (a learned one, say) plugs in with one
-:func:`register_kind` call.
+Every kind here (``content``, ``time-popular``, ``item-knn``, ``ease``, ``ials``, ``bpr``,
+``metadata``, ``auto``) is registered in the project's one registry of recommender kinds,
+:data:`artrec.evaluation.configs.KINDS`, through :func:`config_kind`: its :class:`Param`
+schema becomes the kind's frozen parameter dataclass (values coerced and checked in
+``__post_init__``), so ``Config("ease", lambda_=300)``, ``artrec evaluate --recommender ease
+--param lambda_=300``, :func:`~artrec.evaluation.configs.config_grid` and stored runs work
+for them like for VisRank. What this module adds is the search space: each
+:class:`Param` lists the values :mod:`artrec.evaluation.tuning` tries.
 
-``mmr`` is not a kind but a wrapper: :func:`build_model` accepts ``mmr=λ`` for any kind
-(:class:`~artrec.recommend.rerank.MMRRecommender`).
+:func:`build_model` builds any registered kind from a plain dict of parameters, optionally
+wrapped in MMR re-ranking at ``λ = mmr`` (:class:`~artrec.recommend.rerank.MMRRecommender`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +85,7 @@ class ModelKind:
     needs_log: bool = False
     help: str = ""
     tunable: bool = field(default=True)
+    wants_embedding: bool = False
 
     def defaults(self) -> dict[str, Any]:
         """Parameter name -> default."""
@@ -104,34 +108,10 @@ class ModelKind:
         return self.build(**self.resolve(params))
 
 
-def _content(metric: str, aggregation: str, m: int) -> Recommender:
+def _content(metric: str, aggregation: str, m: int, embedding: str | None) -> Recommender:
     from artrec.recommend.content import ContentRecommender
 
     return ContentRecommender(metric, aggregation, m)
-
-
-def _visrank(metric: str, aggregation: str, m: int) -> Recommender:
-    from artrec.recommend.visrank import VisRankRecommender
-
-    return VisRankRecommender(metric, aggregation, m)
-
-
-def _random(seed: int) -> Recommender:
-    from artrec.recommend.baselines import RandomRecommender
-
-    return RandomRecommender(seed)
-
-
-def _popular() -> Recommender:
-    from artrec.recommend.baselines import PopularRecommender
-
-    return PopularRecommender()
-
-
-def _artist() -> Recommender:
-    from artrec.recommend.baselines import FavouriteArtistRecommender
-
-    return FavouriteArtistRecommender()
 
 
 def _time_popular(half_life_days: float | None, window_days: float | None) -> Recommender:
@@ -168,6 +148,29 @@ def _bpr(
     return BPRRecommender(factors, learning_rate, regularization, iterations, random_state)
 
 
+def _auto(
+    embedding: str | None,
+    k: int,
+    max_trials: int | None,
+    max_seconds: float | None,
+    retune: bool,
+    target_kinds: str | None,
+    one_of_a_kind: bool,
+    by_time: bool,
+) -> Recommender:
+    from artrec.evaluation.tuning import AutoRecommender, TuneBudget
+
+    kinds = None if not target_kinds else tuple(t.strip() for t in target_kinds.split(","))
+    return AutoRecommender(
+        k,
+        TuneBudget(max_trials, max_seconds),
+        target_kinds=kinds,
+        one_of_a_kind=one_of_a_kind,
+        by_time=by_time,
+        retune=retune,
+    )
+
+
 def _metadata(
     artist: float, century: float, medium: float, museum: float, smoothing: float, mode: str
 ) -> Recommender:
@@ -178,14 +181,19 @@ def _metadata(
     return MetadataAffinityRecommender(kept, smoothing, mode)
 
 
+#: The evaluation layer gives a kind with this parameter the named embedding's vectors.
+_EMBEDDING = Param(
+    "embedding", str, None, optional=True, help="embedding name (default: the workspace's)"
+)
+
 _VISUAL = (
     Param("metric", str, "cosine", help="similarity metric"),
     Param("aggregation", str, "mean", ("max", "topm_mean"), help="aggregation over the profile"),
     Param("m", int, 3, help="profile items averaged by topm_mean"),
+    _EMBEDDING,
 )
 
-#: Kind name -> :class:`ModelKind`. ``auto`` (the tuned hybrid) is added by
-#: :mod:`artrec.evaluation.tuning`.
+#: Kind name -> :class:`ModelKind`: the learning kinds and their search spaces.
 MODEL_KINDS: dict[str, ModelKind] = {}
 
 
@@ -196,27 +204,12 @@ def register_kind(spec: ModelKind) -> None:
 
 for _spec in (
     ModelKind(
-        "visrank",
-        _visrank,
-        (
-            Param("metric", str, "cosine"),
-            Param("aggregation", str, "sum_distance"),
-            Param("m", int, 3),
-        ),
-        needs_embedding=True,
-        help="content: aggregated visual similarity to the profile (the notebook's method)",
-        tunable=False,
-    ),
-    ModelKind(
         "content",
         _content,
         _VISUAL,
         needs_embedding=True,
         help="content source of the hybrid (savable VisRank, mean cosine by default)",
     ),
-    ModelKind("random", _random, (Param("seed", int, 0),), help="random scores", tunable=False),
-    ModelKind("popular", _popular, help="most events overall", tunable=False),
-    ModelKind("artist", _artist, help="favourite artist", tunable=False),
     ModelKind(
         "time-popular",
         _time_popular,
@@ -292,21 +285,35 @@ for _spec in (
         ),
         help="metadata affinity (artist, century, medium, museum)",
     ),
+    ModelKind(
+        "auto",
+        _auto,
+        (
+            _EMBEDDING,
+            Param("k", int, 20, help="cut-off of the validation objective"),
+            Param("max_trials", int, None, optional=True, help="stage-1 alternatives"),
+            Param("max_seconds", float, None, optional=True, help="tuning time bound"),
+            Param("retune", bool, False, help="search again at every refit"),
+            Param(
+                "target_kinds",
+                str,
+                None,
+                optional=True,
+                help="comma-separated event kinds judged and used as profiles (default all)",
+            ),
+            Param("one_of_a_kind", bool, False, help="bought works are sold out"),
+            Param("by_time", bool, False, help="validate on a time cut (for time replay)"),
+        ),
+        help="the hybrid tuned on a validation split of the training events",
+        tunable=False,
+        wants_embedding=True,
+    ),
 ):
     register_kind(_spec)
 
 
-#: Modules that register more kinds when imported (``auto`` lives above the models).
-PLUGIN_MODULES: tuple[str, ...] = ("artrec.evaluation.tuning",)
-
-
 def model_kind(kind: str) -> ModelKind:
-    """The :class:`ModelKind` named ``kind``; :class:`DataError` listing the known ones."""
-    if kind not in MODEL_KINDS:
-        import importlib
-
-        for module in PLUGIN_MODULES:
-            importlib.import_module(module)
+    """The learning kind ``kind``; :class:`DataError` listing the known ones."""
     spec = MODEL_KINDS.get(kind)
     if spec is None:
         raise DataError(
@@ -315,12 +322,43 @@ def model_kind(kind: str) -> ModelKind:
     return spec
 
 
+def params_dataclass(spec: ModelKind) -> type:
+    """A frozen dataclass of ``spec``'s parameters whose ``__post_init__`` coerces each
+    value with its :class:`Param` (a bad value is a :class:`DataError` naming it)."""
+    schema = {p.name: p for p in spec.params}
+
+    def __post_init__(self: Any) -> None:
+        for name, param in schema.items():
+            object.__setattr__(self, name, param.coerce(getattr(self, name)))
+
+    cls = dataclasses.make_dataclass(
+        "".join(part.capitalize() for part in spec.kind.replace("-", "_").split("_")) + "Params",
+        [(p.name, Any, dataclasses.field(default=p.default)) for p in spec.params],
+        frozen=True,
+        namespace={"__post_init__": __post_init__, "__module__": __name__},
+    )
+    return cls
+
+
+def config_kind(spec: ModelKind, kind_cls: type) -> Any:
+    """``spec`` as an entry of :data:`artrec.evaluation.configs.KINDS` (``kind_cls`` is
+    :class:`artrec.evaluation.configs.Kind`, passed in to keep the modules acyclic)."""
+
+    def build(params: Any) -> Recommender:
+        return spec.build(**dataclasses.asdict(params))
+
+    return kind_cls(spec.kind, params_dataclass(spec), build)
+
+
 def build_model(
     kind: str, params: Mapping[str, Any] | None = None, *, mmr: float | None = None
 ) -> Recommender:
-    """An unfitted recommender of ``kind`` with ``params``; wrapped in MMR re-ranking at
-    ``λ = mmr`` when given."""
-    rec = model_kind(kind).make(params)
+    """An unfitted recommender of any registered ``kind`` with ``params`` (through
+    :class:`~artrec.evaluation.configs.Config`); wrapped in MMR re-ranking at ``λ = mmr``
+    when given."""
+    from artrec.evaluation.configs import Config
+
+    rec = Config(kind, **dict(params or {})).build()
     if mmr is None:
         return rec
     from artrec.recommend.rerank import MMRRecommender

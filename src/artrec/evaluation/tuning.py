@@ -61,7 +61,7 @@ import numpy as np
 from artrec.data.splits import before_mask, last_fraction_mask
 from artrec.errors import DataError
 from artrec.evaluation import metrics as M
-from artrec.evaluation.kinds import MODEL_KINDS, ModelKind, Param, build_model, register_kind
+from artrec.evaluation.kinds import MODEL_KINDS, ModelKind, Param, build_model
 from artrec.ranking import top_k
 from artrec.recommend.base import Recommender, TrainData, train_data_from
 from artrec.recommend.hybrid import HybridRecommender, normalise_per_user
@@ -675,51 +675,6 @@ class AutoRecommender(Recommender):
     def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
         """The fitted hybrid's explanations."""
         return self.model_.explain(profiles, rows)
-
-
-def _auto(
-    k: int,
-    max_trials: int | None,
-    max_seconds: float | None,
-    retune: bool,
-    target_kinds: str | None,
-    one_of_a_kind: bool,
-    by_time: bool,
-) -> Recommender:
-    kinds = None if not target_kinds else tuple(t.strip() for t in target_kinds.split(","))
-    return AutoRecommender(
-        k,
-        TuneBudget(max_trials, max_seconds),
-        target_kinds=kinds,
-        one_of_a_kind=one_of_a_kind,
-        by_time=by_time,
-        retune=retune,
-    )
-
-
-register_kind(
-    ModelKind(
-        "auto",
-        _auto,
-        (
-            Param("k", int, 20, help="cut-off of the validation objective"),
-            Param("max_trials", int, None, optional=True, help="stage-1 alternatives"),
-            Param("max_seconds", float, None, optional=True, help="tuning time bound"),
-            Param("retune", bool, False, help="search again at every refit"),
-            Param(
-                "target_kinds",
-                str,
-                None,
-                optional=True,
-                help="comma-separated event kinds judged and used as profiles (default all)",
-            ),
-            Param("one_of_a_kind", bool, False, help="bought works are sold out"),
-            Param("by_time", bool, False, help="validate on a time cut (for time replay)"),
-        ),
-        help="the hybrid tuned on a validation split of the training events",
-        tunable=False,
-    )
-)
 
 
 # -- the workspace ----------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import numpy as np
 
 from artrec.errors import DataError
 from artrec.recommend import reasons as R
-from artrec.recommend.base import DEFAULT_CHUNK, Ranking, Recommender, TrainData
+from artrec.recommend.base import Ranking, Recommender, TrainData
 from artrec.recommend.collaborative import GrowableRecommender
 from artrec.recommend.rerank import mmr
 from artrec.recommend.store import SavableRecommender, savable_class
@@ -275,7 +275,7 @@ class HybridRecommender(SavableRecommender):
         *,
         exclude: Sequence[np.ndarray] | None = None,
         available: np.ndarray | None = None,
-        chunk_size: int = DEFAULT_CHUNK,
+        chunk_size: int | None = None,
     ) -> Ranking:
         """Top-k rows per profile (see :meth:`Recommender.rank`); cold-start lists are
         diversified by MMR when ``diversify`` is set and the data has item vectors."""
