@@ -39,3 +39,15 @@ def test_read_errors_name_the_file(tmp_path):
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(DataError, match=r"bin\.json: cannot read"):
         read_json(tmp_path / "bin.json")
+
+
+def test_parse_json_refuses_a_literal_lone_surrogate() -> None:
+    """Not only a \\u escape: a str built in memory can hold a lone surrogate itself."""
+    import pytest
+
+    from artrec.errors import DataError
+    from artrec.fileio import parse_json
+
+    with pytest.raises(DataError, match="lone surrogate"):
+        parse_json('[{"\ud800x": null}]', "x.json")
+    assert parse_json('{"caf\u00e9": 1}', "x.json") == {"café": 1}

@@ -126,6 +126,14 @@ def read_json(
     return parse_json(text, name, max_depth=max_depth)
 
 
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_json(text: str, source: str, *, max_depth: int = MAX_NESTING) -> Any:
     """Parse JSON ``text``; errors are :class:`DataError` naming ``source`` (never a traceback).
 
@@ -145,7 +153,10 @@ def parse_json(text: str, source: str, *, max_depth: int = MAX_NESTING) -> Any:
     except ValueError:  # int() refuses numbers of more than 4300 digits
         raise DataError(f"{source}: a number has too many digits") from None
     check_structure(value, source, max_depth=max_depth)
-    if "\\u" in text:  # lone surrogates can only come from \u escapes
+    # a lone surrogate comes from a \u escape, or sits in the text itself (a str that was
+    # never UTF-8, e.g. built in memory): ASCII text can hold neither
+    literal = not text.isascii() and not _utf8_encodable(text)
+    if "\\u" in text or literal:
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
