@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
 
+    from artrec.data.simulate import interactions_simulated
     from artrec.data.workspace import Workspace
     from artrec.embedding import EQUAL_BLOCKS, build_embedding
     from artrec.evaluation.comparison import Config, EvalData, compare
@@ -66,9 +67,7 @@ def main() -> int:
     t0 = time.perf_counter()
     result = compare(configs, data, split, args.k, baseline=configs[0].name)
     t_compare = time.perf_counter() - t0
-    simulated = (
-        ws.get_meta("simulation") is not None or ws.get_meta("simulated_interactions") == "1"
-    )
+    simulated = interactions_simulated(ws)
     print(
         f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; embeddings {t_embed:.1f} s, "

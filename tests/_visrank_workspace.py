@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from artrec.data.catalog import Catalog, Interactions
+from artrec.data.simulate import mark_simulated
 from artrec.data.workspace import Workspace
 from artrec.vectors import FeatureSet
 
@@ -52,7 +53,7 @@ def build_workspace(root: Path, n_items: int = N_ITEMS) -> Workspace:
     catalog, _ = load_public_art(folder, item_ids=full.item_ids[:n_items].tolist())
     ws = Workspace.create(root)
     ws.upsert_items(Catalog(catalog.item_ids, catalog.metadata, catalog.image))
-    ws.set_meta("simulated_interactions", "1")
+    mark_simulated(ws, True)
     vectors = pixel_embedding(catalog.image.tolist())  # type: ignore[union-attr]
     FeatureSet("pixels", catalog.item_ids, vectors, {"what": "8x8 RGB pixels, PCA 16"}).save(
         ws.embeddings_dir

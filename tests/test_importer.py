@@ -14,11 +14,11 @@ import pytest
 from artrec.data.importer import (
     BELOW_THRESHOLD_KIND,
     META_KEY,
-    SIMULATED_KEY,
     ImportSummary,
     import_collection,
     import_settings,
 )
+from artrec.data.simulate import SIMULATED_KEY
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError
 

@@ -12,6 +12,7 @@ from artrec.data.browse import list_users, search_items
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.importer import import_collection
 from artrec.data.simulate import META_KEY as SIM_META
+from artrec.data.simulate import interactions_simulated, mark_simulated
 from artrec.data.workspace import Workspace
 from artrec.embedding import build_embedding
 from artrec.errors import ArtrecError
@@ -157,5 +158,10 @@ def test_simulated_states(tmp_path: Path) -> None:
     assert (info.simulated, info.n_simulated_events) == ("yes", 2)
     ws.add_interactions(Interactions(np.array(["real"]), np.array(["a"])))
     assert workspace_info(ws).simulated == "partly"
-    ws.set_meta("simulated_interactions", "1")  # generated seed data: everything
-    assert workspace_info(ws).simulated == "yes"
+    seed = Workspace.create(tmp_path / "seed")  # generated notebook-format assets: everything
+    seed.upsert_items(Catalog(np.array(["a", "b"], dtype=object)))
+    seed.add_interactions(Interactions(np.array(["0", "1"]), np.array(["a", "b"])))
+    mark_simulated(seed, True)
+    assert (workspace_info(seed).simulated, workspace_info(seed).n_simulated_events) == ("yes", 2)
+    mark_simulated(seed, False)  # real events added later never make it look real
+    assert workspace_info(seed).simulated == "yes" and interactions_simulated(seed)

@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from artrec.config import VisRankConfig
-from artrec.data.importer import SIMULATED_KEY, import_settings
-from artrec.data.simulate import META_KEY as SIMULATION_META_KEY
-from artrec.data.simulate import USER_PREFIX as SIMULATED_USER_PREFIX
+from artrec.data.importer import import_settings
+from artrec.data.simulate import SIMULATED_STATES, simulation_state
 from artrec.data.workspace import Workspace
 from artrec.evaluation.comparison import default_embedding
 from artrec.index.store import saved_indexes
 from artrec.recommend.store import saved_models
 
-#: Answers of :attr:`WorkspaceInfo.simulated`.
-SIMULATED_STATES: tuple[str, ...] = ("yes", "no", "partly", "no interactions")
+__all__ = ["SIMULATED_STATES", "WorkspaceInfo", "workspace_info"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ def workspace_info(workspace: Workspace | str | Path) -> WorkspaceInfo:
     for kind, split in zip(inter.kinds.tolist(), splits, strict=True):
         events.setdefault(str(kind), Counter())[split or "none"] += 1
     users = inter.user_ids.tolist()
-    n_sim = _simulated_events(ws, users)
+    simulated = simulation_state(ws, users)
     available = {
         "features": _array_sets(ws.features_dir, "extractor"),
         "embeddings": _array_sets(ws.embeddings_dir, "inputs"),
@@ -168,26 +166,9 @@ def workspace_info(workspace: Workspace | str | Path) -> WorkspaceInfo:
             for s in saved_indexes(ws)
         ],
         import_settings=import_settings(ws),
-        simulated=_simulated_state(n_sim, len(inter)),
-        n_simulated_events=n_sim,
+        simulated=simulated.state,
+        n_simulated_events=simulated.n_simulated,
     )
-
-
-def _simulated_events(ws: Workspace, users: list[str]) -> int:
-    """Events that are simulated: all of them for generated seed data, else the demo's users."""
-    if ws.get_meta(SIMULATED_KEY) == "1":
-        return len(users)
-    if ws.get_meta(SIMULATION_META_KEY) is None:
-        return 0
-    return sum(1 for u in users if u.startswith(SIMULATED_USER_PREFIX))
-
-
-def _simulated_state(n_simulated: int, n_events: int) -> str:
-    if n_events == 0:
-        return "no interactions"
-    if n_simulated == 0:
-        return "no"
-    return "yes" if n_simulated == n_events else "partly"
 
 
 def _array_sets(directory: Path, source_key: str) -> list[ArraySetInfo]:

@@ -55,9 +55,10 @@ The rules, in the order they apply:
 
 The settings that shape events (threshold, positive kind, minimum positives, split rule) are
 recorded in the workspace meta key :data:`META_KEY`; a later import with different settings
-is refused, since it would give the same events two meanings. The import also records
-``simulated_interactions = 0`` (imported data is real; a workspace that already holds
-simulated seed data keeps ``1``) and a run of kind ``"import"``.
+is refused, since it would give the same events two meanings. The import also marks the
+interactions real (:func:`artrec.data.simulate.mark_simulated`; a workspace that already
+holds simulated interactions stays labelled simulated) and records a run of kind
+``"import"``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from typing import Any
 import numpy as np
 
 from artrec.data.catalog import Catalog, Interactions
+from artrec.data.simulate import interactions_simulated, mark_simulated
 from artrec.data.splits import before_mask, last_fraction_mask, user_time_order
 from artrec.data.tabular import (
     INTERACTION_COLUMNS,
@@ -93,8 +95,6 @@ POSITIVE_KINDS: tuple[str, ...] = ("purchase", "like")
 BELOW_THRESHOLD_KIND = "rating_below_threshold"
 #: Workspace meta key holding the import settings (JSON).
 META_KEY = "import"
-#: Workspace meta key: ``"1"`` when the interactions are simulated, ``"0"`` when imported.
-SIMULATED_KEY = "simulated_interactions"
 #: Split rule names, as recorded in the meta.
 SPLIT_RULES: tuple[str, ...] = ("none", "given", "last_fraction", "before")
 
@@ -328,7 +328,7 @@ def import_collection(
         )
         settings = _settings(positive_threshold, positive_kind, min_user_positives, split)
         _check_settings(ws, exists, settings)
-    if exists and ws.get_meta(SIMULATED_KEY) == "1" and interactions_file is not None:
+    if exists and interactions_simulated(ws) and interactions_file is not None:
         notes.append(
             "the workspace already holds simulated interactions; it stays labelled simulated"
         )
@@ -345,8 +345,7 @@ def import_collection(
             ws.add_interactions(plan.writes)
         if inter_file is not None:
             ws.set_meta(META_KEY, json.dumps(settings))
-            if ws.get_meta(SIMULATED_KEY) != "1":
-                ws.set_meta(SIMULATED_KEY, "0")
+            mark_simulated(ws, False)
         summary = ImportSummary(
             workspace=ws.root,
             catalog_file=None if cat_file is None else cat_file.path,
@@ -835,7 +834,6 @@ __all__ = [
     "BELOW_THRESHOLD_KIND",
     "META_KEY",
     "POSITIVE_KINDS",
-    "SIMULATED_KEY",
     "SPLIT_RULES",
     "ImportSummary",
     "SplitRule",

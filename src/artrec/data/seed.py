@@ -27,6 +27,7 @@ import numpy as np
 
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.safe_pickle import load_user_items
+from artrec.data.simulate import mark_simulated
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError, short_repr
 from artrec.fileio import read_json
@@ -330,7 +331,7 @@ def import_seed(
         simulated=assets.simulated,
         warnings=assets.warnings,
     )
-    ws.set_meta("simulated_interactions", "1" if assets.simulated else "0")
+    mark_simulated(ws, assets.simulated)
     ws.record_run(
         "import-seed",
         {"assets_dir": str(assets.directory), "on_nan": on_nan, "missing_items": missing_items},

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,6 +59,12 @@ SIMULATED_LABEL = "simulated"
 #: Prefix of simulated user ids.
 USER_PREFIX = "sim-"
 META_KEY = "simulation"
+#: Workspace meta key: ``"1"`` when the workspace holds simulated interactions (the demo's
+#: simulation, generated notebook-format assets), ``"0"`` when its interactions are real.
+#: Written by :func:`mark_simulated`; which events are simulated is :func:`simulated_events`.
+SIMULATED_KEY = "simulated_interactions"
+#: Answers of :func:`simulation_state`.
+SIMULATED_STATES: tuple[str, ...] = ("yes", "no", "partly", "no interactions")
 _DAY = 86400.0
 
 
@@ -482,13 +489,78 @@ def write_simulation(workspace: Workspace, simulation: Simulation) -> int:
             }
         ),
     )
+    mark_simulated(workspace, True)
     return n
 
 
 def interactions_simulated(workspace: Workspace) -> bool:
-    """Whether the workspace's interactions are simulated: its own simulation, or assets
-    whose importer said so (meta key ``simulated_interactions``)."""
-    return workspace.get_meta("simulated_interactions") == "1" or bool(workspace.get_meta(META_KEY))
+    """Whether the workspace holds simulated interactions (any): the meta key
+    :data:`SIMULATED_KEY` says so, or the workspace has a simulation record (written by
+    :func:`write_simulation` before that function also set the key)."""
+    return workspace.get_meta(SIMULATED_KEY) == "1" or workspace.get_meta(META_KEY) is not None
+
+
+def mark_simulated(workspace: Workspace, simulated: bool) -> None:
+    """Record whether the interactions just written are simulated.
+
+    ``True`` sets :data:`SIMULATED_KEY` to ``"1"``; ``False`` sets ``"0"`` unless the
+    workspace already holds simulated interactions (real events added to simulated ones
+    never make the workspace look real).
+    """
+    if simulated or not interactions_simulated(workspace):
+        workspace.set_meta(SIMULATED_KEY, "1" if simulated else "0")
+
+
+def simulated_events(workspace: Workspace, user_ids: Sequence[str]) -> int:
+    """How many of the events of ``user_ids`` (one entry per event) are simulated.
+
+    The one rule: with a simulation record (:func:`write_simulation`, the demo) the events
+    of users whose id starts with :data:`USER_PREFIX` are simulated; otherwise, when
+    :data:`SIMULATED_KEY` is ``"1"`` (generated notebook-format assets), all of them; else
+    none.
+    """
+    if workspace.get_meta(META_KEY) is not None:
+        return sum(1 for u in user_ids if str(u).startswith(USER_PREFIX))
+    return len(user_ids) if workspace.get_meta(SIMULATED_KEY) == "1" else 0
+
+
+def simulation_state(
+    workspace: Workspace, user_ids: Sequence[str] | None = None
+) -> SimulationState:
+    """Whether the workspace's interactions are simulated: ``"yes"``, ``"no"``, ``"partly"``
+    or ``"no interactions"`` (one of :data:`SIMULATED_STATES`), with the counts.
+
+    ``user_ids`` (one per event) saves reading the interaction log again when the caller
+    has it.
+    """
+    if user_ids is None:
+        user_ids = workspace.interactions().user_ids.tolist()
+    n_events = len(user_ids)
+    n_sim = simulated_events(workspace, user_ids)
+    if n_events == 0:
+        state = "no interactions"
+    elif n_sim == 0:
+        state = "no"
+    else:
+        state = "yes" if n_sim == n_events else "partly"
+    return SimulationState(state, n_sim, n_events)
+
+
+@dataclass(frozen=True)
+class SimulationState:
+    """The answer of :func:`simulation_state`.
+
+    Attributes
+    ----------
+    state
+        One of :data:`SIMULATED_STATES`.
+    n_simulated, n_events
+        Simulated events, and all events.
+    """
+
+    state: str
+    n_simulated: int
+    n_events: int
 
 
 def stored_simulation(workspace: Workspace) -> dict[str, Any] | None:
