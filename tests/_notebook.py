@@ -1,4 +1,5 @@
-"""The course notebook's ``recommend()``, copied faithfully (images and plots left out).
+"""The course notebook's ``recommend()`` and ``find_similar_images``, copied faithfully
+(images and plots left out).
 
 The notebook ("Proyecto Final A", the method of Dominguez et al., DLRS 2017) recommends to
 one user at a time. For each artwork the user bought it calls scikit-learn's
@@ -59,3 +60,29 @@ def notebook_recommend(
 def lookups(index2artworkId: list[Any]) -> dict[Any, int]:
     """The notebook's ``artworkId2index``."""
     return {artwork_id: i for i, artwork_id in enumerate(index2artworkId)}
+
+
+def find_similar_images(
+    featmat: np.ndarray,
+    artwork_id: Any,
+    index2artworkId: list[Any],
+    artworkId2index: dict[Any, int],
+    k: int = 10,
+    metric: str = "cosine",
+) -> list[Any]:
+    """The notebook's similar-image search on any feature matrix (``resnet50_featmat``,
+    ``vgg19_featmat`` or the PCA hybrid): one ``pairwise_distances`` call from the query to
+    every artwork, then the ``k`` smallest distances by a heap, the query itself skipped.
+    ``heapq`` orders equal distances by index (catalogue order)."""
+    query = artworkId2index[artwork_id]
+    dists = pairwise_distances(featmat[query].reshape(1, -1), featmat, metric=metric)[0]
+    heap: list[tuple[float, int]] = []
+    for i in range(len(featmat)):
+        if i == query:
+            continue
+        heappush(heap, (dists[i], i))
+    similar = []
+    while heap and len(similar) < k:
+        _d, i = heappop(heap)
+        similar.append(index2artworkId[i])
+    return similar

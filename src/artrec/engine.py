@@ -13,9 +13,18 @@ Stock has one owner: the engine reads which items are sold from its
 :class:`~artrec.data.workspace.StockSource` (the workspace, or the server's store) on every
 recommendation that leaves sold items out, and keeps no copy of its own.
 
+Vectors are found by name in one place (:meth:`Engine.vector_source`): an embedding of the
+workspace (the default), or, with ``features=NAME``, one of its raw feature sets searched as
+stored, without the embedding's z-score and PCA (the notebook's
+``find_similar_images(resnet50_featmat, ...)``).
+
 Items of the catalogue that have no vector in an embedding can be neither queried nor
 recommended under it; profile items without a vector are left out of the profile (but still
 never recommended back).
+
+A user's profile is read from the workspace's events of the given kinds; ``history="train"``
+keeps only the events that are not held out (split ``test``), which on the notebook's assets
+is its ``past_transactions`` (see :data:`artrec.data.splits.HISTORIES`).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import numpy as np
 
 from artrec.config import VisRankConfig
 from artrec.data.catalog import Catalog, Interactions
+from artrec.data.splits import history_mask
 from artrec.data.workspace import StockSource, Workspace
 from artrec.errors import DataError, UnknownIdError
 from artrec.index.base import SimilarityIndex
@@ -65,6 +75,26 @@ class Neighbour:
 
     item_id: str
     score: float
+
+
+#: Kinds of :class:`VectorSource`: an embedding, or a raw feature set.
+VECTOR_KINDS: tuple[str, ...] = ("embedding", "features")
+
+
+@dataclass(frozen=True)
+class VectorSource:
+    """Where the vectors of a query come from: an ``"embedding"`` of the workspace
+    (``embeddings/<name>``) or a raw ``"features"`` set (``features/<name>``), by name."""
+
+    kind: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        """``embedding NAME`` or ``features NAME`` (raw), for titles."""
+        return (
+            f"embedding {self.name}" if self.kind == "embedding" else f"features {self.name} (raw)"
+        )
 
 
 @dataclass(frozen=True)
@@ -112,10 +142,10 @@ class Engine:
         self.index_params = dict(index_params or {})
         self.stock: StockSource = workspace if stock is None else stock
         self._lock = threading.RLock()
-        self._embeddings: dict[str, _EmbeddingData] = {}
-        self._prepared: dict[tuple[str, str], PreparedVectors] = {}
-        self._indexes: dict[tuple[str, str], SimilarityIndex] = {}
-        self._recommenders: dict[VisRankConfig, VisRankRecommender] = {}
+        self._embeddings: dict[VectorSource, _EmbeddingData] = {}
+        self._prepared: dict[tuple[VectorSource, str], PreparedVectors] = {}
+        self._indexes: dict[tuple[VectorSource, str], SimilarityIndex] = {}
+        self._recommenders: dict[tuple[VectorSource, VisRankConfig], VisRankRecommender] = {}
         self._sold: tuple[frozenset[str], np.ndarray] | None = None
         self.embedding_names: list[str] = workspace.embedding_names()
         config = config or VisRankConfig()
@@ -173,17 +203,62 @@ class Engine:
             self.workspace.resolve_embedding(cfg.embedding)  # raises, naming the choices
         return cfg
 
-    def _embedding(self, name: str) -> _EmbeddingData:
-        data = self._embeddings.get(name)
+    def vector_source(
+        self, cfg: VisRankConfig | None = None, features: str | None = None
+    ) -> VectorSource:
+        """The vectors a query runs on: the raw feature set ``features`` when given, else
+        the embedding of ``cfg`` (default: the engine's configuration, resolved).
+
+        Raises
+        ------
+        DataError
+            For an unknown feature set (naming those the workspace has) or embedding.
+        """
+        if features is None:
+            cfg = self.resolve(cfg)
+            assert cfg.embedding is not None
+            return VectorSource("embedding", cfg.embedding)
+        available = FeatureSet.available(self.workspace.features_dir)
+        if features not in available:
+            have = ", ".join(available) or "none; run `artrec extract` or `artrec import-seed`"
+            raise DataError(
+                f"no feature set {features!r} in workspace {self.workspace.root} "
+                f"(available: {have})"
+            )
+        return VectorSource("features", features)
+
+    def _query(
+        self, config: VisRankConfig | None, features: str | None, **overrides: Any
+    ) -> tuple[VisRankConfig, VectorSource]:
+        """The configuration and the vectors of one query. With ``features`` the
+        configuration's embedding is not used (nor resolved: a workspace without embeddings
+        can still search its feature sets)."""
+        if features is None:
+            cfg = self.resolve(config, **overrides)
+            return cfg, self.vector_source(cfg)
+        if overrides.get("embedding") is not None or (config and config.embedding is not None):
+            raise DataError("give an embedding or a feature set, not both")
+        cfg = (config or self.config).override(**overrides)
+        return cfg, self.vector_source(cfg, features)
+
+    def _embedding(self, source: VectorSource | str) -> _EmbeddingData:
+        if isinstance(source, str):
+            source = VectorSource("embedding", source)
+        data = self._embeddings.get(source)
         if data is None:
             with self._lock:
-                data = self._embeddings.get(name)
+                data = self._embeddings.get(source)
                 if data is None:
-                    data = self._embeddings[name] = self._load_embedding(name)
+                    data = self._embeddings[source] = self._load_vectors(source)
         return data
 
-    def _load_embedding(self, name: str) -> _EmbeddingData:
-        fs = FeatureSet.load(self.workspace.embeddings_dir, name)
+    def _load_vectors(self, source: VectorSource) -> _EmbeddingData:
+        directory = (
+            self.workspace.embeddings_dir
+            if source.kind == "embedding"
+            else self.workspace.features_dir
+        )
+        fs = FeatureSet.load(directory, source.name)
         rows = self.catalog.rows_of(fs.item_ids, missing="mark")
         matrix = np.asarray(fs.matrix, dtype=np.float32)
         ok = (rows >= 0) & np.isfinite(matrix).all(axis=1)
@@ -193,15 +268,15 @@ class Engine:
         has = np.zeros(self.catalog.n_items, dtype=bool)
         has[rows[ok]] = True
         if not has.any():
-            raise DataError(f"embedding {name!r} has no vector for any catalogue item")
-        return _EmbeddingData(name, vectors, has)
+            raise DataError(f"{source.label} has no vector for any catalogue item")
+        return _EmbeddingData(source.name, vectors, has)
 
-    def _prepared_vectors(self, name: str, metric: str) -> PreparedVectors:
-        """The vectors of embedding ``name`` prepared for ``metric`` (one shared copy)."""
-        key = (name, metric)
+    def _prepared_vectors(self, source: VectorSource, metric: str) -> PreparedVectors:
+        """The vectors of ``source`` prepared for ``metric`` (one shared copy)."""
+        key = (source, metric)
         prepared = self._prepared.get(key)
         if prepared is None:
-            emb = self._embedding(name)
+            emb = self._embedding(source)
             with self._lock:
                 prepared = self._prepared.get(key)
                 if prepared is None:
@@ -209,29 +284,31 @@ class Engine:
                     self._prepared[key] = prepared
         return prepared
 
-    def _index(self, name: str, metric: str) -> SimilarityIndex:
-        key = (name, metric)
+    def _index(self, source: VectorSource, metric: str) -> SimilarityIndex:
+        key = (source, metric)
         index = self._indexes.get(key)
         if index is None:
             with self._lock:
                 index = self._indexes.get(key)
                 if index is None:
-                    index = self._indexes[key] = self._build_index(name, metric)
+                    index = self._indexes[key] = self._build_index(source, metric)
         return index
 
-    def _build_index(self, name: str, metric: str) -> SimilarityIndex:
-        """The saved index when it fits, else a new one over the items that have a vector,
-        sharing the engine's vectors (and prepared vectors) when every item has one."""
+    def _build_index(self, source: VectorSource, metric: str) -> SimilarityIndex:
+        """The saved index when it fits (embeddings only), else a new one over the items
+        that have a vector, sharing the engine's vectors (and prepared vectors) when every
+        item has one."""
         from artrec.index.factory import make_index
 
-        emb = self._embedding(name)
+        emb = self._embedding(source)
         rows = np.flatnonzero(emb.has_vector)
         ids = self.catalog.item_ids[rows]
-        saved = self._saved_index(name, metric, ids)
-        if saved is not None:
-            return saved
+        if source.kind == "embedding":
+            saved = self._saved_index(source.name, metric, ids)
+            if saved is not None:
+                return saved
         index = make_index(self.index_kind, metric, **self.index_params)
-        prepared = self._prepared_vectors(name, metric)
+        prepared = self._prepared_vectors(source, metric)
         if len(rows) == self.catalog.n_items:
             return index.build(emb.vectors, ids, prepared=prepared)
         return index.build(emb.vectors[rows], ids, prepared=prepared.take(rows))
@@ -252,18 +329,18 @@ class Engine:
             return None
         return saved if np.array_equal(saved.item_ids_, item_ids) else None
 
-    def _recommender(self, cfg: VisRankConfig) -> VisRankRecommender:
-        assert cfg.embedding is not None
-        rec = self._recommenders.get(cfg)
+    def _recommender(self, source: VectorSource, cfg: VisRankConfig) -> VisRankRecommender:
+        key = (source, cfg)
+        rec = self._recommenders.get(key)
         if rec is None:
-            emb = self._embedding(cfg.embedding)
-            prepared = self._prepared_vectors(cfg.embedding, cfg.metric)
+            emb = self._embedding(source)
+            prepared = self._prepared_vectors(source, cfg.metric)
             with self._lock:
-                rec = self._recommenders.get(cfg)
+                rec = self._recommenders.get(key)
                 if rec is None:
                     data = TrainData(self.catalog.n_items, vectors=emb.vectors)
                     rec = VisRankRecommender(cfg.metric, cfg.aggregation, cfg.m).fit(data, prepared)
-                    self._recommenders[cfg] = rec
+                    self._recommenders[key] = rec
         return rec
 
     # -- stock ----------------------------------------------------------------------------
@@ -287,27 +364,31 @@ class Engine:
         *,
         metric: str | None = None,
         embedding: str | None = None,
+        features: str | None = None,
         include_self: bool = False,
     ) -> list[Neighbour]:
         """The ``k`` items most similar to ``item_id``, best first (metric and embedding
         default to the engine's configuration).
+
+        With ``features``, the raw feature set of that name is searched instead of an
+        embedding (no z-score, no PCA), as the notebook's ``find_similar_images`` does.
 
         Raises
         ------
         UnknownIdError
             If the catalogue has no such item.
         DataError
-            If ``k < 1``, the metric is unknown or the item has no vector in the embedding.
+            If ``k < 1``, the metric, embedding or feature set is unknown, or the item has
+            no vector there.
         """
         _check_k(k)
         if metric is not None:
             check_metric(metric)
         row = int(self.catalog.rows_of([item_id])[0])
-        cfg = self.resolve(metric=metric, embedding=embedding)
-        assert cfg.embedding is not None
-        if not self._embedding(cfg.embedding).has_vector[row]:
-            raise DataError(f"item {item_id!r} has no vector in embedding {cfg.embedding!r}")
-        index = self._index(cfg.embedding, cfg.metric)
+        cfg, source = self._query(None, features, embedding=embedding, metric=metric)
+        if not self._embedding(source).has_vector[row]:
+            raise DataError(f"item {item_id!r} has no vector in {source.label}")
+        index = self._index(source, cfg.metric)
         ids, scores = index.similar(str(self.catalog.item_ids[row]), k, include_self=include_self)
         return [
             Neighbour(str(i), float(s))
@@ -322,11 +403,19 @@ class Engine:
         *,
         metric: str | None = None,
         embedding: str | None = None,
+        features: str | None = None,
         include_self: bool = False,
     ) -> list[list[Neighbour]]:
         """:meth:`similar` for each of ``item_ids``, in order."""
         return [
-            self.similar(i, k, metric=metric, embedding=embedding, include_self=include_self)
+            self.similar(
+                i,
+                k,
+                metric=metric,
+                embedding=embedding,
+                features=features,
+                include_self=include_self,
+            )
             for i in item_ids
         ]
 
@@ -339,6 +428,7 @@ class Engine:
         aggregation: str | None = None,
         metric: str | None = None,
         embedding: str | None = None,
+        features: str | None = None,
         m: int | None = None,
         exclude_item_ids: Sequence[str] = (),
         diversify: float | None = None,
@@ -356,6 +446,8 @@ class Engine:
             VisRank configuration (default: the engine's).
         aggregation, metric, embedding, m
             Override single fields of the configuration.
+        features
+            Score on this raw feature set instead of an embedding (see :meth:`similar`).
         exclude_item_ids
             Further items never to recommend.
         diversify
@@ -376,26 +468,50 @@ class Engine:
         if not len(liked_item_ids):
             raise DataError("no liked items given")
         liked = self.catalog.rows_of(list(dict.fromkeys(str(i) for i in liked_item_ids)))
-        cfg = self.resolve(config, aggregation=aggregation, metric=metric, embedding=embedding, m=m)
-        assert cfg.embedding is not None
-        if not self._embedding(cfg.embedding).has_vector[liked].any():
-            raise DataError(f"none of the liked items has a vector in embedding {cfg.embedding!r}")
-        return self._recommend_profiles(
-            [liked], k, config=cfg, exclude_item_ids=exclude_item_ids, diversify=diversify,
-            only_in_stock=only_in_stock,
+        cfg, source = self._query(
+            config, features, aggregation=aggregation, metric=metric, embedding=embedding, m=m
+        )
+        if not self._embedding(source).has_vector[liked].any():
+            raise DataError(f"none of the liked items has a vector in {source.label}")
+        return self._recommend_rows(
+            [liked], [np.concatenate([liked, self._rows(exclude_item_ids)])], k, cfg, source,
+            diversify, only_in_stock,
         )[0]  # fmt: skip
 
     def user_profile(
-        self, user_id: str, kinds: tuple[str, ...] = ("purchase", "like")
+        self,
+        user_id: str,
+        kinds: tuple[str, ...] = ("purchase", "like"),
+        *,
+        history: str = "all",
     ) -> np.ndarray:
-        """Distinct catalogue rows of ``user_id``'s events of ``kinds``, in time order.
+        """Distinct catalogue rows of ``user_id``'s events of ``kinds`` in ``history``
+        (:data:`~artrec.data.splits.HISTORIES`), in time order.
 
         Raises :class:`UnknownIdError` when the user has no such events.
         """
-        events = self.workspace.interactions(kinds=kinds, user_id=str(user_id))
-        if not len(events):
-            raise UnknownIdError(f"unknown user id {user_id!r} (no {'/'.join(kinds)} events)")
-        return events.profiles(self.catalog).get(str(user_id), np.zeros(0, np.int64))
+        profiles = self.profiles(kinds, history=history, user_id=str(user_id))
+        if str(user_id) not in profiles:
+            raise UnknownIdError(
+                f"unknown user id {user_id!r} (no {'/'.join(kinds)} events{_in(history)})"
+            )
+        return profiles[str(user_id)]
+
+    def profiles(
+        self,
+        kinds: tuple[str, ...] = ("purchase", "like"),
+        *,
+        history: str = "all",
+        user_id: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """User id -> distinct catalogue rows of their events of ``kinds`` in ``history``
+        (``"all"``, or ``"train"``: the events not held out), in time order; only users with
+        such events (only ``user_id`` when given)."""
+        events: Interactions = self.workspace.interactions(kinds=kinds, user_id=user_id)
+        keep = history_mask(events.splits, len(events), history)
+        if not keep.all():
+            events = events.select(keep)
+        return events.profiles(self.catalog)
 
     def recommend_for_user(
         self,
@@ -403,13 +519,16 @@ class Engine:
         k: int = 10,
         *,
         kinds: tuple[str, ...] = ("purchase", "like"),
+        history: str = "all",
         **options: Any,
     ) -> list[Recommendation]:
         """Recommendations for a user whose profile is read from the workspace database.
 
         ``options`` are those of :meth:`recommend` (except ``liked_item_ids``).
         """
-        return self.recommend_for_users([user_id], k, kinds=kinds, **options)[str(user_id)]
+        return self.recommend_for_users([user_id], k, kinds=kinds, history=history, **options)[
+            str(user_id)
+        ]
 
     def recommend_for_users(
         self,
@@ -417,24 +536,30 @@ class Engine:
         k: int = 10,
         *,
         kinds: tuple[str, ...] = ("purchase", "like"),
+        history: str = "all",
         **options: Any,
     ) -> dict[str, list[Recommendation]]:
         """Recommendations for many users (all users with events when ``user_ids`` is None),
         scored in one vectorised batch. Users whose profile has no vectors get an empty list.
 
-        ``options`` are those of :meth:`recommend` (except ``liked_item_ids``). Raises
-        :class:`UnknownIdError` for a listed user with no events of ``kinds``.
+        ``history`` picks the events that form a profile: ``"all"`` (default), or
+        ``"train"``, the events not held out (split ``test``), which on a workspace imported
+        from the notebook's assets gives exactly the notebook's ``recommend()``. A user's
+        profile items are never recommended back. ``options`` are those of :meth:`recommend`
+        (except ``liked_item_ids``). Raises :class:`UnknownIdError` for a listed user with
+        no events of ``kinds`` in ``history``.
         """
         _check_k(k)
-        events: Interactions = self.workspace.interactions(kinds=kinds)
-        profiles = events.profiles(self.catalog)
+        profiles = self.profiles(kinds, history=history)
         if user_ids is None:
             users = list(profiles)
         else:
             users = [str(u) for u in user_ids]
             for u in users:
                 if u not in profiles:
-                    raise UnknownIdError(f"unknown user id {u!r} (no {'/'.join(kinds)} events)")
+                    raise UnknownIdError(
+                        f"unknown user id {u!r} (no {'/'.join(kinds)} events{_in(history)})"
+                    )
         lists = self._recommend_profiles([profiles[u] for u in users], k, **options)
         return dict(zip(users, lists, strict=True))
 
@@ -447,6 +572,7 @@ class Engine:
         aggregation: str | None = None,
         metric: str | None = None,
         embedding: str | None = None,
+        features: str | None = None,
         m: int | None = None,
         exclude_item_ids: Sequence[str] = (),
         diversify: float | None = None,
@@ -454,9 +580,11 @@ class Engine:
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for each of ``profiles`` (catalogue rows), in one batch."""
         extra = self._rows(exclude_item_ids)
-        cfg = self.resolve(config, aggregation=aggregation, metric=metric, embedding=embedding, m=m)
+        cfg, source = self._query(
+            config, features, aggregation=aggregation, metric=metric, embedding=embedding, m=m
+        )
         excludes = [np.concatenate([p, extra]) for p in profiles]
-        return self._recommend_rows(profiles, excludes, k, cfg, diversify, only_in_stock)
+        return self._recommend_rows(profiles, excludes, k, cfg, source, diversify, only_in_stock)
 
     def _rows(self, item_ids: Sequence[str]) -> np.ndarray:
         return self.catalog.rows_of(list(item_ids)) if len(item_ids) else np.zeros(0, np.int64)
@@ -467,6 +595,7 @@ class Engine:
         excludes: list[np.ndarray],
         k: int,
         cfg: VisRankConfig,
+        source: VectorSource,
         diversify: float | None,
         only_in_stock: bool,
     ) -> list[list[Recommendation]]:
@@ -474,9 +603,8 @@ class Engine:
 
         if diversify is not None and not 0.0 <= float(diversify) <= 1.0:
             raise DataError(f"diversify must lie in [0, 1], got {diversify}")
-        assert cfg.embedding is not None
-        rec = self._recommender(cfg)
-        emb = self._embedding(cfg.embedding)
+        rec = self._recommender(source, cfg)
+        emb = self._embedding(source)
         available = emb.has_vector & ~self.sold_mask() if only_in_stock else emb.has_vector
         usable = [p[emb.has_vector[p]] for p in profiles]
         todo = [j for j, p in enumerate(usable) if p.size]
@@ -523,6 +651,10 @@ class Engine:
                 )
             ]
         return out
+
+
+def _in(history: str) -> str:
+    return "" if history == "all" else f" in its {history} history"
 
 
 def _check_k(k: int) -> None:

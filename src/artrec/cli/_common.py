@@ -105,6 +105,33 @@ def add_visrank_args(
         )
 
 
+def add_features_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--features NAME``: search a raw feature set instead of an embedding."""
+    parser.add_argument(
+        "--features",
+        default=None,
+        metavar="NAME",
+        help="search this raw feature set of the workspace (e.g. resnet50) as stored, without "
+        "the embedding's z-score and PCA, as the notebook's find_similar_images does "
+        "(instead of --embedding)",
+    )
+
+
+def add_history_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--history all|train`` (which of a user's events form the profile)."""
+    from artrec.data.splits import HISTORIES
+
+    parser.add_argument(
+        "--history",
+        choices=HISTORIES,
+        default="all",
+        help="which of a user's events form the profile: all (default: a recommendation "
+        "uses everything known) or train (the events not held out for evaluation; on the "
+        "notebook's assets, its past_transactions, so the result is the notebook's "
+        "recommend())",
+    )
+
+
 def visrank_config(args: argparse.Namespace) -> VisRankConfig:
     """The :class:`~artrec.config.VisRankConfig` named by :func:`add_visrank_args` options."""
     return VisRankConfig(

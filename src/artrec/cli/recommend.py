@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
     )
     opts.add_k_arg(parser, "recommendations each")
     opts.add_visrank_args(parser)
+    opts.add_features_arg(parser)
     opts.add_kinds_arg(parser, ("purchase", "like"), "form a user's profile")
+    opts.add_history_arg(parser)
     parser.add_argument(
         "--diversify",
         type=opts.unit_interval,
@@ -48,17 +50,21 @@ def run(args: argparse.Namespace) -> int:
     from artrec.engine import Engine
 
     config = opts.visrank_config(args)
-    engine = Engine.from_workspace(args.workspace, config)
+    engine = Engine.from_workspace(args.workspace)
     options: dict[str, Any] = {
+        "config": config,
         "diversify": args.diversify,
         "only_in_stock": not args.include_sold,
+        "features": args.features,
     }
     if args.liked:
         who, results = "visitor", {"visitor": engine.recommend(args.liked, args.k, **options)}
     else:
         users = None if args.all_users else args.user
         who = "user"
-        results = engine.recommend_for_users(users, args.k, kinds=opts.kinds_of(args), **options)
+        results = engine.recommend_for_users(
+            users, args.k, kinds=opts.kinds_of(args), history=args.history, **options
+        )
     rows: list[dict[str, Any]] = []
     for person, recs in results.items():
         for rank, rec in enumerate(recs, start=1):
@@ -68,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             if args.format != "table":
                 row.update(because_item_id=rec.because_item_id, because_score=rec.because_score)
             rows.append(row)
-    what = f"{config.aggregation}, {config.metric}, embedding {engine.default_embedding}"
+    source = engine.vector_source(config, args.features).label
+    what = f"{config.aggregation}, {config.metric}, {source}"
     opts.emit(rows, args.format, title=f"top {args.k} by VisRank ({what})")
     return 0
 

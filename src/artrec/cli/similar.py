@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("item_ids", nargs="+", metavar="ITEM_ID", help="artwork id(s) to query")
     opts.add_k_arg(parser, "neighbours per query")
     opts.add_visrank_args(parser, aggregation=False)
+    opts.add_features_arg(parser)
     opts.add_index_arg(parser, "exact")
     parser.add_argument(
         "--include-self", action="store_true", help="keep the query item in its own list"
@@ -34,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``artrec similar``."""
     from artrec.engine import Engine
 
-    engine = Engine.from_workspace(args.workspace, embedding=args.embedding, index=args.index)
+    engine = Engine.from_workspace(args.workspace, index=args.index)
     found = engine.similar_many(
-        args.item_ids, args.k, metric=args.metric, include_self=args.include_self
-    )
+        args.item_ids, args.k, metric=args.metric, embedding=args.embedding,
+        features=args.features, include_self=args.include_self,
+    )  # fmt: skip
     rows = [
         opts.titled(
             engine.catalog, {"query": q, "rank": rank, "item_id": n.item_id, "score": n.score}
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         for q, neighbours in zip(args.item_ids, found, strict=True)
         for rank, n in enumerate(neighbours, start=1)
     ]
-    title = f"{args.k} most similar ({args.metric}, embedding {engine.default_embedding})"
+    wanted = engine.config.override(embedding=args.embedding)
+    source = engine.vector_source(wanted, args.features).label
+    title = f"{args.k} most similar ({args.metric}, {source})"
     opts.emit(rows, args.format, title=title)
     return 0

@@ -93,3 +93,26 @@ def before_mask(timestamps: np.ndarray, cut: float) -> np.ndarray:
     treated as before any cut."""
     ts = np.asarray(timestamps, dtype=np.float64)
     return np.isnan(ts) | (ts < float(cut))
+
+
+#: Which of a person's events form their profile when recommending (``--history``):
+#: ``"all"`` every event; ``"train"`` every event that is not held out (split ``"test"``),
+#: which on the notebook's assets is ``past_transactions`` alone.
+HISTORIES: tuple[str, ...] = ("all", "train")
+#: The split value of held-out events.
+TEST_SPLIT = "test"
+
+
+def history_mask(splits: np.ndarray | None, n_events: int, history: str) -> np.ndarray:
+    """Boolean mask of the events that form a profile under ``history`` (see :data:`HISTORIES`).
+
+    ``splits`` holds each event's split (``None`` when the log has no split column, in which
+    case both histories keep every event).
+
+    Raises :class:`DataError` for an unknown history.
+    """
+    if history not in HISTORIES:
+        raise DataError(f"unknown history {history!r}; choose one of {', '.join(HISTORIES)}")
+    if history == "all" or splits is None:
+        return np.ones(n_events, dtype=bool)
+    return np.asarray([s != TEST_SPLIT for s in splits.tolist()], dtype=bool)
