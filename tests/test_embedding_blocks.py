@@ -136,3 +136,41 @@ def test_build_embedding_defaults_to_the_workspace_feature_sets(tmp_path: Path) 
     assert vectors.meta["block_weights"] == "equal"
     assert vectors.meta["block_variance_share"] == pytest.approx({"cnn": 0.5, "hand": 0.5})
     assert ws.get_meta("default_embedding") == "hybrid"
+
+
+def test_cli_embed_defaults_and_block_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``artrec embed`` with no --features uses the workspace's sets; --block-weight and
+    --block-weights equal give the reference's vectors; bad weights are one-line errors."""
+    from artrec.cli import main
+    from artrec.embedding import load_embedding
+
+    ws = Workspace.create(tmp_path / "ws")
+    cnn, hand = _sets()
+    ws.upsert_items(Catalog(cnn.item_ids))
+    cnn.save(ws.features_dir)
+    hand.save(ws.features_dir)
+    root = str(ws.root)
+    assert main(["embed", "-w", root, "--n-components", "3", "--block-weight", "hand=5"]) == 0
+    out = capsys.readouterr().out
+    assert "block weights hand x5: share of the variance" in out
+    got = np.asarray(load_embedding(ws, "hybrid").matrix, dtype=np.float64)
+    _same_up_to_sign(got, _reference((cnn, hand), [1.0, 5.0], 3))
+    argv = ["embed", "-w", root, "--n-components", "3", "--name", "eq", "--block-weights", "equal"]
+    assert main(argv) == 0
+    assert "block weights equal: share of the variance cnn 50%, hand 50%" in capsys.readouterr().out
+    meta = load_embedding(ws, "eq").meta
+    shares = meta["block_variance_share"]
+    assert meta["inputs"] == ["cnn", "hand"] and shares == pytest.approx({"cnn": 0.5, "hand": 0.5})
+    for bad, message in (
+        (["--block-weight", "hand"], "must look like NAME=VALUE"),
+        (["--block-weight", "hand=x"], "must be a number"),
+        (["--block-weight", "hand=-1"], "must be a positive number"),
+        (["--block-weight", "other=2"], "not one of the feature sets"),
+        (["--block-weights", "unequal"], "block_weights must be"),
+    ):
+        assert main(["embed", "-w", root, "--n-components", "3", "--name", "x", *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert "x" not in ws.embedding_names()

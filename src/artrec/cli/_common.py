@@ -204,6 +204,21 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_weights(items: list[str]) -> dict[str, float] | None:
+    """``["handcrafted=5"]`` -> ``{"handcrafted": 5.0}`` (``None`` for no items).
+
+    Raises :class:`~artrec.errors.DataError` naming an item that is not ``NAME=NUMBER``.
+    """
+    from artrec.errors import DataError
+
+    out: dict[str, float] = {}
+    for name, value in parse_params(items).items():
+        if isinstance(value, str):
+            raise DataError(f"weight {name}={value!r} must be a number")
+        out[name] = float(value)
+    return out or None
+
+
 def _number(text: str) -> Any:
     for cast in (int, float):
         try:
