@@ -260,3 +260,52 @@ def test_seed_pipeline_given_protocol(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert code == 0, err
     assert "visrank:hybrid/cosine/sum_distance" in out and "random (baseline)" in out
+    assert "protocol: given (the events carry their own train/test split" in err
+
+
+def test_default_protocol_fits_the_data(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No split in the log: evaluate and compare fall back to leave-last-out and say so; a
+    named protocol is used as given, with no note."""
+    code, out, err = run_cli(["evaluate", "-w", str(workspace), "-k", "5"], capsys)
+    assert code == 0, err
+    assert "on protocol leave-last-out, k=5: 12 users" in out
+    assert "protocol: leave-last-out (the events carry no train/test split" in err
+    code, out, err = run_cli(
+        ["compare", "-w", str(workspace), "-k", "5", "--format", "json"], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["protocol"] == "leave-last-out" and "protocol: leave-last-out" in err
+    code, out, err = run_cli(
+        ["evaluate", "-w", str(workspace), "--protocol", "time-replay", "--no-record"], capsys
+    )
+    assert code == 0, err
+    assert "on protocol time-replay" in out and "protocol:" not in err
+
+
+def test_progress_bars(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--progress shows a bar on stderr (users for evaluate, configurations for compare);
+    without a terminal there is none by default; --no-progress hides it."""
+    argv = ["-w", str(workspace), "-k", "5", "--no-record", "--chunk-size", "5"]
+    code, out, err = run_cli(["evaluate", *argv, "--progress"], capsys)
+    assert code == 0 and "evaluate: 100%" in err and "12/12" in err and "user" in err
+    assert "evaluate:" not in out
+    code, _, err = run_cli(["compare", *argv, "--progress", "--baselines", "random"], capsys)
+    assert code == 0 and "compare: 100%" in err and "2/2" in err
+    for flag in ([], ["--no-progress"]):
+        code, _, err = run_cli(["evaluate", *argv, *flag], capsys)
+        assert code == 0 and "evaluate:" not in err
+
+
+def test_evaluate_reports_progress_per_chunk(workspace: Path) -> None:
+    from artrec.evaluation.configs import Config
+    from artrec.evaluation.runs import evaluate_workspace
+
+    calls: list[tuple[int, int]] = []
+    result = evaluate_workspace(
+        Workspace.open(workspace), Config("popular"), k=5, chunk_size=5, record=False,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    assert result.protocol == "leave-last-out"
+    assert calls == [(5, 12), (10, 12), (12, 12)]

@@ -235,11 +235,13 @@ def add_protocol_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--protocol",
         choices=PROTOCOLS,
-        default="given",
+        default=None,
         help=(
             "given: the log's own train/test split (the notebook's ground truth); "
             "leave-last-out: each user's last purchase by time; time-replay: every repeat "
-            "purchase ranked against the stock of its moment (default: given)"
+            "purchase ranked against the stock of its moment (default: the one that fits "
+            "the data, given when the events carry a split, else leave-last-out; the choice "
+            "is printed)"
         ),
     )
     add_k_arg(parser)
@@ -255,6 +257,35 @@ def add_protocol_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not store the run in the workspace's runs table",
     )
+    add_progress_arg(parser)
+
+
+def add_progress_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--progress/--no-progress`` (default: a bar when stderr is a terminal)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: shown when stderr is a terminal)",
+    )
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Whether ``--progress/--no-progress`` (or, by default, a terminal on stderr) asks for a bar."""
+    wanted = getattr(args, "progress", None)
+    return sys.stderr.isatty() if wanted is None else bool(wanted)
+
+
+def protocol_note(asked: str | None, used: str) -> None:
+    """When no ``--protocol`` was given, say on stderr which one was chosen and why."""
+    if asked is None:
+        from artrec.evaluation.protocols import DEFAULT_PROTOCOL_REASONS
+
+        reason = DEFAULT_PROTOCOL_REASONS.get(used, "")
+        print(
+            f"protocol: {used} ({reason}; choose another with --protocol)",
+            file=sys.stderr,
+        )
 
 
 def progress_bar(

@@ -53,7 +53,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--workers", type=opts.positive_int, default=1, help="processes evaluating configurations"
     )
-    parser.add_argument("--progress", action="store_true", help="a progress bar on stderr")
     opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from artrec.evaluation.runs import compare_workspace
 
     ws = Workspace.open(args.workspace)
-    bar, progress = opts.progress_bar("compare", args.progress)
+    bar, progress = opts.progress_bar("compare", opts.progress_wanted(args), "config")
     try:
         result = compare_workspace(
             ws, embeddings=args.embeddings, metrics=args.metrics, aggregations=args.aggregations,
@@ -79,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     note = opts.simulated_note(interactions_simulated(ws))
     first = next(iter(result.results.values()))
+    opts.protocol_note(args.protocol, first.protocol)
     payload = {"protocol": first.protocol, "k": args.k, "simulated": note is not None}
     if opts.emit_result({**payload, **result.to_dict()}, result.to_rows(), args.format):
         return 0

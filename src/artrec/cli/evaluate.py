@@ -55,10 +55,16 @@ def run(args: argparse.Namespace) -> int:
     options.update(given)
     config = Config(args.recommender, **options)
     kinds = opts.kinds_of(args)
-    result = evaluate_workspace(
-        ws, config, protocol=args.protocol, k=args.k, kinds=kinds,
-        chunk_size=args.chunk_size, record=not args.no_record,
-    )  # fmt: skip
+    bar, progress = opts.progress_bar("evaluate", opts.progress_wanted(args), "user")
+    try:
+        result = evaluate_workspace(
+            ws, config, protocol=args.protocol, k=args.k, kinds=kinds,
+            chunk_size=args.chunk_size, record=not args.no_record, progress=progress,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    opts.protocol_note(args.protocol, result.protocol)
     note = opts.simulated_note(interactions_simulated(ws))
     payload = {**result.to_dict(), "simulated": note is not None, "run_id": result.run_id}
     if opts.emit_result(payload, result.to_rows(), args.format):

@@ -27,7 +27,7 @@ candidate set.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -259,6 +259,7 @@ def evaluate(
     name: str | None = None,
     workspace: Workspace | None = None,
     params: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvaluationResult:
     """Evaluate ``recommender`` on every case of ``split``.
 
@@ -290,6 +291,8 @@ def evaluate(
         When given, the run's parameters and summary are stored in its ``runs`` table.
     params
         Extra parameters to record with the run.
+    progress
+        Called as ``progress(done, n_cases)`` after each chunk of cases.
 
     Returns
     -------
@@ -354,6 +357,8 @@ def evaluate(
                 float("nan") if div_vectors is None else M.intra_list_diversity(ranked, div_vectors)
             )
             values[f"novelty@{k}"].append(M.novelty(ranked, popularity, n_users))
+        if progress is not None:
+            progress(stop, n)
     per_user = {m: np.asarray(v, dtype=np.float64) for m, v in values.items()}
     summary = {m: summarise(v) for m, v in per_user.items()}
     all_lists = np.asarray(lists, dtype=np.int64).reshape(len(lists), k)

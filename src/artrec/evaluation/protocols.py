@@ -38,6 +38,7 @@ from artrec.errors import DataError
 __all__ = [
     "PROTOCOLS",
     "Split",
+    "default_protocol",
     "given_split",
     "leave_last_out",
     "make_split",
@@ -348,6 +349,26 @@ def _one_of_a_kind(spec: np.ndarray | bool | None, catalog: Catalog) -> np.ndarr
     if arr.shape != (n,):
         raise DataError(f"one_of_a_kind has shape {arr.shape}, expected ({n},)")
     return arr
+
+
+#: Why :func:`default_protocol` chose each protocol (shown to the user).
+DEFAULT_PROTOCOL_REASONS: dict[str, str] = {
+    "given": "the events carry their own train/test split",
+    "leave-last-out": "the events carry no train/test split, so each user's last purchase "
+    "by time is held out",
+}
+
+
+def default_protocol(interactions: Interactions) -> str:
+    """The protocol that fits the data when none is named: ``"given"`` when some event is
+    held out by the log's own split (a ``test`` event), else ``"leave-last-out"``.
+
+    :data:`DEFAULT_PROTOCOL_REASONS` says why, in words.
+    """
+    splits = interactions.splits
+    if splits is not None and any(s == "test" for s in splits.tolist()):
+        return "given"
+    return "leave-last-out"
 
 
 def make_split(protocol: str, interactions: Interactions, catalog: Catalog) -> Split:

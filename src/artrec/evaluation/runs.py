@@ -21,7 +21,7 @@ from artrec.evaluation.comparison import (
 )
 from artrec.evaluation.configs import Config, config_grid
 from artrec.evaluation.evaluator import DEFAULT_CHUNK, EvaluationResult, evaluate
-from artrec.evaluation.protocols import Split, make_split
+from artrec.evaluation.protocols import Split, default_protocol, make_split
 
 
 def describe_split(split: Split) -> str:
@@ -30,11 +30,15 @@ def describe_split(split: Split) -> str:
     return f"protocol {split.protocol}: {split.n_cases} cases (protocol skipped: {skipped})"
 
 
-def _split(data: EvalData, workspace: Workspace, protocol: str, kinds: Sequence[str]) -> Split:
+def _split(
+    data: EvalData, workspace: Workspace, protocol: str | None, kinds: Sequence[str]
+) -> Split:
     if len(data.interactions) == 0:
         raise ArtrecError(
             f"workspace {workspace.root} has no events of kind {', '.join(kinds)} to evaluate on"
         )
+    if protocol is None:
+        protocol = default_protocol(data.interactions)
     split = make_split(protocol, data.interactions, data.catalog)
     if split.n_cases == 0:
         raise ArtrecError(f"nothing to evaluate: {describe_split(split)}")
@@ -45,17 +49,21 @@ def evaluate_workspace(
     workspace: Workspace,
     config: Config,
     *,
-    protocol: str = "given",
+    protocol: str | None = None,
     k: int = 10,
     kinds: Sequence[str] = ("purchase",),
     chunk_size: int = DEFAULT_CHUNK,
     record: bool = True,
+    progress: Progress | None = None,
 ) -> EvaluationResult:
     """Evaluate one configuration on the workspace's events of ``kinds`` under ``protocol``.
 
-    A configuration without an embedding runs on the workspace's default one. Intra-list
-    diversity is measured in the configuration's embedding, else in the default embedding
-    (NaN when there is none).
+    ``protocol`` ``None`` takes the one that fits the data
+    (:func:`~artrec.evaluation.protocols.default_protocol`: the log's own split when it has
+    one, else leave-last-out); the result names it. A configuration without an embedding
+    runs on the workspace's default one. Intra-list diversity is measured in the
+    configuration's embedding, else in the default embedding (NaN when there is none).
+    ``progress(done, total)`` is called after each chunk of cases.
     """
     wanted: list[str | None] = []
     if config.needs_embedding:
@@ -81,6 +89,7 @@ def evaluate_workspace(
         name=config.name,
         workspace=workspace if record else None,
         params={**config.params_dict(), "kinds": list(kinds)},
+        progress=progress,
     )
 
 
@@ -96,7 +105,7 @@ def compare_workspace(
     diversity_embedding: str | None = None,
     m: int = 3,
     seed: int = 0,
-    protocol: str = "given",
+    protocol: str | None = None,
     k: int = 10,
     kinds: Sequence[str] = ("purchase",),
     chunk_size: int = DEFAULT_CHUNK,
@@ -109,7 +118,9 @@ def compare_workspace(
 
     ``embeddings`` defaults to the workspace's default embedding; ``baselines`` to random
     and popular, plus the favourite artist when the catalogue knows artists (``[]`` for
-    none); ``baseline`` to the first baseline (see :func:`~artrec.evaluation.comparison.compare`).
+    none); ``baseline`` to the first baseline (see :func:`~artrec.evaluation.comparison.compare`);
+    ``protocol`` to the one that fits the data (as in :func:`evaluate_workspace`).
+    ``progress(done, total)`` is called after each configuration.
     """
     names: list[str | None] = list(embeddings) if embeddings else [None]
     data = EvalData.from_workspace(
