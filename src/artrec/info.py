@@ -56,13 +56,19 @@ class SavedModel:
 
 @dataclass(frozen=True)
 class IndexInfo:
-    """A saved similarity index."""
+    """A saved similarity index.
+
+    ``tuning`` is what a self-tuned approximate index recorded when it was built (target
+    and measured recall@k, the chosen parameters, ...), as saved in its sidecar; ``None``
+    for an index built without tuning.
+    """
 
     name: str
     embedding: str
     kind: str
     metric: str
     n_items: int | None
+    tuning: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,14 @@ def workspace_info(workspace: Workspace | str | Path) -> WorkspaceInfo:
         default_config=VisRankConfig(default).label,
         models=[SavedModel(m.name, m.kind, m.created) for m in saved_models(ws.models_dir)],
         indexes=[
-            IndexInfo(s.name, s.embedding, s.kind, s.metric, _int(s.info.get("n_items")))
+            IndexInfo(
+                s.name,
+                s.embedding,
+                s.kind,
+                s.metric,
+                _int(s.info.get("n_items")),
+                _dict(s.info.get("tuning")),
+            )
             for s in saved_indexes(ws)
         ],
         import_settings=import_settings(ws),
@@ -199,6 +212,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _int(value: Any) -> int | None:

@@ -18,7 +18,11 @@ from artrec.errors import ArtrecError
 
 #: Subcommand modules, in the order ``artrec --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "import_collection",
     "import_seed",
+    "info",
+    "items",
+    "users",
     "embed",
     "similar",
     "recommend",

@@ -204,6 +204,23 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_columns(items: list[str]) -> dict[str, str | None] | None:
+    """``["title=Titel", "year="]`` -> ``{"title": "Titel", "year": None}`` (``None`` for no
+    items): a role read from a file column, or left unread (``ROLE=``).
+
+    Raises :class:`~artrec.errors.DataError` naming an item without ``=`` or a role.
+    """
+    from artrec.errors import DataError
+
+    out: dict[str, str | None] = {}
+    for item in items:
+        role, sep, column = item.partition("=")
+        if not sep or not role.strip():
+            raise DataError(f"column mapping {item!r} must look like ROLE=NAME (or ROLE=)")
+        out[role.strip()] = column.strip() or None
+    return out or None
+
+
 def parse_weights(items: list[str]) -> dict[str, float] | None:
     """``["handcrafted=5"]`` -> ``{"handcrafted": 5.0}`` (``None`` for no items).
 
@@ -307,6 +324,26 @@ def progress_bar(
     return bar, update
 
 
+def add_page_args(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--offset`` and ``--limit`` (one page of a listing)."""
+    parser.add_argument(
+        "--offset", type=non_negative_int, default=0, help=f"{what} to skip (default 0)"
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, default=20, help=f"{what} per page (default 20)"
+    )
+
+
+def page_title(page: Any, shown: int, what: str) -> str:
+    """``12 users; 1-12 shown`` or ``2 of 40 artworks ...; 21-22 shown, next: --offset 22``."""
+    if not shown:
+        return f"{page.total} {what}; none shown at offset {page.offset}"
+    text = f"{page.total} {what}; {page.offset + 1}-{page.offset + shown} shown"
+    if page.offset + shown < page.total:
+        text += f" (next page: --offset {page.offset + shown})"
+    return text
+
+
 def notes(lines: Sequence[str], fmt: str) -> None:
     """Print ``note: ...`` lines on stderr (table format only)."""
     if fmt == "table":
@@ -360,6 +397,11 @@ def _argument(text: str, cast: Callable[[str], Any], ok: Callable[[Any], bool], 
 def unit_interval(text: str) -> float:
     """argparse type: a number in [0, 1]."""
     return float(_argument(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]"))
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return int(_argument(text, int, lambda v: v >= 0, "an integer >= 0"))
 
 
 def positive_int(text: str) -> int:

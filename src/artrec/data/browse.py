@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError
+
+if TYPE_CHECKING:
+    from artrec.data.workspace import Workspace
 
 #: Fields :func:`search_items` can match against.
 SEARCH_FIELDS: tuple[str, ...] = ("any", "title", "artist")

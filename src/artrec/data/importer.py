@@ -14,7 +14,11 @@ The rules, in the order they apply:
    :data:`~artrec.data.tabular.CATALOG_COLUMNS` / :data:`~artrec.data.tabular.INTERACTION_COLUMNS`
    the file has. Catalogue columns with no role are kept as extra metadata.
 2. **Images.** Relative image paths are resolved against ``image_dir`` (made absolute);
-   URLs are kept and fetched later by ``extract`` through its cache.
+   URLs are kept and fetched later by ``extract`` through its cache. With
+   ``copy_images=True`` every local image file is copied into the workspace's image store
+   (``images/``, named by a hash of its bytes, so a re-import copies nothing twice) and the
+   catalogue records the copy: the workspace then holds its images, and ``artrec serve``
+   shows them with no further option.
 3. **Ratings.** With ``positive_threshold=X`` every event needs a rating: a rating ``>= X``
    becomes an implicit positive of kind ``positive_kind`` (default ``"purchase"``, the kind
    every model and the evaluation read by default), a rating ``< X`` is kept as an event of
@@ -56,9 +60,9 @@ The rules, in the order they apply:
 The settings that shape events (threshold, positive kind, minimum positives, split rule) are
 recorded in the workspace meta key :data:`META_KEY`; a later import with different settings
 is refused, since it would give the same events two meanings. The import also marks the
-interactions real (:func:`artrec.data.simulate.mark_simulated`; a workspace that already
-holds simulated interactions stays labelled simulated) and records a run of kind
-``"import"``.
+interactions real, or simulated when the caller says so (``simulated=True``), with
+:func:`artrec.data.simulate.mark_simulated` (a workspace that already holds simulated
+interactions stays labelled simulated), and records a run of kind ``"import"``.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -154,6 +158,9 @@ class ImportSummary:
     images
         How the items' images are given: ``{"url": n, "local": n, "missing_file": n,
         "none": n}`` (``missing_file``: a local path where no file exists yet).
+    images_copied
+        Image files copied into the workspace's image store (``copy_images``; files already
+        there are not copied again).
     events_read
         Rows in the interaction file.
     events_added
@@ -188,6 +195,7 @@ class ImportSummary:
     items_updated: int = 0
     items_unchanged: int = 0
     images: dict[str, int] = field(default_factory=dict)
+    images_copied: int = 0
     events_read: int = 0
     events_added: int = 0
     events_present: int = 0
@@ -228,6 +236,8 @@ def import_collection(
     split_before: float | str | datetime | None = None,
     unknown_items: str = "raise",
     max_events: int | None = None,
+    copy_images: bool = False,
+    simulated: bool = False,
 ) -> ImportSummary:
     """Import a catalogue and an optional interaction log into a workspace.
 
@@ -265,6 +275,12 @@ def import_collection(
     max_events
         Most events the interaction file may hold (default
         :func:`artrec.limits.max_events`: ``$ARTREC_MAX_EVENTS`` or 10,000,000).
+    copy_images
+        Copy the local image files into the workspace's ``images/`` folder and record the
+        copies (see rule 2).
+    simulated
+        The interactions are simulated (generated for a trial, not real behaviour): the
+        workspace is marked so, and every result on it is labelled simulated.
 
     Returns
     -------
@@ -297,6 +313,10 @@ def import_collection(
     if catalog_file is not None:
         img_root = None if image_dir is None else Path(image_dir).expanduser().resolve()
         cat_file = read_catalog_file(catalog_file, img_root, columns=catalog_columns)
+    images = _image_counts(None if cat_file is None else cat_file.catalog)
+    copies: dict[Path, Path] = {}
+    if copy_images and cat_file is not None:
+        cat_file, copies = _images_in_store(cat_file, ws.images_dir)
     merged, item_counts = _merge_catalog(cat_file, stored_catalog)
 
     inter_file: InteractionsFile | None = None
@@ -328,7 +348,7 @@ def import_collection(
         )
         settings = _settings(positive_threshold, positive_kind, min_user_positives, split)
         _check_settings(ws, exists, settings)
-    if exists and interactions_simulated(ws) and interactions_file is not None:
+    if exists and interactions_simulated(ws) and interactions_file is not None and not simulated:
         notes.append(
             "the workspace already holds simulated interactions; it stays labelled simulated"
         )
@@ -337,6 +357,7 @@ def import_collection(
     if not exists:
         ws = Workspace.create(ws.root)
     with ws.transaction():
+        n_copied = _copy_files(copies)
         if merged is not None and merged.n_items:
             ws.upsert_items(merged)
         for user, item, kind in plan.deletions:
@@ -345,7 +366,7 @@ def import_collection(
             ws.add_interactions(plan.writes)
         if inter_file is not None:
             ws.set_meta(META_KEY, json.dumps(settings))
-            mark_simulated(ws, False)
+            mark_simulated(ws, simulated)
         summary = ImportSummary(
             workspace=ws.root,
             catalog_file=None if cat_file is None else cat_file.path,
@@ -356,7 +377,8 @@ def import_collection(
             items_added=item_counts["added"],
             items_updated=item_counts["updated"],
             items_unchanged=item_counts["unchanged"],
-            images=_image_counts(None if cat_file is None else cat_file.catalog),
+            images=images,
+            images_copied=n_copied,
             events_read=0 if inter_file is None else len(inter_file.interactions),
             events_added=plan.n_added,
             events_present=plan.n_present,
@@ -379,6 +401,8 @@ def import_collection(
                 "catalog_file": None if catalog_file is None else str(catalog_file),
                 "interactions_file": None if interactions_file is None else str(interactions_file),
                 "image_dir": None if image_dir is None else str(image_dir),
+                "copy_images": copy_images,
+                "simulated": simulated,
                 "unknown_items": unknown_items,
             },
             summary.as_dict(),
@@ -545,6 +569,56 @@ def _image_counts(cat: Catalog | None) -> dict[str, int]:
         else:
             counts["missing_file"] += 1
     return counts
+
+
+def _images_in_store(cat_file: CatalogFile, store: Path) -> tuple[CatalogFile, dict[Path, Path]]:
+    """The catalogue file with its local images relocated to ``store`` (the workspace's image
+    folder), and the copies to make (source -> target). Targets are named by the SHA-256 of
+    the file's bytes (first 24 hex digits) and its suffix; URLs and missing files stay."""
+    import hashlib
+
+    cat = cat_file.catalog
+    if cat.image is None:
+        return cat_file, {}
+    image = cat.image.copy()
+    copies: dict[Path, Path] = {}
+    store = store.resolve()
+    for r, loc in enumerate(cat.image.tolist()):
+        if loc is None or "://" in str(loc):
+            continue
+        source = Path(str(loc))
+        if not source.is_file():
+            continue
+        if source.resolve().parent == store:  # already in the store
+            continue
+        digest = hashlib.sha256()
+        with source.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        target = store / f"{digest.hexdigest()[:24]}{source.suffix.lower()}"
+        copies[source] = target
+        image[r] = str(target)
+    relocated = Catalog(
+        cat.item_ids, cat.metadata, image, cat.in_stock, stock_known=cat.stock_known
+    )
+    return replace(cat_file, catalog=relocated), copies
+
+
+def _copy_files(copies: Mapping[Path, Path]) -> int:
+    """Copy each source to its target (through a temporary name, so a target is whole or
+    absent); targets that exist are left alone. Returns the number of files copied."""
+    import shutil
+
+    n = 0
+    for source, target in copies.items():
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+        n += 1
+    return n
 
 
 # -- the events -------------------------------------------------------------------------------
