@@ -169,10 +169,13 @@ def test_report_grid_and_metrics_come_from_the_run(
     run = ws.runs("comparison")[0]
     rows = {(r["config"], r["metric"]): r for r in run["results"]["rows"]}
     assert parser.cells, "the report has a metrics table"
+    shown = set()
     for cell in parser.cells:
-        row = rows[(cell["data-config"], cell["data-metric"])]
-        assert cell["shown"] == ("–" if row["mean"] is None else f"{row['mean']:.4f}")
-    shown = {(c["data-config"], c["data-metric"]) for c in parser.cells}
+        # a row stands for its configuration and those with identical results (data-same)
+        for config in [cell["data-config"], *cell["data-same"].split()]:
+            row = rows[(config, cell["data-metric"])]
+            assert cell["shown"] == ("–" if row["mean"] is None else f"{row['mean']:.4f}")
+            shown.add((config, cell["data-metric"]))
     table_metrics = {
         "auc",
         "rr",
@@ -289,7 +292,7 @@ def test_report_for_seed_workspace_degrades_gracefully(tmp_path: Path) -> None:
     assert parser.cells and all(
         re.fullmatch(r"-?\d+\.\d{4}|–|nan", c["shown"]) for c in parser.cells
     )
-    assert "SIMULATED" not in text
+    assert "interactions in this workspace are SIMULATED" in text  # generated assets
 
 
 def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -301,3 +304,151 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Workspace.create(tmp_path / "empty")
     assert main(["report", "-w", str(tmp_path / "empty")]) == 2
     assert "no catalogue" in capsys.readouterr().err
+
+
+# -- the notebook's method by what it is; words, not dict reprs; one row per result ---------
+
+
+def _visible_text(html_text: str) -> str:
+    """The text a reader sees (style and script left out)."""
+
+    class _Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self._skip = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self._skip += tag in ("style", "script")
+
+        def handle_endtag(self, tag: str) -> None:
+            self._skip -= tag in ("style", "script")
+
+        def handle_data(self, data: str) -> None:
+            if not self._skip:
+                self.parts.append(data)
+
+    parser = _Text()
+    parser.feed(html_text)
+    return " ".join(parser.parts)
+
+
+def _rows(html_text: str) -> list[tuple[str, str]]:
+    """``(name cell text, first data-config)`` of every row of the metrics table."""
+    body = html_text.split('<table class="metrics"', 1)[1].split("</table>", 1)[0]
+    out = []
+    for tr in re.findall(r"<tr class=\"[^\"]*\">(.*?)</tr>", body):
+        name = re.sub(r"<[^>]+>", "", tr.split("</td>", 1)[0]).replace("&#x27;", "'")
+        config = re.search(r'data-config="([^"]+)"', tr)
+        out.append((name, config.group(1) if config else ""))
+    return out
+
+
+def test_report_finds_the_notebooks_method_when_the_baseline_is_random(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``artrec compare --baselines random popular`` (its baseline defaults to random), then
+    ``artrec report --recompute``: the notebook's configuration is named by what it is and
+    the findings quote its own numbers, never random's."""
+    from artrec.cli import main
+    from artrec.data.synthetic import write_seed_assets
+
+    write_seed_assets(tmp_path / "assets", 150, 30, dims=(24, 40), seed=2)
+    ws = tmp_path / "ws"
+    assert main(["import-seed", str(tmp_path / "assets"), "-w", str(ws)]) == 0
+    assert main(["embed", "-w", str(ws), "--n-components", "10"]) == 0
+    argv = ["compare", "-w", str(ws), "--aggregations", "sum_distance", "mean", "max"]
+    assert main([*argv, "--baselines", "random", "popular"]) == 0
+    out = tmp_path / "r.html"
+    assert main(["report", "-w", str(ws), "--recompute", "-o", str(out)]) == 0
+    capsys.readouterr()
+    text = out.read_text()
+    rows = _rows(text)
+    notebook = "visrank:hybrid/cosine/sum_distance"
+    marked = [(name, config) for name, config in rows if "(the notebook's method)" in name]
+    assert len(marked) == 1 and marked[0][1] == notebook
+    assert ("random (baseline)", "random") in rows
+    assert not any("random" in name and "notebook" in name for name, _ in rows)
+    # the sum and the mean of similarities rank alike: one row, the mean named in it
+    assert "identical results: visrank:hybrid/cosine/mean" in marked[0][0]
+    run = Workspace.open(ws).runs("comparison")[0]
+    means = {(r["config"], r["metric"]): r["mean"] for r in run["results"]["rows"]}
+    ours, rnd = means[(notebook, "auc")], means[("random", "auc")]
+    visible = _visible_text(text)
+    assert f"(the notebook's method: {ours:.3f}; 0.5 is chance)" in visible
+    assert f"(the notebook's method: {rnd:.3f};" not in visible or f"{rnd:.3f}" == f"{ours:.3f}"
+    assert f"for the notebook's method ({notebook})" in visible
+    ndcg = means[(notebook, "ndcg@10")]
+    assert f"against {ndcg:.3f} [" in visible
+    # were another configuration the best, its paired test would be against random, not
+    # against the notebook's method: the finding says so instead of quoting it
+    from dataclasses import replace
+
+    from artrec.findings import which_model
+    from artrec.report.collect import collect_results
+
+    results = collect_results(Workspace.open(ws))
+    assert results.notebook_config() == notebook
+    answer = which_model(replace(results, best_config="visrank:hybrid/cosine/max"))
+    assert answer is not None
+    assert f"for the notebook's method ({notebook})" in answer[1]
+    assert (
+        f"<code>--baseline {notebook}</code>" in answer[1] and "paired difference" not in answer[1]
+    )
+    assert "{'" not in visible and '{"' not in visible
+    assert "interactions in this workspace are SIMULATED" in visible
+
+
+def test_collectors_legend_only_with_a_hit(tmp_path: Path) -> None:
+    from artrec.data.catalog import Catalog
+    from artrec.report.html import render_report
+    from artrec.report.results import CollectorExample, RecommendedItem, ReportResults
+
+    ws = Workspace.create(tmp_path / "ws")
+    ws.upsert_items(Catalog(np.array(["a", "b", "c", "d"], dtype=object)))
+
+    def collector(user: str, recs: list[str]) -> CollectorExample:
+        items = [RecommendedItem(i, 1.0, "a") for i in recs]
+        return CollectorExample(user, ["a"], 1, ["c"], "visrank", items)
+
+    results = ReportResults(
+        collectors=[collector("miss", ["b", "d"]), collector("hit", ["c", "b"])]
+    )
+    text = render_report(ws, results)
+    panels = {part.split('"', 1)[0]: part for part in text.split('data-user-id="')[1:]}
+    assert "bought next)" not in panels["miss"].split("held out")[-1]
+    assert "(green frame = bought next)" in panels["hit"]
+    assert text.count("(green frame = bought next)") == 1
+
+
+def test_explained_variance_labels_never_overlap() -> None:
+    """Curves that pass through almost the same value at 100 components: their value labels
+    are spread apart (pairwise disjoint text boxes), and each still names its own value."""
+    from matplotlib.text import Text
+
+    from artrec.report.plots import explained_variance_figure, spread
+
+    assert spread([0.0, 1.0, 30.0], 10.0) == [-4.5, 5.5, 30.0]
+    assert spread([5.0, 0.0], 2.0) == [5.0, 0.0]
+    curves = {}
+    for i, total in enumerate([0.851, 0.853, 0.856, 0.6, 0.852]):
+        ratios = np.full(400, (1 - total) / 300)
+        ratios[:100] = total / 100
+        curves[f"embedding {i}"] = ratios
+    fig = explained_variance_figure(curves)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = fig.axes[0].texts
+    assert sorted(t.get_text().split("%")[0] for t in texts) == [
+        "60.0",
+        "85.1",
+        "85.2",
+        "85.3",
+        "85.6",
+    ]
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (texts[i].get_text(), texts[j].get_text())
+    axes_box = fig.axes[0].get_window_extent(renderer)
+    assert all(b.x0 >= axes_box.x1 for b in boxes)  # beside the axes, off the curves

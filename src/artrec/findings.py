@@ -169,7 +169,8 @@ def metrics_and_embeddings(results: ReportResults) -> Finding | None:
 
 def diversity(results: ReportResults) -> Finding | None:
     """Are the recommendations varied? (the notebook's method against the baselines)."""
-    div, main, k = results.diversity, results.main_config, _k(results)
+    div, k = results.diversity, _k(results)
+    main = results.notebook_config() or results.main_config
     if not div or main not in div:
         return None
     assert main is not None
@@ -207,23 +208,24 @@ def diversity(results: ReportResults) -> Finding | None:
 
 def which_model(results: ReportResults) -> Finding | None:
     """Which model should one choose? (the best by ndcg@k against the notebook's method)."""
-    ev, best = results.evaluation, results.best_config
-    if ev is None or not best or not ev.baseline:
+    ev, best, notebook = results.evaluation, results.best_config, results.notebook_config()
+    if ev is None or not best or not notebook:
         return None
     ndcg, base, label = f"ndcg@{ev.k}", ev.baseline, results.label or ""
-    b_row, base_row = ev.cell(best, ndcg), ev.cell(base, ndcg)
-    if b_row is None or base_row is None:
+    b_row, nb_row = ev.cell(best, ndcg), ev.cell(notebook, ndcg)
+    if b_row is None or nb_row is None:
         return None
-    p = b_row.p_ttest_holm
+    on = f" on the {_e(label)} purchases" if label else ""
     txt = (
-        f"By {ndcg} on the {_e(label)} purchases, the best configuration is <b>{_e(best)}</b> with "
+        f"By {ndcg}{on}, the best configuration is <b>{_e(best)}</b> with "
         f"{number(b_row.mean, 3)} [{number(b_row.ci_low, 3)}, {number(b_row.ci_high, 3)}] "
-        f"against {number(base_row.mean, 3)} [{number(base_row.ci_low, 3)}, "
-        f"{number(base_row.ci_high, 3)}] for the notebook's method ({_e(base)}). "
+        f"against {number(nb_row.mean, 3)} [{number(nb_row.ci_low, 3)}, "
+        f"{number(nb_row.ci_high, 3)}] for the notebook's method ({_e(notebook)}). "
     )
-    if best == base:
+    p = b_row.p_ttest_holm
+    if best == notebook or b_row.mean == nb_row.mean:
         txt += "The notebook's own method is the best choice here. "
-    else:
+    elif base == notebook:
         txt += (
             f"The paired difference is {number(b_row.diff, 3)} with Holm-adjusted p = {p_value(p)}: "
             + (
@@ -231,6 +233,12 @@ def which_model(results: ReportResults) -> Finding | None:
                 if p is not None and p < 0.05
                 else "not significant, so the simpler notebook method is a fair choice. "
             )
+        )
+    else:
+        txt += (
+            f"This comparison's paired tests are against {_e(base or 'no baseline')}, not the "
+            "notebook's method; compare with <code>--baseline "
+            f"{_e(notebook)}</code> for a paired test between the two. "
         )
     for bl in ("artist", "popular", "random"):
         row = ev.cell(bl, ndcg)
@@ -256,26 +264,27 @@ def which_model(results: ReportResults) -> Finding | None:
             "a production system should combine the two signals (e.g. visual similarity "
             "within and around the collector's artists). "
         )
-    txt += (
-        "Because the collectors' tastes are simulated from artists, centuries, media and "
-        "museums, the favourite-artist baseline is a strong, honest competitor."
-    )
+    if results.simulation:
+        txt += (
+            "Because the collectors' tastes are simulated from artists, centuries, media and "
+            "museums, the favourite-artist baseline is a strong, honest competitor."
+        )
     return ("Which model should one choose?", txt)
 
 
 def which_metrics(results: ReportResults) -> Finding | None:
     """Which 2-3 metrics matter, and why? (quoting the notebook's method)."""
-    ev = results.evaluation
-    if ev is None or not ev.baseline or not ev.rows:
+    ev, base = results.evaluation, results.notebook_config()
+    if ev is None or not base or not ev.rows:
         return None
-    k, base = ev.k, ev.baseline
+    k = ev.k
     ndcg, hr = f"ndcg@{k}", f"hr@{k}"
     txt = (
         f"<b>{ndcg}</b> and <b>{hr}</b>: a visitor sees about {k} works, so what matters is whether a "
-        f"work they will buy is among them and how high (notebook method: {ndcg} "
+        f"work they will buy is among them and how high (the notebook's method, {_e(base)}: {ndcg} "
         f"{number(ev.mean(base, ndcg), 3)}, {hr} {number(ev.mean(base, hr), 3)}). <b>AUC</b>: it uses the "
         f"whole ranking, so it separates configurations even when few hits reach the top {k} "
-        f"(notebook method: {number(ev.mean(base, 'auc'), 3)}; 0.5 is chance). Precision@{k} is "
+        f"(the notebook's method: {number(ev.mean(base, 'auc'), 3)}; 0.5 is chance). Precision@{k} is "
         "bounded by the one or few held-out purchases per case and says little more than HR; "
         "diversity, novelty and coverage guard against a recommender that only repeats the profile."
     )

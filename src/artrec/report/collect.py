@@ -244,7 +244,7 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
         stored = stored_demo_results(workspace)
         if stored is not None:
             return stored
-    from artrec.data.simulate import stored_simulation
+    from artrec.data.simulate import interactions_simulated, stored_simulation
     from artrec.engine import Engine
     from artrec.evaluation.comparison import load_vectors
 
@@ -285,18 +285,34 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
         )
     except ArtrecError:
         same_artist = {}
+    evaluation = _evaluation(workspace, interactions, default, k)
+    notebook = None if evaluation is None else evaluation.notebook_config(default)
     return ReportResults(
         title=f"artrec report: {workspace.root.name}",
-        label="simulated" if sim is not None else None,
+        label="simulated" if interactions_simulated(workspace) else None,
         simulation=dict(sim["stats"]) if sim is not None else {},
         embeddings=_embedding_info(workspace, names),
         same_artist=same_artist,
-        evaluation=_evaluation(workspace, interactions, default, k),
+        evaluation=evaluation,
         similar_examples=examples,
         collectors=collectors,
         map_embedding=default,
-        main_config=f"visrank:{default}/cosine/sum_distance",
+        main_config=notebook,
+        best_config=None if evaluation is None else best_config(evaluation, notebook),
     )
+
+
+def best_config(evaluation: EvaluationTable, prefer: str | None = None) -> str | None:
+    """The configuration with the highest mean ``ndcg@k``; on a tie, ``prefer`` (the
+    notebook's method) when it is among the best, else the first in table order."""
+    metric = f"ndcg@{evaluation.k}"
+    scored = [(evaluation.mean(c, metric), c) for c in evaluation.config_names]
+    known = [(v, c) for v, c in scored if v is not None and v == v]
+    if not known:
+        return None
+    top = max(v for v, _ in known)
+    winners = [c for v, c in known if v == top]
+    return prefer if prefer in winners else winners[0]
 
 
 def _evaluation(
@@ -307,6 +323,8 @@ def _evaluation(
     if runs:
         run = runs[0]
         rows = run["results"].get("rows") or []
+        configs = run["results"].get("configs") or []
+        first = configs[0] if configs else {}
         n_cases = next((r.get("n") for r in rows if r.get("n") is not None), None)
         return EvaluationTable.from_json(
             {
@@ -315,7 +333,8 @@ def _evaluation(
                 "baseline": run["params"].get("baseline"),
                 "n_cases": n_cases,
                 "rows": rows,
-                "configs": run["results"].get("configs") or [],
+                "configs": configs,
+                "skipped": first.get("skipped") or {},
                 "run_id": run["id"],
             }
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ h3{font-size:15px;margin:14px 0 6px}
 .why{color:#555;font-style:italic}.score{color:#777}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:14px}.panel{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:8px}
 .panel h4{margin:0 0 6px;font-size:13px}
-table{border-collapse:collapse;font-size:11.5px;background:#fff}th,td{border:1px solid #ddd;padding:3px 5px;text-align:right}
-th{background:#f0f0f0}td.name,th.name{text-align:left;white-space:nowrap}
+table{border-collapse:collapse;font-size:11px;background:#fff;max-width:100%}th,td{border:1px solid #ddd;padding:2px 4px;text-align:right}
+th{background:#f0f0f0}td.name,th.name{text-align:left;overflow-wrap:anywhere}table.metrics td.name{min-width:9em}
 tr.base td{background:#eef4ff}tr.best td{background:#eefbea}
 td small{color:#777;font-size:9.5px}.sig{color:#b00;font-weight:bold}
 .fig{background:#fff;border:1px solid #ddd;padding:6px;border-radius:6px;display:inline-block;max-width:100%}
@@ -149,13 +150,19 @@ def _metrics_table(results: ReportResults) -> str:
         return '<p class="muted">No evaluation results in this workspace.</p>'
     metrics = table_metrics(ev)
     base, best, label = ev.baseline, results.best_config, results.label
-    head = "".join(f"<th>{escape(m)}</th>" for m in metrics)
+    notebook = results.notebook_config()
+    head = "".join(f"<th>{escape(m).replace('@', '<wbr>@')}</th>" for m in metrics)
     out = [
         f'<table class="metrics" data-label="{escape(label or "")}"><thead><tr><th class="name">configuration'
         f"{' (' + escape(label) + ' purchases)' if label else ''}</th><th>cases</th>{head}</tr></thead><tbody>"
     ]
-    for c in ev.config_names:
-        cls = "base" if c == base else ("best" if c == best else "")
+    merged = 0
+    for group in ev.identical_groups(metrics):
+        # one row per set of identical results; the baseline's own cells when it is one of them
+        c = base if base in group else group[0]
+        same = [g for g in group if g != c]
+        merged += len(same)
+        cls = "base" if c == base else ("best" if best in group else "")
         cells = [ev.cell(c, m) for m in metrics]
         n = next((r.n for r in cells if r is not None), None)
         tds = []
@@ -165,33 +172,69 @@ def _metrics_table(results: ReportResults) -> str:
                 continue
             ci = ""
             if r.ci_low is not None and r.ci_high is not None:
-                ci = f"<br><small>[{number(r.ci_low)}, {number(r.ci_high)}]</small>"
+                ci = f"<br><small>±{number((r.ci_high - r.ci_low) / 2)}</small>"
             sig = ""
             if r.significant():
-                sig = '<span class="sig" title="Holm-adjusted paired t and Wilcoxon p < 0.05">*</span>'
+                sig = '<span class="sig" title="Holm-adjusted paired t and Wilcoxon p &lt; 0.05">*</span>'
             ptxt = (
                 f"<br><small>p={p_value(r.p_ttest_holm)}</small>"
                 if r.p_ttest_holm is not None
                 else ""
             )
             tds.append(
-                f'<td data-config="{escape(c)}" data-metric="{escape(m)}" data-mean="{escape(r.mean)}">'
+                f'<td data-config="{escape(c)}" data-metric="{escape(m)}" data-mean="{escape(r.mean)}"'
+                f' data-same="{escape(" ".join(same))}">'
                 f'<span class="mean">{number(r.mean)}</span>{sig}{ci}{ptxt}</td>'
             )
-        marker = " (baseline: the notebook's method)" if c == base else ""
+        roles = [
+            role
+            for role, name in (("baseline", base), ("the notebook's method", notebook))
+            if name is not None and name in group
+        ]
+        marker = f" ({': '.join(roles)})" if roles else ""
+        names = _breakable(c) + escape(marker)
+        if same:
+            names += (
+                "<br><small>identical results: "
+                + ", ".join(
+                    _breakable(g) + (" (the notebook's method)" if g == notebook else "")
+                    for g in same
+                )
+                + "</small>"
+            )
         out.append(
-            f'<tr class="{cls}"><td class="name">{escape(c)}{escape(marker)}</td><td>{escape(n)}</td>{"".join(tds)}</tr>'
+            f'<tr class="{cls}"><td class="name">{names}</td><td>{escape(n)}</td>{"".join(tds)}</tr>'
         )
     out.append("</tbody></table>")
+    identical = (
+        f" Configurations that rank every list alike share one row ({merged} merged), e.g. the "
+        "sum of distances, the sum and the mean of similarities."
+        if merged
+        else ""
+    )
     out.append(
-        f'<p class="muted">Protocol <b>{escape(ev.protocol)}</b>, k={escape(ev.k)}, '
-        f"{escape(label or '')} purchases. Mean over evaluation cases with the 95% Student-t interval "
-        "in brackets; p = Holm-adjusted paired t-test against the baseline row; * = both the "
-        "Holm-adjusted paired t-test and Wilcoxon signed-rank test give p &lt; 0.05. "
-        "Skipped cases: "
-        f"{escape(ev.skipped or {})}.</p>"
+        f'<p class="muted">Protocol <b>{escape(ev.protocol)}</b>, k={escape(ev.k)}'
+        f"{', ' + escape(label) + ' purchases' if label else ''}. Mean over evaluation cases, "
+        "± the half-width of its 95% Student-t interval; p = Holm-adjusted paired t-test "
+        f"against the baseline ({escape(base or 'none')}); * = both the Holm-adjusted paired "
+        "t-test and Wilcoxon signed-rank test give p &lt; 0.05."
+        f"{identical} Cases skipped: {escape(counts_text(ev.skipped))}.</p>"
     )
     return "".join(out)
+
+
+def _breakable(name: str) -> str:
+    """A configuration name, escaped, that may wrap after each ``/`` and ``:``."""
+    return "".join(
+        escape(p) + ("<wbr>" if p in ("/", ":") else "") for p in re.split(r"([/:])", name) if p
+    )
+
+
+def counts_text(counts: Any) -> str:
+    """Counts in words: ``{"first_purchases": 459}`` -> ``first purchases 459``; ``none``."""
+    if not counts:
+        return "none"
+    return ", ".join(f"{str(k).replace('_', ' ')} {v}" for k, v in dict(counts).items())
 
 
 def _similar_section(r: _Renderer, results: ReportResults) -> str:
@@ -226,6 +269,7 @@ def _collector_section(r: _Renderer, results: ReportResults) -> str:
         bought = "".join(r.card(i) for i in c.bought)
         after = "".join(r.card(i) for i in c.next)
         recs = []
+        hits = sum(rec.item_id in nxt for rec in c.recommendations)
         for rec in c.recommendations:
             why = ""
             if rec.because_item_id:
@@ -242,7 +286,9 @@ def _collector_section(r: _Renderer, results: ReportResults) -> str:
                 if after
                 else ""
             )
-            + f"<h3>What artrec recommends (green frame = bought next)</h3><div class='strip'>{''.join(recs)}</div></div>"
+            + "<h3>What artrec recommends"
+            + (" (green frame = bought next)" if hits else "")
+            + f"</h3><div class='strip'>{''.join(recs)}</div></div>"
         )
     return "".join(parts)
 
@@ -355,11 +401,17 @@ def render_report(
     title = results.title or f"artrec report: {workspace.root.name}"
     created = results.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     banner = ""
-    if label:
+    if label and results.simulation:
         banner = (
             f"<div class='banner'><b>The purchases in this report are {escape(label).upper()}.</b> "
             "The paintings, titles and artists are real; no real person bought anything. "
             "See docs/simulation.md for how the collectors were simulated.</div>"
+        )
+    elif label:
+        banner = (
+            f"<div class='banner'><b>The interactions in this workspace are {escape(label).upper()}."
+            "</b> No real person bought or liked anything; every figure below is about "
+            "simulated behaviour.</div>"
         )
     sections = [
         f"<h1>{escape(title)}</h1><p class='muted'>Generated {escape(created)} from workspace "

@@ -41,7 +41,23 @@ def explained_variance_plot(
     mark: int | None = 100,
     title: str = "PCA: cumulative explained variance",
 ) -> bytes:
-    """Cumulative explained-variance curves, one per feature set, as PNG bytes.
+    """Cumulative explained-variance curves, one per feature set, as PNG bytes (see
+    :func:`explained_variance_figure`)."""
+    return _png(explained_variance_figure(curves, mark=mark, title=title))
+
+
+#: Smallest vertical distance between two value labels of the explained-variance plot, in
+#: points (the labels are 8 pt high).
+LABEL_GAP_PT = 11.0
+
+
+def explained_variance_figure(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    mark: int | None = 100,
+    title: str = "PCA: cumulative explained variance",
+) -> Any:
+    """The figure of :func:`explained_variance_plot` (a matplotlib ``Figure``).
 
     Parameters
     ----------
@@ -49,26 +65,23 @@ def explained_variance_plot(
         Name -> explained variance *ratio* per component (descending, as PCA returns it).
     mark
         A component count to mark with a vertical line and the value of each curve there.
+        The values are written in a column right of the axes, each joined to its point by a
+        thin line; labels whose curves pass close together are pushed apart vertically (at
+        least :data:`LABEL_GAP_PT` points), so they never overprint.
     """
     if not curves:
         raise DataError("explained_variance_plot needs at least one curve")
     fig = _figure(7.0, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     styles = ("-", "--", ":", "-.")
+    marked: list[tuple[float, str, Any]] = []
     for i, (name, ratios) in enumerate(curves.items()):
         cum = np.cumsum(np.asarray(ratios, dtype=np.float64))
         x = np.arange(1, len(cum) + 1)
         (line,) = ax.plot(x, cum, label=name, lw=2.2 - 0.3 * i, ls=styles[i % len(styles)])
         if mark is not None and len(cum) >= mark:
             ax.plot([mark], [cum[mark - 1]], "o", color=line.get_color())
-            ax.annotate(
-                f"{cum[mark - 1]:.1%}",
-                (mark, cum[mark - 1]),
-                textcoords="offset points",
-                xytext=(6, -12),
-                fontsize=8,
-                color=line.get_color(),
-            )
+            marked.append((float(cum[mark - 1]), f"{cum[mark - 1]:.1%}", line.get_color()))
     if mark is not None:
         ax.axvline(mark, color="grey", ls="--", lw=0.8)
     ax.set_xscale("log")
@@ -78,7 +91,66 @@ def explained_variance_plot(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    if marked and mark is not None:
+        _value_labels(fig, ax, mark, marked)
+    return fig
+
+
+def _value_labels(fig: Any, ax: Any, x: float, marked: list[tuple[float, str, Any]]) -> None:
+    """Write each ``(value, text, colour)`` in a column just right of the axes, at the height
+    of its point ``(x, value)`` (spread apart where values are close), joined to the point by
+    a thin line: the labels never sit on a curve or on each other."""
+    points_per_px = 72.0 / fig.dpi
+    box = ax.get_window_extent()
+    height_pt = box.height * points_per_px
+    bottom_pt = box.y0 * points_per_px
+    ys = [float(ax.transData.transform((x, v))[1]) * points_per_px for v, _, _ in marked]
+    placed = spread(ys, LABEL_GAP_PT)
+    for (value, text, colour), want in zip(marked, placed, strict=True):
+        ax.annotate(
+            f"{text} at {x:g}",
+            (x, value),
+            xycoords="data",
+            xytext=(1.02, (want - bottom_pt) / height_pt),
+            textcoords="axes fraction",
+            ha="left",
+            va="center",
+            fontsize=8,
+            color=colour,
+            annotation_clip=False,
+            arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.6, "alpha": 0.7},
+        )
+
+
+def spread(positions: Sequence[float], gap: float) -> list[float]:
+    """Positions as close to ``positions`` as possible but at least ``gap`` apart, in the
+    same order: overlapping runs are spread evenly around their mean (a one-dimensional
+    label repel)."""
+    order = np.argsort(np.asarray(positions, dtype=np.float64), kind="stable")
+    want = [float(positions[i]) for i in order]
+    # clusters of labels that must move together, merged until none overlaps the next
+    clusters: list[list[float]] = [[w] for w in want]
+    centres = list(want)
+    merged = True
+    while merged:
+        merged = False
+        for j in range(len(clusters) - 1):
+            top = centres[j] + gap * (len(clusters[j]) - 1) / 2
+            bottom = centres[j + 1] - gap * (len(clusters[j + 1]) - 1) / 2
+            if bottom - top < gap:
+                clusters[j] += clusters.pop(j + 1)
+                centres.pop(j + 1)
+                centres[j] = float(np.mean(clusters[j]))
+                merged = True
+                break
+    out: list[float] = []
+    for members, centre in zip(clusters, centres, strict=True):
+        start = centre - gap * (len(members) - 1) / 2
+        out += [start + gap * i for i in range(len(members))]
+    result = [0.0] * len(out)
+    for rank, i in enumerate(order.tolist()):
+        result[i] = out[rank]
+    return result
 
 
 def catalogue_map(

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from artrec.config import VisRankConfig
+
 
 def _num(value: Any) -> float | None:
     if value is None:
@@ -181,6 +183,42 @@ class EvaluationTable:
             if c.kind == kind and all(c.get(k) == v for k, v in params.items()):
                 return c.name
         return None
+
+    def notebook_config(self, embedding: str | None = None) -> str | None:
+        """The configuration that is the notebook's method, found by what it is: VisRank
+        ranking by the sum of cosine distances (:class:`~artrec.config.VisRankConfig`'s
+        defaults), on ``embedding`` when given and evaluated, else the only such
+        configuration; ``None`` when the comparison holds none (or several and no
+        ``embedding`` picks one). Never the comparison's baseline by position."""
+        notebook = VisRankConfig()
+        names = [
+            c.name
+            for c in self.configs
+            if c.kind == "visrank"
+            and c.get("metric") == notebook.metric
+            and c.get("aggregation") == notebook.aggregation
+            and c.name in self.config_names
+        ]
+        if embedding is not None:
+            named = [
+                n for n in names if (info := self.info(n)) and info.get("embedding") == embedding
+            ]
+            if named:
+                return named[0]
+        return names[0] if len(names) == 1 else None
+
+    def identical_groups(self, metrics: list[str]) -> list[list[str]]:
+        """Configurations whose rows agree on every one of ``metrics`` (mean, interval and
+        case count), in table order, each group listed once: e.g. the sum of distances, the
+        sum and the mean of similarities, which rank every list the same way."""
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for name in self.config_names:
+            key = tuple(
+                None if (r := self.cell(name, m)) is None else (r.mean, r.ci_low, r.ci_high, r.n)
+                for m in metrics
+            )
+            groups.setdefault(key, []).append(name)
+        return list(groups.values())
 
 
 @dataclass(frozen=True)
@@ -362,6 +400,18 @@ class ReportResults:
     main_config: str | None = None
     best_config: str | None = None
     created: str | None = None
+
+    def notebook_config(self) -> str | None:
+        """The evaluated configuration that is the notebook's method (see
+        :meth:`EvaluationTable.notebook_config`), preferring the hybrid embedding, then the
+        embedding of the 2-D map (the workspace's default)."""
+        ev = self.evaluation
+        if ev is None:
+            return None
+        for embedding in (self.embedding_roles.get("hybrid"), self.map_embedding):
+            if embedding is not None and (found := ev.notebook_config(embedding)) is not None:
+                return found
+        return ev.notebook_config()
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ReportResults:
