@@ -99,7 +99,7 @@ class Workspace:
         if not ws.db_path.is_file():
             raise ArtrecError(
                 f"no artrec workspace at {ws.root} (missing {DB_NAME}); "
-                "create one with `artrec import-seed` or `artrec demo`"
+                "create one with `artrec import`, `artrec import-seed` or `artrec demo`"
             )
         if ws.get_meta("schema_version") != str(SCHEMA_VERSION):
             schema.ensure_schema(ws.engine)
