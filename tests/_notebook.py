@@ -10,8 +10,9 @@ popped as the recommendations. ``heapq`` orders equal sums by index, i.e. catalo
 which is also artrec's tie rule.
 
 It lives in the tests (never in the package): ``tests/test_notebook_equivalence.py``
-checks artrec against it user for user, and ``benchmarks/bench_notebook_vs_batch.py``
-times it as the contender.
+checks artrec against it user for user, ``tests/test_notebook_cli.py`` checks ``artrec
+recommend --history train`` and ``artrec similar --features`` against it through the
+command line, and ``benchmarks/bench_notebook_vs_batch.py`` times it as the contender.
 """
 
 from __future__ import annotations

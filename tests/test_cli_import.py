@@ -303,3 +303,29 @@ def test_info_items_users(files: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 2 and "positive integer" in err
     code, _, err = run(["info", "-w", str(tmp_path / "none")], capsys)
     assert code == 2 and "no artrec workspace" in err
+
+
+def test_info_shows_the_recall_a_tuned_index_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("faiss")
+    from artrec.data.synthetic import write_seed_assets
+
+    write_seed_assets(tmp_path / "assets", 150, 20, dims=(24, 40), seed=2)
+    ws = str(tmp_path / "ws")
+    assert run(["import-seed", str(tmp_path / "assets"), "-w", ws], capsys)[0] == 0
+    assert run(["embed", "-w", ws, "--n-components", "10"], capsys)[0] == 0
+    assert run(["index", "build", "-w", ws, "--index", "faiss-hnsw"], capsys)[0] == 0
+    assert run(["index", "build", "-w", ws, "--index", "exact"], capsys)[0] == 0
+    code, out, err = run(["info", "-w", ws, "--format", "json"], capsys)
+    assert code == 0, err
+    indexes = {i["kind"]: i for i in json.loads(out)["indexes"]}
+    tuning = indexes["faiss-hnsw"]["tuning"]
+    assert tuning["target_recall"] == 0.95 and tuning["recall_low"] >= 0.95
+    assert indexes["exact"]["tuning"] is None
+    code, out, _ = run(["info", "-w", ws], capsys)
+    line = next(x for x in out.splitlines() if "faiss-hnsw" in x)
+    assert f"recall@{tuning['k']} {tuning['recall']}" in line and "target 0.95" in line
+    assert "ef_search=" in line
+    exact = next(x for x in out.splitlines() if x.split()[:1] and "exact" in x.split()[2:3])
+    assert exact.rstrip().endswith("none")
