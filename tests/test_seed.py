@@ -20,6 +20,7 @@ from _seed_helpers import (
     write_tiny_assets,
 )
 from artrec.data.seed import import_seed, load_seed_assets
+from artrec.data.simulate import SIMULATED_KEY
 from artrec.data.synthetic import write_seed_assets
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, DataError, UnsafePickleError
@@ -128,7 +129,7 @@ def test_generated_round_trip(tmp_path: Path, users_as: str) -> None:
     np.testing.assert_array_equal(FeatureSet.load(ws.features_dir, "resnet50").matrix, raw)
     assert report.missing_item_ids == sorted(str(i) for i in truth.missing_item_ids)
     assert report.n_missing_events == 3
-    assert report.simulated and ws.get_meta("simulated_interactions") == "1"
+    assert report.simulated and ws.get_meta(SIMULATED_KEY) == "1"
     assert report.n_users == 40
 
 

@@ -53,11 +53,14 @@ def set_default_model(workspace: Workspace, name: str) -> None:
 
 def training_events(workspace: Workspace, kinds: Sequence[str] | None = None) -> Interactions:
     """The workspace's training events: every event (of ``kinds``, all when ``None``) not
-    marked ``test`` in the split column. Tuning and serving read exactly these."""
+    marked ``test`` in the split column (the ``"train"`` history of
+    :func:`artrec.data.splits.history_mask`, the one rule). Tuning and serving read exactly
+    these."""
+    from artrec.data.splits import history_mask
+
     events = workspace.interactions(kinds=tuple(kinds) if kinds else None)
-    if events.splits is None:
-        return events
-    return events.select(np.asarray([s != "test" for s in events.splits.tolist()], dtype=bool))
+    keep = history_mask(events.splits, len(events), "train")
+    return events if keep.all() else events.select(keep)
 
 
 def embedding_vectors(
