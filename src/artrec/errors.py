@@ -42,6 +42,14 @@ class UnknownIdError(ArtrecError, KeyError):
         return str(self.args[0]) if self.args else "unknown id"
 
 
+class ReadOnlyError(ArtrecError):
+    """A write was asked of a workspace or store that is open read-only."""
+
+
+class DatabaseUnusableError(ArtrecError):
+    """A workspace's database cannot be used: damaged, not a database, locked or unreadable."""
+
+
 class UnsafePickleError(DataError):
     """A pickle file holds something other than builtin containers, numbers and strings."""
 

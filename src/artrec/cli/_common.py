@@ -390,7 +390,9 @@ def _argument(text: str, cast: Callable[[str], Any], ok: Callable[[Any], bool], 
     except ValueError:
         value = None
     if value is None or not ok(value):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        from artrec.errors import short_repr
+
+        raise argparse.ArgumentTypeError(f"expected {what}, got {short_repr(text)}")
     return value
 
 
@@ -407,6 +409,25 @@ def non_negative_int(text: str) -> int:
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     return int(_argument(text, int, lambda v: v >= 1, "a positive integer"))
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2**64)."""
+    return int(_argument(text, int, lambda v: 0 <= v < 2**64, "an integer from 0 to 2**64 - 1"))
+
+
+def record_run(args: argparse.Namespace, workspace: Any) -> bool:
+    """Whether to store the run: not with ``--no-record``, nor in a read-only workspace
+    (said on stderr; the results are still computed and printed)."""
+    if args.no_record:
+        return False
+    if workspace.read_only:
+        print(
+            f"note: workspace {workspace.root} is read-only; the run is not recorded",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def emit(

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
         help="embedding in which intra-list diversity is measured for all (default: the default one)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the random baseline (default 0)"
+        "--seed", type=opts.seed_int, default=0, help="seed of the random baseline (default 0)"
     )
     parser.add_argument(
         "--workers", type=opts.positive_int, default=1, help="processes evaluating configurations"
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             ws, embeddings=args.embeddings, metrics=args.metrics, aggregations=args.aggregations,
             baselines=args.baselines, baseline=args.baseline, m=args.m, seed=args.seed,
             diversity_embedding=args.diversity_embedding, protocol=args.protocol, k=args.k,
-            kinds=opts.kinds_of(args), chunk_size=args.chunk_size, record=not args.no_record,
+            kinds=opts.kinds_of(args), chunk_size=args.chunk_size, record=opts.record_run(args, ws),
             workers=args.workers, progress=progress,
         )  # fmt: skip
     finally:
@@ -79,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
     note = opts.simulated_note(interactions_simulated(ws))
     first = next(iter(result.results.values()))
     opts.protocol_note(args.protocol, first.protocol)
-    payload = {"protocol": first.protocol, "k": args.k, "simulated": note is not None}
+    payload = {"protocol": first.protocol, "k": first.k, "simulated": note is not None}
     if opts.emit_result({**payload, **result.to_dict()}, result.to_rows(), args.format):
         return 0
     lines = [
-        f"protocol {first.protocol}, k={args.k}: {first.n_cases} users/cases, the same for "
+        f"protocol {first.protocol}, k={first.k}: {first.n_cases} users/cases, the same for "
         f"every configuration (skipped: {opts.skipped_text(first.skipped)})",
         f"mean ± half-width of the 95% CI; * = differs from {result.baseline!r} at p < 0.05 "
         "(paired t-test and Wilcoxon, Holm-corrected per metric)",

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     )
     opts.add_visrank_args(parser)
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the random baseline (default 0)"
+        "--seed", type=opts.seed_int, default=0, help="seed of the random baseline (default 0)"
     )
     opts.add_param_arg(
         parser, "a parameter of the recommender kind, repeatable (e.g. --param l2=300)"
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate_workspace(
             ws, config, protocol=args.protocol, k=args.k, kinds=kinds,
-            chunk_size=args.chunk_size, record=not args.no_record, progress=progress,
+            chunk_size=args.chunk_size, record=opts.record_run(args, ws), progress=progress,
         )  # fmt: skip
     finally:
         if bar is not None:

@@ -19,7 +19,8 @@ in one immediate transaction (schema version 1 had an untyped ``century`` column
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
 from artrec.data.catalog import METADATA_FIELDS
+from artrec.errors import DatabaseUnusableError, ReadOnlyError, short_repr
 
 #: Version of the schema written by this code (stored in ``meta``).
 SCHEMA_VERSION = 2
@@ -140,19 +142,63 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def sqlite_engine(path: str | Path, *, pooled: bool = False) -> sa.Engine:
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    cur.execute("PRAGMA query_only=ON")
+    cur.close()
+
+
+def sqlite_engine(path: str | Path, *, pooled: bool = False, read_only: bool = False) -> sa.Engine:
     """An engine on the SQLite file ``path``: WAL mode, a busy timeout, usable across threads.
 
     Without ``pooled`` every connection is opened and closed on use (safe across ``fork``);
     a server keeps a pool.
+
+    With ``read_only`` nothing is ever written to the file, not even the WAL pragma: the
+    database is opened with the URI ``mode=ro`` (SQLite then reads a WAL-mode database
+    through its ``-wal`` and ``-shm`` files, creating them when the folder allows), and when
+    that fails because the folder is read-only too, with ``immutable=1`` (SQLite then
+    reads the main file alone and takes no locks). ``immutable`` is used only when no
+    ``-wal`` file holds changes not yet merged into the main file, which it would ignore.
+    Connections run with ``PRAGMA query_only``.
     """
+    if not read_only:
+        engine = sa.create_engine(
+            sa.URL.create("sqlite", database=str(path)),
+            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+            **({} if pooled else {"poolclass": NullPool}),
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    file = Path(path).absolute()
+
+    def connect() -> sqlite3.Connection:
+        uri = file.as_uri()
+        try:
+            return _read_only_connection(f"{uri}?mode=ro")
+        except sqlite3.OperationalError:
+            wal = file.with_name(file.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        return _read_only_connection(f"{uri}?immutable=1")
+
     engine = sa.create_engine(
-        sa.URL.create("sqlite", database=str(path)),
-        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
-        **({} if pooled else {"poolclass": NullPool}),
+        "sqlite://", creator=connect, **({} if pooled else {"poolclass": NullPool})
     )
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_read_only_pragmas)
     return engine
+
+
+def _read_only_connection(uri: str) -> sqlite3.Connection:
+    """A read-only connection on ``uri``, checked by reading the schema once."""
+    con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        con.close()
+        raise
+    return con
 
 
 def upsert(
@@ -258,3 +304,44 @@ def _rebuild_items(con: sqlite3.Connection, dialect: sa.Dialect) -> None:
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
+
+
+#: SQLite's messages, and what they mean for the person who typed the command.
+_SQLITE_REASONS: tuple[tuple[str, str], ...] = (
+    ("file is not a database", "is not an SQLite database (damaged, or another kind of file)"),
+    ("malformed", "is damaged (database disk image is malformed); restore it from a copy"),
+    ("database is locked", f"is locked by another process (waited {BUSY_TIMEOUT_S:g} s)"),
+    ("disk i/o error", "cannot be read or written (disk I/O error)"),
+    ("unable to open database file", "cannot be opened (unable to open database file)"),
+    ("no such table", "is not an artrec workspace database"),
+    ("no such column", "is not an artrec workspace database"),
+    ("database or disk is full", "cannot be written: the disk is full"),
+)
+
+
+@contextmanager
+def database_errors(label: str) -> Iterator[None]:
+    """Turn SQLite's errors inside the block into one-line :class:`ArtrecError` s.
+
+    ``label`` names the database (``"workspace /x: artrec.db"``). A write refused because
+    the file is read-only raises :class:`~artrec.errors.ReadOnlyError`; a damaged, foreign,
+    locked or unreadable file :class:`~artrec.errors.DatabaseUnusableError`. Other
+    database errors (a constraint, a programming error) pass through unchanged.
+    """
+    try:
+        yield
+    except (sa.exc.DBAPIError, sqlite3.DatabaseError) as exc:
+        original = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        if type(original) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+            raise  # a constraint, a bad parameter: not the file's fault
+        text = str(original).strip()
+        message = text.splitlines()[0] if text else type(original).__name__
+        lowered = message.lower()
+        if "readonly" in lowered or "read-only" in lowered:
+            raise ReadOnlyError(
+                f"{label} is read-only; this command needs to write to it"
+            ) from None
+        for key, reason in _SQLITE_REASONS:
+            if key in lowered:
+                raise DatabaseUnusableError(f"{label} {reason}") from None
+        raise DatabaseUnusableError(f"{label} cannot be used: {short_repr(message, 200)}") from None

@@ -24,6 +24,7 @@ The workspace owns two shared rules: which embedding is meant when none is named
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ import sqlalchemy as sa
 
 from artrec.data import schema
 from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions
-from artrec.errors import ArtrecError, DataError, UnknownIdError
+from artrec.errors import ArtrecError, DataError, ReadOnlyError, UnknownIdError, short_repr
 from artrec.vectors import FeatureSet, as_id_array
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
@@ -67,16 +68,23 @@ class Workspace:
         The workspace directory.
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
+        self.read_only = read_only
         self._engine: sa.Engine | None = None
         self._tx = threading.local()  # the connection of an open transaction(), per thread
 
     # -- life cycle -------------------------------------------------------------------
     @classmethod
     def create(cls, root: str | Path, *, exist_ok: bool = True) -> Workspace:
-        """Create (or, with ``exist_ok``, reuse) a workspace at ``root``."""
+        """Create (or, with ``exist_ok``, reuse) a workspace at ``root``.
+
+        Raises :class:`ArtrecError` when ``root`` is a file, or a folder that cannot be
+        written.
+        """
         ws = cls(root)
+        if ws.root.exists() and not ws.root.is_dir():
+            raise ArtrecError(f"cannot create a workspace at {ws.root}: it is a file, not a folder")
         if ws.db_path.exists() and not exist_ok:
             raise ArtrecError(f"workspace {ws.root} already exists")
         for d in (
@@ -87,23 +95,71 @@ class Workspace:
             ws.images_dir,
             ws.reports_dir,
         ):
-            d.mkdir(parents=True, exist_ok=True)
-        schema.ensure_schema(ws.engine)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise ArtrecError(
+                    f"cannot create a workspace at {ws.root}: {d} is a file"
+                ) from None
+        with ws._database_errors():
+            schema.ensure_schema(ws.engine)
         return ws
 
     @classmethod
-    def open(cls, root: str | Path) -> Workspace:
-        """Open an existing workspace (migrating an older database schema in place); raise
-        :class:`ArtrecError` if there is none at ``root``."""
+    def open(cls, root: str | Path, *, read_only: bool | None = None) -> Workspace:
+        """Open an existing workspace; raise :class:`ArtrecError` if there is none at ``root``.
+
+        Parameters
+        ----------
+        root
+            The workspace directory.
+        read_only
+            ``None`` (the default): read-only when the database file or its folder cannot
+            be written by this process (a read-only copy, another user's workspace, a
+            read-only mount), else read-write. ``True``: read-only whatever the
+            permissions. A read-only workspace never writes to its database (see
+            :func:`artrec.data.schema.sqlite_engine`); a write raises
+            :class:`~artrec.errors.ReadOnlyError`.
+
+        A writable workspace with an older database schema is migrated in place; a
+        read-only one must already have the current schema.
+        """
         ws = cls(root)
         if not ws.db_path.is_file():
+            if ws.root.exists() and not ws.root.is_dir():
+                raise ArtrecError(f"no artrec workspace at {ws.root}: it is a file, not a folder")
             raise ArtrecError(
                 f"no artrec workspace at {ws.root} (missing {DB_NAME}); "
                 "create one with `artrec import`, `artrec import-seed` or `artrec demo`"
             )
-        if ws.get_meta("schema_version") != str(SCHEMA_VERSION):
-            schema.ensure_schema(ws.engine)
+        ws.read_only = not ws.writable() if read_only is None else bool(read_only)
+        version = ws.get_meta("schema_version")
+        if version != str(SCHEMA_VERSION):
+            if ws.read_only:
+                raise ReadOnlyError(
+                    f"workspace {ws.root} has database schema {short_repr(version)} and is "
+                    f"read-only; open it once with write access to migrate it to {SCHEMA_VERSION}"
+                )
+            with ws._database_errors():
+                schema.ensure_schema(ws.engine)
         return ws
+
+    def writable(self) -> bool:
+        """Whether this process may write the database file, its folder and its WAL files."""
+        paths = [self.root, self.db_path]
+        paths += [p for p in (self._wal_path, self._shm_path) if p.exists()]
+        return all(os.access(p, os.W_OK) for p in paths)
+
+    @property
+    def _wal_path(self) -> Path:
+        return self.db_path.with_name(DB_NAME + "-wal")
+
+    @property
+    def _shm_path(self) -> Path:
+        return self.db_path.with_name(DB_NAME + "-shm")
+
+    def _database_errors(self) -> Any:
+        return schema.database_errors(f"workspace {self.root}: {DB_NAME}")
 
     # -- paths --------------------------------------------------------------------------
     @property
@@ -144,9 +200,10 @@ class Workspace:
     # -- database -----------------------------------------------------------------------
     @property
     def engine(self) -> sa.Engine:
-        """The SQLAlchemy engine on ``artrec.db`` (a connection per use, WAL, busy timeout)."""
+        """The SQLAlchemy engine on ``artrec.db`` (a connection per use, WAL, busy timeout;
+        read-only URIs when the workspace is read-only)."""
         if self._engine is None:
-            self._engine = schema.sqlite_engine(self.db_path)
+            self._engine = schema.sqlite_engine(self.db_path, read_only=self.read_only)
         return self._engine
 
     @contextmanager
@@ -154,12 +211,15 @@ class Workspace:
         """A connection in a transaction: committed on success, rolled back on error.
 
         Inside :meth:`transaction` it is that transaction's connection, committed at its end.
+        SQLite's errors become one-line :class:`ArtrecError` s naming the workspace
+        (:func:`artrec.data.schema.database_errors`): a damaged or locked database, or a
+        write to a read-only one (:class:`~artrec.errors.ReadOnlyError`).
         """
         shared = getattr(self._tx, "con", None)
         if shared is not None:
             yield shared
             return
-        with self.engine.begin() as conn:
+        with self._database_errors(), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -172,6 +232,10 @@ class Workspace:
         if getattr(self._tx, "con", None) is not None:
             yield
             return
+        if self.read_only:
+            raise ReadOnlyError(
+                f"workspace {self.root} is read-only; this command needs to write to it"
+            )
         with self.connect() as con:
             con.exec_driver_sql("BEGIN IMMEDIATE")
             self._tx.con = con

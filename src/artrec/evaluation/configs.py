@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from artrec.config import VisRankConfig
-from artrec.errors import DataError
+from artrec.errors import DataError, short_repr
 from artrec.evaluation.kinds import MODEL_KINDS as LEARNING_KINDS
 from artrec.evaluation.kinds import config_kind
 
@@ -55,8 +55,14 @@ class SeedParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise DataError(f"seed must be an integer, got {self.seed!r}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or not 0 <= self.seed < 2**64
+        ):
+            raise DataError(
+                f"seed must be an integer from 0 to 2**64 - 1, got {short_repr(self.seed)}"
+            )
 
 
 @dataclass(frozen=True)

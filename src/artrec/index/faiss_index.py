@@ -61,12 +61,12 @@ from typing import Any
 
 import numpy as np
 
-from artrec.errors import DataError, MissingDependencyError
+from artrec.errors import DataError, MissingDependencyError, short_repr
 from artrec.fileio import read_json, write_json
 from artrec.index.base import MutableIndex
 from artrec.ranking import clamp_k
 from artrec.similarity import PreparedVectors
-from artrec.vectors import as_id_array
+from artrec.vectors import as_id_array, check_float32_range
 
 #: FAISS structures offered.
 KINDS: tuple[str, ...] = ("flat", "ivf", "hnsw")
@@ -104,6 +104,10 @@ _LABELS_FILE = "labels.npy"
 _META_FILE = "index.json"
 #: Rows normalised and handed to FAISS at once while building (bounds temporary memory).
 _ADD_CHUNK = 65536
+#: Largest integer parameter (FAISS takes C ints).
+_MAX_PARAM = 2**31 - 1
+#: Largest HNSW ``M`` (links per node; each node stores about 2·M of them).
+_MAX_M = 1024
 #: Queries re-scored at once (bounds the gathered candidate block).
 _QUERY_CHUNK = 256
 
@@ -208,13 +212,19 @@ class FaissIndex(MutableIndex):
             ("ef_construction", ef_construction),
             ("ef_search", ef_search),
         ):
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-                raise DataError(f"FAISS parameter {name} must be an integer >= 1, got {value!r}")
+            top = _MAX_M if name == "M" else _MAX_PARAM
+            if value is not None and (
+                not isinstance(value, (int, np.integer)) or not 1 <= value <= top
+            ):
+                raise DataError(
+                    f"FAISS parameter {name} must be an integer >= 1 and <= {top:,}, "
+                    f"got {short_repr(value)}"
+                )
         if over_fetch is not None and (
             not isinstance(over_fetch, (int, np.integer)) or over_fetch < 0
         ):
             raise DataError(
-                f"FAISS parameter over_fetch must be an integer >= 0, got {over_fetch!r}"
+                f"FAISS parameter over_fetch must be an integer >= 0, got {short_repr(over_fetch)}"
             )
         if target_recall is not None and (
             isinstance(target_recall, bool)
@@ -1003,7 +1013,8 @@ def _check_finite(vectors: np.ndarray, ids: np.ndarray) -> None:
         bad = ~np.isfinite(block).all(axis=1)
         if bad.any():
             row = lo + int(np.flatnonzero(bad)[0])
-            raise DataError(f"vector of item {ids[row]!r} (row {row}) holds NaN or inf")
+            raise DataError(f"vector of item {short_repr(ids[row])} (row {row}) holds NaN or inf")
+    check_float32_range(vectors, "index vectors", ids)  # FAISS stores them as float32
 
 
 def _check_unique(ids: np.ndarray) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from artrec.errors import DataError
+from artrec.errors import DataError, short_repr
 from artrec.recommend import reasons as R
 from artrec.recommend.base import Recommender, TrainData
 from artrec.recommend.metadata import MetadataAffinityRecommender
@@ -52,7 +52,17 @@ class RandomRecommender(Recommender):
         self.seed = seed
 
     def fit(self, data: TrainData) -> RandomRecommender:
-        """Remember the catalogue size and stock; returns self."""
+        """Remember the catalogue size and stock; returns self.
+
+        Raises :class:`DataError` unless ``seed`` is an integer in [0, 2**64).
+        """
+        seed = self.seed
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed < 2**64
+        ):
+            raise DataError(f"seed must be an integer from 0 to 2**64 - 1, got {short_repr(seed)}")
         self.data_ = data
         return self
 

@@ -37,8 +37,9 @@ import numpy as np
 
 from artrec.config import VisRankConfig
 from artrec.data.workspace import Workspace
-from artrec.errors import DataError, UnknownIdError
-from artrec.fileio import read_json, write_json
+from artrec.errors import DataError, LimitError, UnknownIdError, short_repr
+from artrec.fileio import check_name, read_json, write_json
+from artrec.ranking import clamp_k
 from artrec.recommend.base import Ranking, Recommender, TrainData, check_profiles
 from artrec.recommend.candidates import DEFAULT_CANDIDATES
 from artrec.vectors import FeatureSet, as_id_array
@@ -48,6 +49,9 @@ DEFAULT_BATCH_CHUNK = 1024
 
 FORMAT = "artrec-batch-recommendations"
 FORMAT_VERSION = 1
+
+#: Bytes a run's arrays take per (user, rank): row (int64), score (float32), because (int64).
+RUN_BYTES_PER_ENTRY = 20
 
 #: ``progress(done_users, total_users)``, called after every chunk (also skipped ones).
 ProgressCallback = Callable[[int, int], None]
@@ -222,11 +226,12 @@ def recommend_all(
     BatchResult
     """
     start_time = time.perf_counter()
-    if k < 1 or chunk_size < 1:
-        raise DataError(f"k and chunk_size must be >= 1, got {k} and {chunk_size}")
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise DataError(f"chunk_size must be a positive integer, got {short_repr(chunk_size)}")
     if not isinstance(source, Recommender):
         raise DataError(f"source must be a Recommender, got {type(source).__name__}")
     items = as_id_array(item_ids)
+    k = clamp_k(k, len(items))  # a list never holds more than the catalogue
     users = as_id_array(list(profiles.keys()))
     plist = [np.asarray(profiles[u], dtype=np.int64).reshape(-1) for u in users.tolist()]
     check_profiles(plist, len(items))
@@ -237,6 +242,7 @@ def recommend_all(
     n_users = len(users)
     n_chunks = (n_users + chunk_size - 1) // chunk_size
     directory = Path(directory)
+    _check_room(directory, n_users * k * RUN_BYTES_PER_ENTRY)
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -359,6 +365,7 @@ def recommend_all_in_workspace(
         item_ids = built.item_ids_
         source = IndexCandidateRecommender(built, config.aggregation, config.m, n_candidates)
         source.fit(TrainData(built.n_items))
+    k = clamp_k(k, len(item_ids))
     events = workspace.interactions(kinds=tuple(kinds))
     if split is not None:
         if events.splits is None:
@@ -377,9 +384,7 @@ def recommend_all_in_workspace(
         raise DataError(f"no users with {'/'.join(kinds)} events in workspace {workspace.root}")
     sold = set() if include_sold else workspace.sold_set()
     available = ~np.isin(item_ids, list(sold)) if sold else None
-    name = run or f"{embedding}-{index}-{config.metric}-k{k}"
-    if not name or "/" in name or name.startswith("."):
-        raise DataError(f"invalid run name {name!r}")
+    name = check_name(run or f"{embedding}-{index}-{config.metric}-k{k}", what="run name")
     result = recommend_all(
         source,
         profiles,
@@ -440,6 +445,26 @@ def _open_run(
     if mode == "w+":
         write_json(meta_path, {**meta, "created": time.time()})
     return rows, scores, because, done
+
+
+def _check_room(directory: Path, needed: int) -> None:
+    """Refuse a run whose arrays would not fit on the disk that holds ``directory``."""
+    import shutil
+
+    existing = directory
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return
+    if (directory / "meta.json").is_file():
+        return  # a resumed run's arrays already exist
+    if needed > free:
+        raise LimitError(
+            f"batch run {directory}: its arrays need {needed:,} bytes but the disk has "
+            f"{free:,} free; lower k or recommend to fewer users"
+        )
 
 
 def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
