@@ -190,7 +190,9 @@ def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_download_checks_and_installs(tmp_path: Path, mirror: tuple[str, Path]) -> None:
     url, dist = mirror
     target = tmp_path / "cache" / "public-art"
-    out = download_public_art(target, base_url=url, expected_records=3, workers=2)
+    out = download_public_art(
+        target, base_url=url, expected_records=3, workers=2, allow_private=True
+    )
     assert out == target and not target.with_name("public-art.partial").exists()
     assert sorted(p.name for p in (target / "thumbnails").iterdir()) == [
         "w0.jpg",
@@ -202,15 +204,27 @@ def test_download_checks_and_installs(tmp_path: Path, mirror: tuple[str, Path]) 
     ).read_bytes()
 
 
+def test_download_refuses_a_loopback_mirror_unless_allowed(
+    tmp_path: Path, mirror: tuple[str, Path]
+) -> None:
+    url, _ = mirror
+    target = tmp_path / "c" / "public-art"
+    with pytest.raises(DataError, match=r"refused address.*loopback address 127\.0\.0\.1"):
+        download_public_art(target, base_url=url, expected_records=3)
+    assert not target.exists()
+
+
 def test_download_wrong_count_and_corrupt_thumbnail(
     tmp_path: Path, mirror: tuple[str, Path]
 ) -> None:
     url, dist = mirror
     with pytest.raises(DataError, match="holds 3 records, expected 5736"):
-        download_public_art(tmp_path / "a" / "public-art", base_url=url)
+        download_public_art(tmp_path / "a" / "public-art", base_url=url, allow_private=True)
     (dist / "thumbnails" / "w2.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match=r"1 of 3 .*w2"):
-        download_public_art(tmp_path / "b" / "public-art", base_url=url, expected_records=3)
+        download_public_art(
+            tmp_path / "b" / "public-art", base_url=url, expected_records=3, allow_private=True
+        )
     assert not (tmp_path / "b" / "public-art").exists()
 
 
@@ -220,7 +234,9 @@ def test_fetch_downloads_into_cache_when_missing(
     url, _ = mirror
     monkeypatch.delenv("ARTREC_DATA_HOME", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    ws = fetch_public_art(None, tmp_path / "ws", base_url=url, expected_records=3)
+    ws = fetch_public_art(
+        None, tmp_path / "ws", base_url=url, expected_records=3, allow_private=True
+    )
     assert ws.catalog().item_ids.tolist() == ["w0", "w1", "w2"]
     rep = public_art_report(ws)
     assert rep is not None and rep["downloaded"] is True
@@ -229,7 +245,12 @@ def test_fetch_downloads_into_cache_when_missing(
 
 def test_unreachable_source_explains(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="could not download.*git clone"):
-        download_public_art(tmp_path / "public-art", base_url="http://127.0.0.1:9/dist", timeout=2)
+        download_public_art(
+            tmp_path / "public-art",
+            base_url="http://127.0.0.1:9/dist",
+            timeout=2,
+            allow_private=True,
+        )
 
 
 @pytest.mark.skipif(not REAL, reason="ARTREC_DATA_HOME not set (CI always sets it)")

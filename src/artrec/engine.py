@@ -550,6 +550,7 @@ class Engine:
         no events of ``kinds`` in ``history``.
         """
         _check_k(k)
+        kinds = self.workspace.check_kinds(kinds)
         profiles = self.profiles(kinds, history=history)
         if user_ids is None:
             users = list(profiles)

@@ -182,6 +182,37 @@ def add_index_arg(
     )
 
 
+def add_allow_private_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-private-hosts`` (image URLs may point at loopback and private addresses)."""
+    parser.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        help="also download image URLs from loopback and private addresses (an intranet "
+        "catalogue); link-local, multicast and reserved addresses stay refused",
+    )
+
+
+def fetch_options(args: argparse.Namespace) -> Any:
+    """The :class:`~artrec.images.fetch.FetchOptions` of ``--allow-private-hosts``."""
+    from artrec.images.fetch import FetchOptions
+
+    return FetchOptions(allow_private=bool(args.allow_private_hosts))
+
+
+def add_max_events_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--max-events`` (the loaders' event limit; default ``$ARTREC_MAX_EVENTS`` or 10M)."""
+    from artrec.limits import DEFAULT_MAX_EVENTS, MAX_EVENTS_ENV
+
+    parser.add_argument(
+        "--max-events",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"refuse input that makes more than N events (default ${MAX_EVENTS_ENV} or "
+        f"{DEFAULT_MAX_EVENTS:,})",
+    )
+
+
 def add_param_arg(parser: argparse.ArgumentParser, help: str) -> None:
     """Add ``--param NAME=VALUE`` (repeatable)."""
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=help)

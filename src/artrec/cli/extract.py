@@ -78,6 +78,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--address", help="with --engine ray: the Ray cluster address")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    opts.add_allow_private_arg(parser)
     opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             source, args.extractor, workspace=workspace, output_dir=output, weights=args.weights,
             batch_size=args.batch_size, num_workers=args.workers, device=args.device,
             precision=args.precision, retry_bad=args.retry_bad, progress=progress,
+            fetch_options=opts.fetch_options(args),
         )  # fmt: skip
     finally:
         if bar is not None:
@@ -181,6 +183,7 @@ def _run_ray(args: argparse.Namespace, source: Any, workspace: Any, output: Path
             retry_bad=args.retry_bad,
             cache_dir=workspace.images_dir if workspace is not None else None,
             progress=progress,
+            fetch_options=opts.fetch_options(args),
         )
     finally:
         if bar is not None:

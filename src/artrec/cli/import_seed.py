@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="import feature rows with NaN/inf and report them (default: refuse the import)",
     )
+    opts.add_max_events_arg(parser)
     opts.add_format_arg(parser)
     parser.set_defaults(handler=run)
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         args.workspace,
         on_nan="report" if args.allow_nan else "raise",
         missing_items="drop" if args.drop_missing else "keep",
+        max_events=args.max_events,
     )
     missing = report.missing_item_ids
     row: dict[str, Any] = {

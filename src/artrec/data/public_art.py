@@ -34,9 +34,7 @@ import json
 import os
 import shutil
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -49,6 +47,7 @@ from artrec.data.catalog import Catalog
 from artrec.data.public_art_artists import normalize_artist
 from artrec.data.workspace import Workspace
 from artrec.errors import DataError
+from artrec.images.fetch import FetchError, FetchOptions, fetch_to
 
 DATASET_DIR = "public-art"
 SOURCE_REPOSITORY = "heyitsnoah/public-art"
@@ -317,6 +316,7 @@ def fetch_public_art(
     base_url: str = DEFAULT_BASE_URL,
     expected_records: int | None = EXPECTED_RECORDS,
     progress: Progress | None = None,
+    allow_private: bool = False,
 ) -> Workspace:
     """Load the public-art catalogue into a workspace, downloading it first if needed.
 
@@ -338,6 +338,9 @@ def fetch_public_art(
         Record count a download must have (``None`` skips the check).
     progress
         Optional callback ``(step, done, total)``; the library never prints.
+    allow_private
+        Let the download reach loopback and private addresses (a mirror on an intranet);
+        see :func:`download_public_art`.
 
     Returns
     -------
@@ -354,7 +357,11 @@ def fetch_public_art(
         if not download_if_missing:
             raise DataError(how_to_get_data(target))
         directory = download_public_art(
-            target, base_url=base_url, expected_records=expected_records, progress=progress
+            target,
+            base_url=base_url,
+            expected_records=expected_records,
+            progress=progress,
+            allow_private=allow_private,
         )
         downloaded = True
     if workspace is None:
@@ -388,16 +395,9 @@ def public_art_report(workspace: Workspace) -> dict[str, Any] | None:
 
 
 # -- downloading --------------------------------------------------------------------------
-def _get(url: str, timeout: float, max_bytes: int) -> bytes:
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise DataError(f"refusing to download from {url!r}: only http(s) is allowed")
-    req = urllib.request.Request(url, headers={"User-Agent": "artrec"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        data = resp.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise DataError(f"{url}: larger than {max_bytes} bytes")
-    return bytes(data)
+def _get(url: str, target: Path, options: FetchOptions) -> None:
+    """Download ``url`` to ``target`` through the SSRF-safe fetcher (raises FetchError)."""
+    fetch_to(url, target, options)
 
 
 def _decodes(path: Path) -> str | None:
@@ -420,8 +420,14 @@ def download_public_art(
     timeout: float = 30.0,
     workers: int = 8,
     progress: Progress | None = None,
+    allow_private: bool = False,
 ) -> Path:
     """Download ``data.json`` and every thumbnail into ``target`` and check them.
+
+    Downloads go through :func:`artrec.images.fetch.fetch_to`: only public addresses
+    (``allow_private`` also lets loopback and private ones through, for a mirror on an
+    intranet), redirects checked again, at most ``timeout`` seconds per socket read, a
+    deadline per file, bodies shorter than announced refused.
 
     Files go to ``<target>.partial/`` first (a rerun resumes there, skipping thumbnails that
     already decode); only when the JSON parses, holds ``expected_records`` records (``None``
@@ -438,13 +444,17 @@ def download_public_art(
     partial = target.with_name(target.name + ".partial")
     (partial / "thumbnails").mkdir(parents=True, exist_ok=True)
     base = base_url.rstrip("/")
+    common = {"read_timeout": timeout, "allow_private": allow_private}
     try:
-        raw = _get(f"{base}/data.json", timeout, 512 * 1024 * 1024)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        _get(
+            f"{base}/data.json",
+            partial / "data.json",
+            FetchOptions(max_bytes=512 * 1024 * 1024, deadline=20 * timeout, **common),
+        )
+    except (FetchError, OSError) as exc:
         raise DataError(
             f"could not download {base}/data.json ({exc}); " + how_to_get_data(target)
         ) from None
-    (partial / "data.json").write_bytes(raw)
     records = read_records(partial)
     if expected_records is not None and len(records) != expected_records:
         raise DataError(
@@ -460,12 +470,9 @@ def download_public_art(
             return item_id, None
         url = f"{base}/thumbnails/{urllib.parse.quote(item_id)}.jpg"
         try:
-            data = _get(url, timeout, 16 * 1024 * 1024)
-        except (urllib.error.URLError, OSError, TimeoutError, DataError) as exc:
+            _get(url, dst, FetchOptions(max_bytes=16 * 1024 * 1024, deadline=2 * timeout, **common))
+        except (FetchError, OSError) as exc:
             return item_id, f"download failed: {exc}"
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
         return item_id, _decodes(dst)
 
     failures: list[tuple[str, str]] = []

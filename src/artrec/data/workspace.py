@@ -37,7 +37,14 @@ import sqlalchemy as sa
 
 from artrec.data import schema
 from artrec.data.catalog import METADATA_FIELDS, Catalog, Interactions
-from artrec.errors import ArtrecError, DataError, ReadOnlyError, UnknownIdError, short_repr
+from artrec.errors import (
+    ArtrecError,
+    DataError,
+    ReadOnlyError,
+    UnknownIdError,
+    check_choice,
+    short_repr,
+)
 from artrec.vectors import FeatureSet, as_id_array
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
@@ -405,6 +412,23 @@ class Workspace:
             with self.connect() as con:
                 con.execute(schema.interactions.insert(), records)
         return len(records)
+
+    def event_kinds(self) -> list[str]:
+        """The kinds of event the log holds, sorted."""
+        t = schema.interactions
+        with self.connect() as con:
+            return sorted(str(k) for k in con.execute(sa.select(t.c.kind).distinct()).scalars())
+
+    def check_kinds(self, kinds: Any) -> tuple[str, ...]:
+        """``kinds`` as a tuple, each one a kind of the log or a positive kind (``purchase``,
+        ``like``); otherwise :class:`DataError` listing the known kinds."""
+        from artrec.data.importer import POSITIVE_KINDS
+
+        known = sorted(set(self.event_kinds()) | set(POSITIVE_KINDS))
+        wanted = tuple(kinds)
+        for kind in wanted:
+            check_choice(kind, known, "event kind")
+        return wanted
 
     def interactions(
         self, kinds: tuple[str, ...] | None = None, user_id: str | None = None

@@ -33,6 +33,7 @@ def describe_split(split: Split) -> str:
 def _split(
     data: EvalData, workspace: Workspace, protocol: str | None, kinds: Sequence[str]
 ) -> Split:
+    workspace.check_kinds(kinds)
     if len(data.interactions) == 0:
         raise ArtrecError(
             f"workspace {workspace.root} has no events of kind {', '.join(kinds)} to evaluate on"

@@ -41,8 +41,9 @@ neither without patching its internals; :mod:`http.client` lets a small connecti
 subclass (:class:`_PinnedHTTPConnection`) do both in a few lines. Environment proxies are
 not used (a proxy would resolve the name again).
 
-Name resolution itself uses the operating system (:func:`socket.getaddrinfo`), whose
-own timeouts apply.
+Name resolution uses the operating system (:func:`socket.getaddrinfo`) in a helper
+thread, bounded by ``connect_timeout`` and the time left before the deadline (the
+system's own timeouts can be far longer); at most eight lookups run at once.
 
 Failures raise :class:`FetchError`, a :class:`~artrec.images.reader.BadImageError`, so the
 extraction runner lists an unreachable or refused URL as a bad item like an unreadable
@@ -59,6 +60,7 @@ import os
 import socket
 import ssl
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +75,8 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 #: Longest URL accepted, in characters.
 MAX_URL_LENGTH = 8192
+#: Seconds a name lookup may take by default (:func:`check_url`).
+DNS_TIMEOUT = 5.0
 _CHUNK = 64 * 1024
 #: Address categories :attr:`FetchOptions.allow_private` lets through.
 _PRIVATE_CATEGORIES = frozenset({"loopback", "private"})
@@ -153,7 +157,8 @@ class FetchOptions:
     Parameters
     ----------
     connect_timeout
-        Seconds to wait for the TCP connection and the TLS handshake.
+        Seconds to wait for the name lookup, for the TCP connection and for the TLS
+        handshake (each).
     read_timeout
         Seconds to wait for any single read from the server.
     deadline
@@ -272,7 +277,11 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 
 def check_url(
-    url: str, *, allow_private: bool = False, resolve: Resolver | None = None
+    url: str,
+    *,
+    allow_private: bool = False,
+    resolve: Resolver | None = None,
+    timeout: float = DNS_TIMEOUT,
 ) -> CheckedURL:
     """Parse ``url``, resolve its host once and check every address it resolves to.
 
@@ -284,6 +293,9 @@ def check_url(
         As :attr:`FetchOptions.allow_private`.
     resolve
         ``resolve(host, port) -> addresses``; default :func:`socket.getaddrinfo` (TCP).
+    timeout
+        Seconds the lookup may take (the operating system's resolver has its own, longer
+        timeouts; the lookup runs in a helper thread and is abandoned after ``timeout``).
 
     Returns
     -------
@@ -297,7 +309,11 @@ def check_url(
     """
     scheme, host, port, target = _parse(url)
     try:
-        addresses = list((resolve or _getaddrinfo)(host, port))
+        addresses = list(_bounded(resolve or _getaddrinfo, host, port, timeout))
+    except TimeoutError:
+        raise FetchError(
+            _name(url), "cannot resolve", f"{short_repr(host)}: no answer within {timeout:.3g} s"
+        ) from None
     except (OSError, UnicodeError, ValueError) as exc:
         raise FetchError(_name(url), "cannot resolve", f"{short_repr(host)}: {exc}") from None
     if not addresses:
@@ -364,6 +380,40 @@ def _getaddrinfo(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+#: Name lookups running at once; a lookup that finds all slots taken waits its turn
+#: within its own timeout. Bounds the threads a resolver that never answers can hold.
+_LOOKUP_SLOTS = threading.BoundedSemaphore(8)
+
+
+def _bounded(resolve: Resolver, host: str, port: int, timeout: float) -> Sequence[str]:
+    """``resolve(host, port)``, or :class:`TimeoutError` after ``timeout`` seconds.
+
+    The resolver runs in a daemon thread (a blocking ``getaddrinfo`` cannot be
+    interrupted); one that overruns is abandoned and frees its slot when it returns.
+    """
+    start = time.monotonic()
+    if not _LOOKUP_SLOTS.acquire(timeout=max(timeout, 0.0)):
+        raise TimeoutError("every lookup slot is busy")
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = resolve(host, port)
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+        finally:
+            _LOOKUP_SLOTS.release()
+            done.set()
+
+    threading.Thread(target=run, name="artrec-resolve", daemon=True).start()
+    if not done.wait(max(timeout - (time.monotonic() - start), 0.0)):
+        raise TimeoutError(f"no answer within {timeout:.3g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
 def fetch_url(
     url: str,
     cache_dir: str | Path,
@@ -422,6 +472,26 @@ def fetch_url(
         raise FetchError(
             _name(url), "bad cache entry", f"{target.parent}: {exc.strerror or exc}"
         ) from None
+    fetch_to(url, target, opts, resolve=resolve)
+    return target
+
+
+def fetch_to(
+    url: str,
+    target: str | Path,
+    options: FetchOptions | None = None,
+    *,
+    resolve: Resolver | None = None,
+) -> Path:
+    """Download ``url`` to the file ``target`` (written through a temporary file renamed
+    into place), with every check of :func:`fetch_url` but no cache: the file is
+    downloaded again on every call.
+
+    Raises :class:`FetchError` as :func:`fetch_url` does (except ``"bad cache entry"``).
+    """
+    opts = options or FetchOptions()
+    _parse(url)
+    target = Path(target)
     deadline = time.monotonic() + opts.deadline
     last: FetchError | None = None
     for attempt in range(opts.retries + 1):
@@ -454,7 +524,15 @@ def _download(
     current = url
     for hop in range(opts.max_redirects + 1):
         try:
-            checked = check_url(current, allow_private=opts.allow_private, resolve=resolve)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Retryable("timeout", "the deadline passed before the name was resolved")
+            checked = check_url(
+                current,
+                allow_private=opts.allow_private,
+                resolve=resolve,
+                timeout=min(opts.connect_timeout, left),
+            )
         except FetchError as exc:
             if not hop:
                 raise

@@ -366,7 +366,8 @@ def recommend_all_in_workspace(
         source = IndexCandidateRecommender(built, config.aggregation, config.m, n_candidates)
         source.fit(TrainData(built.n_items))
     k = clamp_k(k, len(item_ids))
-    events = workspace.interactions(kinds=tuple(kinds))
+    kinds = workspace.check_kinds(kinds)
+    events = workspace.interactions(kinds=kinds)
     if split is not None:
         if events.splits is None:
             raise DataError("the interaction log has no train/test split; drop --split")
