@@ -35,14 +35,32 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_workspace(tmp_path_factory.mktemp("server") / "ws")
 
 
+#: The admin token of the test server; ``client`` sends it, so the functional tests below
+#: may read and write any user's data (the identity model has its own tests).
+ADMIN_TOKEN = "test-admin-token-" + uuid.uuid4().hex
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture(scope="module")
 def settings(workspace: Path) -> Settings:
-    return Settings(workspace=workspace, max_k=50, max_page_size=40, max_body_bytes=4096)
+    return Settings(
+        workspace=workspace,
+        max_k=50,
+        max_page_size=40,
+        max_body_bytes=4096,
+        admin_token=ADMIN_TOKEN,
+        max_writes_per_minute=0,
+    )
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="module")
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, headers=ADMIN) as c:
         yield c
 
 
@@ -62,6 +80,17 @@ def embedding(workspace: Path) -> tuple[list[str], np.ndarray]:
 
 def _user() -> str:
     return f"user-{uuid.uuid4().hex[:12]}"
+
+
+def _visit(visitor: TestClient) -> tuple[str, str]:
+    """Open the gallery as a new visitor; their user id and CSRF token, from the page."""
+    import re
+
+    page = visitor.get("/").text
+    uid = re.search(r'data-user-id="([^"]+)"', page)
+    csrf = re.search(r'data-csrf-token="([^"]+)"', page)
+    assert uid is not None and csrf is not None
+    return uid.group(1), csrf.group(1)
 
 
 def _ids(client: TestClient, **params: Any) -> list[str]:
@@ -295,11 +324,14 @@ def test_similar_k_is_capped_and_validated(
         ({"k": -3}, "k"),
         ({"k": "many"}, "k"),
         ({"metric": "telepathy"}, "telepathy"),
-        ({"embedding": "nope"}, "nope"),
     ):
         res = client.get(f"/items/{ids[0]}/similar", params=params)
         assert res.status_code == 422, params
         assert word in res.json()["detail"]
+    # an embedding is a resource: an unknown one is 404, naming it and the known ones
+    res = client.get(f"/items/{ids[0]}/similar", params={"embedding": "nope"})
+    assert res.status_code == 404 and "'nope'" in res.json()["detail"]
+    assert EMBEDDING in res.json()["detail"]
 
 
 # -- recommendations ----------------------------------------------------------------------------
@@ -451,7 +483,8 @@ def test_interaction_errors(client: TestClient) -> None:
         ("post", f"/users/{user}/interactions", {"kind": "like"}, 422),
         ("post", f"/users/{user}/interactions", {"item_id": ""}, 422),
         ("post", f"/users/{user}/interactions", {"item_id": item, "x": 1}, 422),
-        ("post", "/users/%20padded%20/interactions", {"item_id": item}, 422),
+        ("post", "/users/a%0Ab/interactions", {"item_id": item}, 422),
+        ("post", "/users/a%C2%85b/interactions", {"item_id": item}, 422),  # C1 control
         ("post", "/users/a%00b/interactions", {"item_id": item}, 422),
         ("post", f"/users/{'u' * 300}/interactions", {"item_id": item}, 422),
         ("delete", f"/users/{user}/interactions/ghost", None, 404),
@@ -518,16 +551,16 @@ def test_likes_survive_a_restart_and_are_seen_by_the_workspace(
 
     root = tmp_path / "ws"
     shutil.copytree(workspace, root)
-    settings = Settings(workspace=root)
+    settings = Settings(workspace=root, admin_token=ADMIN_TOKEN)
     user = _user()
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=ADMIN) as c:
         liked = _ids(c, artist="Gustav Klimt")[:3]
         for i in liked:
             assert c.post(f"/users/{user}/interactions", json={"item_id": i}).status_code == 201
         sold = _ids(c)[10]
         c.patch(f"/items/{sold}", json={"in_stock": False})
         before = c.get(f"/users/{user}/recommendations").json()
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=ADMIN) as c:
         after = c.get(f"/users/{user}/recommendations").json()
         assert after["profile"] == liked
         assert after["results"] == before["results"]
@@ -542,8 +575,11 @@ def test_stock_changed_elsewhere_is_seen_at_once(workspace: Path, tmp_path: Path
     """The per-worker sold-set cache follows writes by other workers and by the CLI."""
     root = tmp_path / "ws"
     shutil.copytree(workspace, root)
-    settings = Settings(workspace=root)
-    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+    settings = Settings(workspace=root, admin_token=ADMIN_TOKEN)
+    with (
+        TestClient(create_app(settings), headers=ADMIN) as a,
+        TestClient(create_app(settings), headers=ADMIN) as b,
+    ):
         liked = _ids(a, artist="Claude Monet")[3:6]
         body = {"liked_item_ids": liked, "k": 8}
         top = a.post("/recommendations", json=body).json()["results"][0]["item"]["item_id"]
@@ -711,13 +747,17 @@ def test_pages_render_and_set_a_visitor_cookie(client: TestClient) -> None:
     fresh = TestClient(client.app)
     res = fresh.get("/")
     assert res.status_code == 200 and "text/html" in res.headers["content-type"]
-    uid = res.cookies.get("artrec_uid")
-    assert uid is not None and str(uuid.UUID(uid)) == uid
+    cookie = res.cookies.get("artrec_visitor")
+    assert cookie is not None
+    uid, _, signature = cookie.partition(".")
+    assert str(uuid.UUID(uid)) == uid and len(signature) >= 40  # a uuid4, signed
+    set_cookie = res.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=lax" in set_cookie
     assert "script-src 'self'" in res.headers["content-security-policy"]
     assert res.text.count('class="like"') == 24
-    assert f'data-user-id="{uid}"' in res.text
+    assert f'data-user-id="{uid}"' in res.text and 'data-csrf-token="' in res.text
     # the same visitor keeps the id
-    assert "artrec_uid" not in fresh.get("/for-you").cookies
+    assert "artrec_visitor" not in fresh.get("/for-you").cookies
     item = _ids(client, artist="Claude Monet")[0]
     page = fresh.get(f"/artworks/{item}")
     assert page.status_code == 200
@@ -729,10 +769,13 @@ def test_pages_render_and_set_a_visitor_cookie(client: TestClient) -> None:
 
 def test_for_you_page_shows_reasons_for_the_visitors_likes(client: TestClient) -> None:
     visitor = TestClient(client.app)
-    uid = visitor.get("/").cookies["artrec_uid"]
+    uid, csrf = _visit(visitor)
     liked = _ids(client, artist="Gustav Klimt")[:3]
     for i in liked:
-        visitor.post(f"/users/{uid}/interactions", json={"item_id": i})
+        res = visitor.post(
+            f"/users/{uid}/interactions", json={"item_id": i}, headers={"X-CSRF-Token": csrf}
+        )
+        assert res.status_code == 201
     page = visitor.get("/for-you")
     assert page.status_code == 200
     assert page.text.count("Because you liked") == 24

@@ -396,6 +396,16 @@ class Engine:
             if i is not None
         ]
 
+    def has_vector(self, item_id: str, embedding: str | None = None) -> bool:
+        """Whether ``item_id`` is in the catalogue and has a vector in ``embedding`` (default:
+        the engine's), i.e. whether it can be queried and recommended under it."""
+        if not self.catalog.has(item_id):
+            return False
+        cfg = self.resolve(embedding=embedding)
+        assert cfg.embedding is not None
+        row = int(self.catalog.rows_of([item_id])[0])
+        return bool(self._embedding(cfg.embedding).has_vector[row])
+
     def similar_many(
         self,
         item_ids: Sequence[str],

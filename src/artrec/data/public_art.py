@@ -444,12 +444,20 @@ def download_public_art(
     partial = target.with_name(target.name + ".partial")
     (partial / "thumbnails").mkdir(parents=True, exist_ok=True)
     base = base_url.rstrip("/")
-    common = {"read_timeout": timeout, "allow_private": allow_private}
+
+    def options(max_bytes: int, deadline: float) -> FetchOptions:
+        return FetchOptions(
+            read_timeout=timeout,
+            deadline=deadline,
+            max_bytes=max_bytes,
+            allow_private=allow_private,
+        )
+
     try:
         _get(
             f"{base}/data.json",
             partial / "data.json",
-            FetchOptions(max_bytes=512 * 1024 * 1024, deadline=20 * timeout, **common),
+            options(512 * 1024 * 1024, 20 * timeout),
         )
     except (FetchError, OSError) as exc:
         raise DataError(
@@ -470,7 +478,7 @@ def download_public_art(
             return item_id, None
         url = f"{base}/thumbnails/{urllib.parse.quote(item_id)}.jpg"
         try:
-            _get(url, dst, FetchOptions(max_bytes=16 * 1024 * 1024, deadline=2 * timeout, **common))
+            _get(url, dst, options(16 * 1024 * 1024, 2 * timeout))
         except (FetchError, OSError) as exc:
             return item_id, f"download failed: {exc}"
         return item_id, _decodes(dst)

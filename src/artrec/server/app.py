@@ -12,7 +12,9 @@ Inside the server the imports go one way: ``app`` -> ``routes_api`` | ``routes_u
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -25,7 +27,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from artrec.errors import ArtrecError, UnknownIdError
+from artrec.errors import ArtrecError, ReadOnlyError, UnknownIdError, short_repr
+from artrec.server.auth import AuthError, RateLimitedError
 from artrec.server.settings import SETTINGS_ENV, Settings
 from artrec.server.state import build_state
 
@@ -82,8 +85,27 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_ui.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     docs_assets.serve_docs_offline(app)
-    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    _document_limits(app, settings)
     return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Write the limits that come from the settings into the OpenAPI schema."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        body = schema.get("components", {}).get("schemas", {}).get("RecommendRequest")
+        if body is not None:
+            props = body["properties"]
+            props["liked_item_ids"]["maxItems"] = settings.max_profile_items
+            props["exclude_item_ids"]["maxItems"] = 10 * settings.max_profile_items
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:
@@ -108,8 +130,16 @@ def serve(
     The app is built here first, so a bad setup fails at once with a one-line
     :class:`ArtrecError`; then ``on_ready`` receives a line saying where it is served. With
     several ``workers`` each worker process builds its own app from the settings, passed
-    as JSON in :data:`~artrec.server.settings.SETTINGS_ENV`.
+    as JSON in :data:`~artrec.server.settings.SETTINGS_ENV` (with the signing secret
+    resolved once, so every worker checks the same cookies).
+
+    Connections: an idle keep-alive connection is closed after
+    ``settings.keep_alive_timeout`` seconds, a request whose headers take longer than
+    ``settings.header_timeout`` is disconnected (:mod:`artrec.server.protocol`), and a body
+    slower than ``settings.body_timeout`` gets 408.
     """
+    import dataclasses
+
     import uvicorn
 
     app = create_app(settings)
@@ -118,24 +148,52 @@ def serve(
             f"serving {settings.workspace} on http://{host}:{port}/ (API docs at /docs, "
             f"{workers} worker{'s' if workers > 1 else ''})"
         )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "http": _http_protocol(settings.header_timeout),
+    }
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, **options)
         return
+    if settings.secret_key is None:
+        from artrec.server.auth import load_secret
+
+        secret = load_secret(None, settings.workspace).decode("utf-8", "surrogatepass")
+        settings = dataclasses.replace(settings, secret_key=secret)
     os.environ[SETTINGS_ENV] = settings.to_json()
-    uvicorn.run(
-        "artrec.server.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-    )
+    uvicorn.run("artrec.server.app:create_app_from_env", factory=True, workers=workers, **options)
+
+
+def _http_protocol(header_timeout: float) -> Any:
+    """uvicorn's ``http`` option: httptools with a header deadline, else uvicorn's choice."""
+    try:
+        from artrec.server.protocol import protocol_class
+    except ImportError:  # httptools missing: uvicorn's h11 protocol, without the deadline
+        _log.warning("httptools is not installed: request headers have no deadline")
+        return "auto"
+    return protocol_class(header_timeout)
 
 
 # -- errors ---------------------------------------------------------------------------------
 def _add_error_handlers(app: FastAPI) -> None:
     async def unknown_id(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    async def refused(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AuthError)
+        headers = {"WWW-Authenticate": 'Bearer realm="artrec"'} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    async def too_many(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RateLimitedError)
+        wait = str(max(1, math.ceil(exc.retry_after)))
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": wait})
+
+    async def read_only(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     async def bad_input(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
@@ -144,10 +202,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of every route on this path, not just one
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
         return JSONResponse(
-            {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+            {"detail": str(exc.detail)}, status_code=exc.status_code, headers=headers
         )
 
     async def crash(request: Request, exc: Exception) -> JSONResponse:
@@ -155,32 +216,63 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
     app.add_exception_handler(UnknownIdError, unknown_id)
+    app.add_exception_handler(AuthError, refused)
+    app.add_exception_handler(RateLimitedError, too_many)
+    app.add_exception_handler(ReadOnlyError, read_only)
     app.add_exception_handler(ArtrecError, bad_input)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, crash)
 
 
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods of every route whose path matches ``scope``'s (for ``Allow``).
+
+    Starlette answers 405 with the methods of the first route whose path matched, but
+    ``/items/{id}`` (GET, PATCH) and ``/users/{id}/interactions`` (GET, POST) are two
+    routes each.
+    """
+    from starlette.routing import Match
+
+    from artrec.server import routes_api, routes_ui
+
+    methods: set[str] = set()
+    for route in (*app.router.routes, *routes_api.router.routes, *routes_ui.router.routes):
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(scope)[0] != Match.NONE:
+            methods.update(route_methods)
+    return sorted(methods)
+
+
 def validation_message(exc: RequestValidationError) -> str:
-    """One readable line from a request validation error: ``where: what; ...``."""
+    """One readable line from a request validation error: ``where: what (got value); ...``,
+    the values quoted with :func:`~artrec.errors.short_repr` (at most five errors)."""
     parts = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body" or len(err["loc"]) == 1)
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+        text = f"{loc or 'request'}: {err.get('msg', 'invalid')}"
+        if "input" in err and err.get("type") != "missing" and not isinstance(err["input"], dict):
+            text += f" (got {short_repr(err['input'])})"
+        parts.append(text)
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
     return "; ".join(parts) or "invalid request"
 
 
 # -- request size limit ---------------------------------------------------------------------
 class _BodyLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413.
+    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413, and bodies that
+    take longer than ``timeout`` seconds to arrive with 408.
 
     The declared ``Content-Length`` is checked first; chunked bodies are counted as they
     arrive and buffered (at most ``max_bytes``) before the app sees them.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -201,8 +293,14 @@ class _BodyLimit:
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while True:
-            message = await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.0))
+            except TimeoutError:
+                await _too_large(send, f"request body not received within {self.timeout:g} s", 408)
+                return
             if message["type"] != "http.request":
                 await self.app(scope, _replay([message]), send)
                 return

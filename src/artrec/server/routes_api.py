@@ -1,40 +1,86 @@
 """REST API routes: items, images, similar items, recommendations, interactions, stock.
 
 Errors: unknown ids give 404, invalid parameters 422 (``{"detail": message}``), ``k`` is
-capped at :attr:`Settings.max_k <artrec.server.settings.Settings.max_k>`.
+capped at :attr:`Settings.max_k <artrec.server.settings.Settings.max_k>`. ``/users/{id}/...``
+routes serve only that user, and ``PATCH /items/{id}`` only the admin (see
+:mod:`artrec.server.access`): 401 without credentials, 403 when not allowed, 429 over the
+write limit. Every rule a route applies is in its OpenAPI schema, and every status it may
+answer is documented there.
 """
 
 from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from artrec.errors import DataError, UnknownIdError
+from artrec.errors import DataError, UnknownIdError, short_repr
 from artrec.server import schemas, service
-from artrec.server.service import check_item_id, check_text, check_user_id, item_model
+from artrec.server.access import Caller, UserIdPath, admin, reader, writer
+from artrec.server.auth import CSRF_HEADER, Identity
+from artrec.server.schemas import AggregationName, ItemId, MetricName, Name, SearchText
+from artrec.server.service import check_item_id, check_text, item_model
 from artrec.server.state import ServerState, get_state
 
 router = APIRouter()
 
 State = Annotated[ServerState, Depends(get_state)]
+Reader = Annotated[Identity, Depends(reader)]
+Writer = Annotated[Identity, Depends(writer)]
+Admin = Annotated[Identity, Depends(admin)]
 
 #: Files the image endpoint serves, by suffix.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": schemas.ErrorBody, "description": "Unknown id"},
-    422: {"model": schemas.ErrorBody, "description": "Invalid parameters"},
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": schemas.ErrorBody, "description": description}
+
+
+_Responses = dict[int | str, dict[str, Any]]
+
+_NOT_FOUND: _Responses = {404: _error("Unknown id")}
+_INVALID: _Responses = {422: _error("Invalid parameters (the message names the culprit)")}
+_READ: _Responses = {
+    401: _error("No visitor cookie and no bearer token, or an invalid token"),
+    403: _error("The caller may not read this user's data"),
+}
+_WRITE: _Responses = {
+    400: _error("Malformed request (an invalid Content-Length)"),
+    401: _error("No visitor cookie and no bearer token, or an invalid token"),
+    403: _error(
+        f"Not allowed: another user's data, or a cookie-authenticated write without the "
+        f"visitor's {CSRF_HEADER} header or from another site"
+    ),
+    408: _error("The request body did not arrive in time"),
+    413: _error("Body too large"),
+    429: _error("Too many writes by this identity; see the Retry-After header"),
+    503: _error("The store is read-only (a read-only workspace)"),
+}
+_BODY: _Responses = {
+    400: _error("Malformed request (an invalid Content-Length)"),
+    408: _error("The request body did not arrive in time"),
+    413: _error("Body too large"),
 }
 
-ItemIdPath = Annotated[str, PathParam(description="Artwork id.")]
-UserIdPath = Annotated[str, PathParam(description="User id (1-128 printable characters).")]
+ItemIdPath = Annotated[
+    ItemId, PathParam(description="Artwork id: 1-256 characters, no control characters.")
+]
 KQuery = Annotated[int, Query(ge=1, description="Number of results; capped by the server.")]
+MetricQuery = Annotated[
+    MetricName | None, Query(description="Similarity metric (default: the server's).")
+]
+AggregationQuery = Annotated[
+    AggregationName | None, Query(description="Profile aggregation (default: the server's).")
+]
+EmbeddingQuery = Annotated[
+    Name | None, Query(description="Embedding name (default: the server's); unknown: 404.")
+]
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -49,8 +95,12 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 
 # -- health -------------------------------------------------------------------------------------
 @router.get("/health", response_model=schemas.Health, tags=["meta"])
-def health(state: State) -> schemas.Health:
-    """Liveness and a summary of what is loaded."""
+async def health(state: State) -> schemas.Health:
+    """Liveness and a summary of what is loaded.
+
+    ``async``: it runs on the event loop, never queued behind recommendation requests in
+    the thread pool (its database ping is one ``SELECT 1`` on a pooled connection).
+    """
     ok = state.store.ping()
     return schemas.Health(
         status="ok" if ok else "degraded",
@@ -63,12 +113,26 @@ def health(state: State) -> schemas.Health:
 
 
 # -- items --------------------------------------------------------------------------------------
-@router.get("/items", response_model=schemas.ItemPage, responses=_ERRORS, tags=["items"])
+@router.get("/me", response_model=schemas.Me, responses=_READ, tags=["meta"])
+async def me(state: State, who: Caller) -> schemas.Me:
+    """Who the server takes the caller for: the visitor of the cookie, the user of a token,
+    the admin, or nobody (the anonymous)."""
+    csrf = None
+    if who.via_cookie and who.subject is not None:
+        csrf = state.auth.csrf_token(who.subject)
+    return schemas.Me(
+        kind=who.kind, user_id=who.subject, scopes=sorted(who.scopes), csrf_token=csrf
+    )
+
+
+@router.get("/items", response_model=schemas.ItemPage, responses=_INVALID, tags=["items"])
 def list_items(
     state: State,
-    q: Annotated[str | None, Query(description="Text searched in title and artist.")] = None,
-    artist: Annotated[str | None, Query(description="Exact artist (case-insensitive).")] = None,
-    century: Annotated[str | None, Query(description="Century: '19', 'BCE', ...")] = None,
+    q: Annotated[SearchText | None, Query(description="Text searched in title and artist.")] = None,
+    artist: Annotated[
+        SearchText | None, Query(description="Exact artist (case-insensitive).")
+    ] = None,
+    century: Annotated[SearchText | None, Query(description="Century: '19', 'BCE', ...")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, description="Items per page (capped).")] = 24,
 ) -> Response:
@@ -91,15 +155,33 @@ def list_items(
     )
 
 
-@router.get("/items/{item_id}", response_model=schemas.Item, responses=_ERRORS, tags=["items"])
+@router.get(
+    "/items/{item_id}",
+    response_model=schemas.Item,
+    responses={**_NOT_FOUND, **_INVALID},
+    tags=["items"],
+)
 def get_item(state: State, item_id: ItemIdPath) -> schemas.Item:
     """One artwork."""
     return item_model(state.store.item(check_item_id(item_id)))
 
 
-@router.patch("/items/{item_id}", response_model=schemas.Item, responses=_ERRORS, tags=["items"])
-def patch_item(state: State, item_id: ItemIdPath, body: schemas.StockPatch) -> schemas.Item:
-    """Mark an artwork sold (``{"in_stock": false}``) or back in stock.
+@router.patch(
+    "/items/{item_id}",
+    response_model=schemas.Item,
+    responses={
+        **_NOT_FOUND,
+        **_INVALID,
+        **_WRITE,
+        401: _error("No admin token"),
+        403: _error("The caller is not the admin"),
+    },
+    tags=["items"],
+)
+def patch_item(
+    state: State, _who: Admin, item_id: ItemIdPath, body: schemas.StockPatch
+) -> schemas.Item:
+    """Mark an artwork sold (``{"in_stock": false}``) or back in stock (admin only).
 
     Sold artworks drop out of every recommendation at once (similar-item lists still show
     them, marked sold).
@@ -114,7 +196,8 @@ def patch_item(state: State, item_id: ItemIdPath, body: schemas.StockPatch) -> s
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The image file"},
         307: {"description": "Redirect to the catalogue's remote image URL"},
-        404: {"model": schemas.ErrorBody, "description": "Unknown id or no servable image"},
+        404: _error("Unknown id or no servable image"),
+        **_INVALID,
     },
     response_class=Response,
     tags=["items"],
@@ -129,12 +212,12 @@ def get_image(state: State, item_id: ItemIdPath) -> Response:
     """
     location = state.store.image_location(check_item_id(item_id))
     if not location:
-        raise UnknownIdError(f"item {item_id!r} has no image")
+        raise UnknownIdError(f"item {short_repr(item_id)} has no image")
     if location.startswith(("http://", "https://")):
         return RedirectResponse(location, status_code=307)
     path = _servable_image(location, state)
     if path is None:
-        raise UnknownIdError(f"item {item_id!r} has no image in the image store")
+        raise UnknownIdError(f"item {short_repr(item_id)} has no image in the image store")
     media_type = mimetypes.types_map.get(path.suffix.lower(), "application/octet-stream")
     return FileResponse(
         path, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
@@ -162,17 +245,24 @@ def _servable_image(location: str, state: ServerState) -> Path | None:
 @router.get(
     "/items/{item_id}/similar",
     response_model=schemas.SimilarItems,
-    responses=_ERRORS,
+    responses={
+        404: _error("Unknown id or embedding, or an artwork without a vector yet"),
+        **_INVALID,
+    },
     tags=["recommendations"],
 )
-async def similar_items(
+def similar_items(
     state: State,
     item_id: ItemIdPath,
     k: KQuery = 10,
-    metric: Annotated[str | None, Query(description="Similarity metric.")] = None,
-    embedding: Annotated[str | None, Query(description="Embedding name.")] = None,
+    metric: MetricQuery = None,
+    embedding: EmbeddingQuery = None,
 ) -> Response:
-    """The ``k`` artworks most similar to one artwork (the artwork itself left out)."""
+    """The ``k`` artworks most similar to one artwork (the artwork itself left out).
+
+    A plain ``def``: FastAPI runs it in its thread pool, so the similarity search never
+    blocks the event loop (``/health`` stays fast under load).
+    """
     return json_response(service.similar(state, item_id, k=k, metric=metric, embedding=embedding))
 
 
@@ -191,20 +281,23 @@ DiversifyQuery = Annotated[
 @router.get(
     "/users/{user_id}/recommendations",
     response_model=schemas.Recommendations,
-    responses=_ERRORS,
+    responses={**_READ, 404: _error("Unknown embedding"), **_INVALID},
     tags=["recommendations"],
 )
 def user_recommendations(
     state: State,
+    _who: Reader,
     user_id: UserIdPath,
     k: KQuery = 10,
-    aggregation: str | None = None,
+    aggregation: AggregationQuery = None,
     diversify: DiversifyQuery = None,
-    metric: str | None = None,
-    embedding: str | None = None,
+    metric: MetricQuery = None,
+    embedding: EmbeddingQuery = None,
 ) -> Response:
-    """Recommendations from the user's recorded likes and purchases (empty for a new user)."""
-    check_user_id(user_id)
+    """Recommendations from the user's recorded likes and purchases (empty for a new user).
+
+    Served to that user only (their visitor cookie or a token for them) and the admin.
+    """
     profile = state.store.user_item_ids(user_id, state.settings.recommend_kinds)
     return json_response(
         service.recommend(
@@ -223,11 +316,19 @@ def user_recommendations(
 @router.post(
     "/recommendations",
     response_model=schemas.Recommendations,
-    responses={**_ERRORS, 413: {"model": schemas.ErrorBody, "description": "Body too large"}},
+    responses={
+        404: _error("An unknown liked item id or embedding"),
+        **_INVALID,
+        **_BODY,
+    },
     tags=["recommendations"],
 )
-async def anonymous_recommendations(state: State, body: schemas.RecommendRequest) -> Response:
-    """Recommendations for a visitor without an account, from the liked ids in the body."""
+def anonymous_recommendations(state: State, body: schemas.RecommendRequest) -> Response:
+    """Recommendations for a visitor without an account, from the liked ids in the body.
+
+    A plain ``def`` (run in the thread pool): scoring is CPU work that must not block the
+    event loop.
+    """
     limit = state.settings.max_profile_items
     if len(body.liked_item_ids) > limit:
         raise DataError(f"liked_item_ids: at most {limit} ids, got {len(body.liked_item_ids)}")
@@ -236,13 +337,7 @@ async def anonymous_recommendations(state: State, body: schemas.RecommendRequest
     for item_id in body.liked_item_ids:
         check_item_id(item_id)
         if not state.engine.catalog.has(item_id):
-            raise UnknownIdError(f"unknown item id {item_id!r} in liked_item_ids")
-    for name, value in (
-        ("aggregation", body.aggregation),
-        ("metric", body.metric),
-        ("embedding", body.embedding),
-    ):
-        check_text(value, name)
+            raise UnknownIdError(f"unknown item id {short_repr(item_id)} in liked_item_ids")
     return json_response(
         service.recommend(
             state,
@@ -262,20 +357,23 @@ async def anonymous_recommendations(state: State, body: schemas.RecommendRequest
 @router.get(
     "/users/{user_id}/interactions",
     response_model=schemas.UserLikes,
-    responses=_ERRORS,
+    responses={**_READ, **_INVALID},
     tags=["interactions"],
 )
 def user_interactions(
     state: State,
+    _who: Reader,
     user_id: UserIdPath,
-    kind: Annotated[list[str] | None, Query(description="like and/or purchase")] = None,
+    kind: Annotated[
+        list[Literal["like", "purchase"]] | None,
+        Query(description="like and/or purchase (default both)"),
+    ] = None,
 ) -> schemas.UserLikes:
-    """The distinct items a user liked or bought, in order of first interaction."""
-    check_user_id(user_id)
-    kinds = kind or ["like", "purchase"]
-    bad = [x for x in kinds if x not in ("like", "purchase")]
-    if bad:
-        raise DataError(f"unknown interaction kind {bad[0][:32]!r}; choose like or purchase")
+    """The distinct items a user liked or bought, in order of first interaction.
+
+    Served to that user only (their visitor cookie or a token for them) and the admin.
+    """
+    kinds: list[str] = list(dict.fromkeys(kind)) if kind else ["like", "purchase"]
     return schemas.UserLikes(
         user_id=user_id, kinds=kinds, item_ids=state.store.user_item_ids(user_id, kinds)
     )
@@ -285,14 +383,17 @@ def user_interactions(
     "/users/{user_id}/interactions",
     response_model=schemas.InteractionOut,
     status_code=201,
-    responses={**_ERRORS, 413: {"model": schemas.ErrorBody, "description": "Body too large"}},
+    responses={**_NOT_FOUND, **_INVALID, **_WRITE},
     tags=["interactions"],
 )
 def add_interaction(
-    state: State, user_id: UserIdPath, body: schemas.InteractionIn
+    state: State, _who: Writer, user_id: UserIdPath, body: schemas.InteractionIn
 ) -> schemas.InteractionOut:
-    """Record a like or a purchase; the user's next recommendations reflect it at once."""
-    check_user_id(user_id)
+    """Record a like or a purchase; the user's next recommendations reflect it at once.
+
+    Only that user (their visitor cookie with its CSRF header, or a token for them with the
+    ``write`` scope) and the admin may write.
+    """
     check_item_id(body.item_id)
     created = state.store.add_interaction(user_id, body.item_id, body.kind)
     profile = state.store.user_item_ids(user_id, state.settings.recommend_kinds)
@@ -308,22 +409,26 @@ def add_interaction(
 @router.delete(
     "/users/{user_id}/interactions/{item_id}",
     response_model=schemas.Deleted,
-    responses=_ERRORS,
+    responses={**_NOT_FOUND, **_INVALID, **_WRITE},
     tags=["interactions"],
 )
 def delete_interaction(
     state: State,
+    _who: Writer,
     user_id: UserIdPath,
     item_id: ItemIdPath,
-    kind: Annotated[str, Query(description="like (default), purchase, or all")] = "like",
+    kind: Annotated[
+        Literal["like", "purchase", "all"], Query(description="like (default), purchase, or all")
+    ] = "like",
 ) -> schemas.Deleted:
-    """Undo a like (or, with ``kind=purchase|all``, remove purchases). Unknown items give 404."""
-    check_user_id(user_id)
+    """Undo a like (or, with ``kind=purchase|all``, remove purchases). Unknown items give 404.
+
+    Only that user (their visitor cookie with its CSRF header, or a token for them with the
+    ``write`` scope) and the admin may delete.
+    """
     check_item_id(item_id)
-    if kind not in ("like", "purchase", "all"):
-        raise DataError(f"unknown interaction kind {kind[:32]!r}; choose like, purchase or all")
     if not state.store.has_item(item_id):
-        raise UnknownIdError(f"unknown item id {item_id!r}")
+        raise UnknownIdError(f"unknown item id {short_repr(item_id)}")
     deleted = state.store.delete_interactions(user_id, item_id, None if kind == "all" else kind)
     return schemas.Deleted(
         user_id=user_id, item_id=item_id, kind=None if kind == "all" else kind, deleted=deleted

@@ -4,13 +4,13 @@ Pages: the gallery grid (``/``, search, filters, paging plus infinite scroll), a
 page (``/artworks/{id}``: large image, metadata, similar works) and "For you"
 (``/for-you``: live recommendations, each with "because you liked ..."; a switch between
 similarity-only and diversified MMR with a lambda slider). A visitor is identified by a
-random user id in a cookie set on the first visit; the pages' like buttons call the same
-``POST /users/{id}/interactions`` and ``DELETE`` endpoints as any API client.
+random user id in a signed cookie set on the first visit (:mod:`artrec.server.auth`); the
+pages' like buttons call the same ``POST /users/{id}/interactions`` and ``DELETE``
+endpoints as any API client, with the visitor's CSRF token in a header.
 """
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from artrec.errors import ArtrecError, UnknownIdError
+from artrec.errors import ArtrecError, UnknownIdError, short_repr
 from artrec.server import service
 from artrec.server.state import ServerState, get_state
 
@@ -39,15 +39,13 @@ DEFAULT_LAMBDA = 0.5
 
 
 def visitor_id(request: Request, state: ServerState) -> tuple[str, bool]:
-    """The visitor's user id from the cookie, and whether it is new (then a fresh uuid4)."""
+    """The visitor's user id from the signed cookie, and whether it is new (a fresh uuid4,
+    when the cookie is missing or forged)."""
     cached: tuple[str, bool] | None = getattr(request.state, "visitor", None)
     if cached is not None:
         return cached
-    raw = request.cookies.get(state.settings.cookie_name, "")
-    try:
-        found = (str(uuid.UUID(raw)), False)
-    except ValueError:
-        found = (str(uuid.uuid4()), True)
+    known = state.auth.visitor_from_cookie(request.cookies.get(state.settings.cookie_name))
+    found = (known, False) if known is not None else (state.auth.new_visitor_id(), True)
     request.state.visitor = found
     return found
 
@@ -60,27 +58,36 @@ def render(
     *,
     status_code: int = 200,
 ) -> Response:
-    """Render ``template`` for the visitor, setting the user id cookie on a first visit."""
+    """Render ``template`` for the visitor, setting the signed visitor cookie on a first
+    visit; the page carries the visitor's CSRF token for its script's writes."""
     user_id, new = visitor_id(request, state)
     liked = set(state.store.user_item_ids(user_id, ("like",)))
     response = _TEMPLATES.TemplateResponse(
         request,
         template,
-        {"user_id": user_id, "liked": liked, **context},
+        {
+            "user_id": user_id,
+            "csrf_token": state.auth.csrf_token(user_id),
+            "liked": liked,
+            **context,
+        },
         status_code=status_code,
     )
     if new:
+        secure = state.settings.cookie_secure
         response.set_cookie(
             state.settings.cookie_name,
-            user_id,
+            state.auth.visitor_cookie(user_id),
             max_age=365 * 24 * 3600,
             httponly=True,
             samesite="lax",
+            secure=request.url.scheme == "https" if secure is None else secure,
             path="/",
         )
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -138,9 +145,9 @@ def artwork(request: Request, state: State, item_id: str) -> Response:
         service.check_item_id(item_id)
         item = service.item_model(state.store.item(item_id))
     except UnknownIdError:
-        return _error_page(request, state, 404, f"No artwork with id {item_id[:256]!r}.")
+        return _error_page(request, state, 404, f"No artwork with id {short_repr(item_id)}.")
     similar: list[Any] = []
-    if state.engine.catalog.has(item_id):
+    if state.engine.has_vector(item_id, state.default_embedding):  # else "no similar works yet"
         found = state.engine.similar(
             item_id, SIMILAR_K, metric=state.config.metric, embedding=state.default_embedding
         )

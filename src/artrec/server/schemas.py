@@ -1,10 +1,45 @@
-"""Request and response models of the REST API (pydantic)."""
+"""Request and response models of the REST API (pydantic), and the input rules they share
+with the path and query parameters.
+
+Every rule the server applies to a request is written into the OpenAPI schema: ids and
+free text are constrained by :data:`ID_PATTERN` / :data:`TEXT_PATTERN` and their lengths,
+names of metrics and aggregations by enums, booleans are strict (``{"in_stock": 0}`` is
+refused). Unknown ids and embedding names are 404, since they name resources.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from artrec.config import AGGREGATIONS
+from artrec.limits import MAX_ID_LENGTH
+from artrec.similarity import METRICS
+
+#: Text without C0 or C1 control characters (no NUL, no newline, no escape sequences).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: An id: 1 to :data:`~artrec.limits.MAX_ID_LENGTH` characters of :data:`TEXT_PATTERN`.
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+#: The same rule, for the checks in Python (:mod:`artrec.server.service`).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Longest search text.
+MAX_QUERY_LENGTH = 200
+
+ItemId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+]
+UserId = ItemId
+SearchText = Annotated[str, StringConstraints(max_length=MAX_QUERY_LENGTH, pattern=TEXT_PATTERN)]
+#: A name (embedding) as text; an unknown one is 404.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+
+
+#: One of :data:`artrec.similarity.METRICS` (their owner), as a type.
+MetricName: Any = Literal.__getitem__(METRICS)
+#: One of :data:`artrec.config.AGGREGATIONS` (their owner), as a type.
+AggregationName: Any = Literal.__getitem__(AGGREGATIONS)
 
 
 class Health(BaseModel):
@@ -106,17 +141,23 @@ class Recommendations(BaseModel):
 class RecommendRequest(BaseModel):
     """Body of ``POST /recommendations``: a visitor's liked artworks, no account needed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    liked_item_ids: list[str] = Field(
-        min_length=1, description="Ids of the liked artworks (at least one)."
+    liked_item_ids: list[ItemId] = Field(
+        min_length=1,
+        description="Ids of the liked artworks (at least one; at most the server's "
+        "max_profile_items). An unknown id is 404.",
     )
     k: int = Field(10, ge=1, description="Number of recommendations (capped by the server).")
-    aggregation: str | None = Field(
+    aggregation: AggregationName | None = Field(
         None, description="Profile aggregation (server default if null)."
     )
-    metric: str | None = None
-    embedding: str | None = None
+    metric: MetricName | None = Field(
+        None, description="Similarity metric (server default if null)."
+    )
+    embedding: Name | None = Field(
+        None, description="Embedding name (server default if null); an unknown one is 404."
+    )
     diversify: float | None = Field(
         None,
         ge=0.0,
@@ -124,16 +165,20 @@ class RecommendRequest(BaseModel):
         allow_inf_nan=False,
         description="MMR lambda in [0, 1]; null: no re-ranking.",
     )
-    exclude_item_ids: list[str] = Field(default_factory=list)
-    only_in_stock: bool = True
+    exclude_item_ids: list[ItemId] = Field(
+        default_factory=list,
+        description="Ids never to recommend (at most ten times max_profile_items); unknown "
+        "ones are ignored.",
+    )
+    only_in_stock: StrictBool = True
 
 
 class InteractionIn(BaseModel):
     """Body of ``POST /users/{id}/interactions``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    item_id: str = Field(min_length=1, max_length=256)
+    item_id: ItemId = Field(description="The artwork; an unknown one is 404.")
     kind: Literal["like", "purchase"] = "like"
 
 
@@ -159,9 +204,9 @@ class Deleted(BaseModel):
 class StockPatch(BaseModel):
     """Body of ``PATCH /items/{id}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    in_stock: bool
+    in_stock: StrictBool = Field(description="false: sold; true: back in stock.")
 
 
 class UserLikes(BaseModel):
@@ -170,6 +215,21 @@ class UserLikes(BaseModel):
     user_id: str
     kinds: list[str]
     item_ids: list[str]
+
+
+class Me(BaseModel):
+    """Answer of ``GET /me``: who the server takes the caller for."""
+
+    kind: Literal["anonymous", "visitor", "token", "admin"]
+    user_id: str | None = Field(
+        description="The user id the caller acts as ('*': any user); null for the anonymous "
+        "and the admin token."
+    )
+    scopes: list[str]
+    csrf_token: str | None = Field(
+        None,
+        description="For a visitor: the value of the X-CSRF-Token header its writes must carry.",
+    )
 
 
 class ErrorBody(BaseModel):

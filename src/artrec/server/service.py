@@ -17,38 +17,48 @@ import functools
 import math
 from typing import Any
 
-from artrec.config import VisRankConfig
-from artrec.errors import DataError, UnknownIdError
+from artrec.config import AGGREGATIONS, VisRankConfig
+from artrec.errors import DataError, UnknownIdError, check_choice, short_repr
+from artrec.limits import MAX_ID_LENGTH
 from artrec.server import schemas
+from artrec.server.schemas import CONTROL_CHARACTERS, MAX_QUERY_LENGTH
 from artrec.server.state import ServerState
+from artrec.similarity import METRICS
 
-#: Longest id accepted anywhere in the API.
-MAX_ID_LENGTH = 256
-#: Longest search text.
-MAX_QUERY_LENGTH = 200
-#: Longest metric, aggregation or embedding name echoed in a message.
-MAX_NAME_LENGTH = 64
 #: Most item models :func:`cached_item_model` keeps per server process.
 ITEM_MODEL_CACHE = 50_000
 
 
-# -- input checks ------------------------------------------------------------------------------
-def _printable(text: str) -> bool:
-    return all(ch.isprintable() for ch in text)
+# -- input checks (the rules of artrec.server.schemas, for calls that bypass FastAPI) -----------
+def _well_formed(text: str, longest: int) -> bool:
+    return (
+        0 < len(text) <= longest
+        and CONTROL_CHARACTERS.search(text) is None
+        and _valid_unicode(text)
+    )
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_item_id(item_id: str) -> str:
     """``item_id`` if it could name an item; otherwise :class:`UnknownIdError` (404)."""
-    if not item_id or len(item_id) > MAX_ID_LENGTH or not _printable(item_id):
-        raise UnknownIdError(f"unknown item id {item_id[:MAX_ID_LENGTH]!r}")
+    if not _well_formed(item_id, MAX_ID_LENGTH):
+        raise UnknownIdError(f"unknown item id {short_repr(item_id)}")
     return item_id
 
 
 def check_user_id(user_id: str) -> str:
-    """``user_id`` if well formed (1-128 printable characters); otherwise 422."""
-    if not user_id or len(user_id) > 128 or not _printable(user_id) or user_id != user_id.strip():
+    """``user_id`` if well formed (:data:`~artrec.server.schemas.ID_PATTERN`); else 422."""
+    if not _well_formed(user_id, MAX_ID_LENGTH):
         raise DataError(
-            f"invalid user id {user_id[:128]!r}: use 1-128 printable characters, no edge spaces"
+            f"invalid user id {short_repr(user_id)}: use 1-{MAX_ID_LENGTH} characters "
+            "without control characters"
         )
     return user_id
 
@@ -57,8 +67,10 @@ def check_text(value: str | None, name: str) -> str | None:
     """A free-text parameter, or 422 when it holds control characters or is too long."""
     if value is None:
         return None
-    if len(value) > MAX_QUERY_LENGTH or not _printable(value):
-        raise DataError(f"invalid {name}: at most {MAX_QUERY_LENGTH} printable characters")
+    if len(value) > MAX_QUERY_LENGTH or not (value == "" or _well_formed(value, MAX_QUERY_LENGTH)):
+        raise DataError(
+            f"invalid {name}: at most {MAX_QUERY_LENGTH} characters without control characters"
+        )
     return value.strip() or None
 
 
@@ -74,13 +86,17 @@ def request_config(
     aggregation: str | None = None,
     embedding: str | None = None,
 ) -> VisRankConfig:
-    """The server's configuration with a request's choices; 422 for an unknown one."""
-    for name, value in (("metric", metric), ("aggregation", aggregation), ("embedding", embedding)):
-        if value is not None and (len(value) > MAX_NAME_LENGTH or not _printable(value)):
-            raise DataError(f"invalid {name}")
+    """The server's configuration with a request's choices: 422 for an unknown metric or
+    aggregation, 404 for an unknown embedding (a resource)."""
+    if metric is not None:
+        check_choice(metric, METRICS, "metric")
+    if aggregation is not None:
+        check_choice(aggregation, AGGREGATIONS, "aggregation")
     names = list(state.engine.embedding_names)
     if embedding is not None and embedding not in names:
-        raise DataError(f"unknown embedding {embedding!r}; choose one of {', '.join(names)}")
+        raise UnknownIdError(
+            f"unknown embedding {short_repr(embedding)}; choose one of {', '.join(names)}"
+        )
     return state.config.override(metric=metric, aggregation=aggregation, embedding=embedding)
 
 
@@ -134,9 +150,11 @@ def similar(
     check_item_id(item_id)
     k = cap_k(state, k)
     cfg = request_config(state, metric=metric, embedding=embedding)
-    if not state.engine.catalog.has(item_id):
+    if not state.engine.has_vector(item_id, cfg.embedding):
         state.store.item(item_id)  # 404 when unknown to the store as well
-        raise UnknownIdError(f"item {item_id!r} has no embedding yet")
+        raise UnknownIdError(
+            f"item {short_repr(item_id)} has no vector in embedding {cfg.embedding!r} yet"
+        )
     found = state.engine.similar(item_id, k, metric=cfg.metric, embedding=cfg.embedding)
     records = state.store.items(n.item_id for n in found)
     results = [
@@ -167,13 +185,14 @@ def recommend(
 ) -> schemas.Recommendations:
     """Recommendations for a profile of item ids, each with its reason.
 
-    Profile items unknown to the recommender are left out. Sold items are excluded when
+    Profile items unknown to the recommender, or without a vector in the embedding, are
+    left out. Sold items are excluded when
     ``only_in_stock``: the engine reads them from the store, the one owner of stock.
     """
     k = cap_k(state, k)
     cfg = request_config(state, metric=metric, aggregation=aggregation, embedding=embedding)
     catalog = state.engine.catalog
-    known = [i for i in dict.fromkeys(profile) if catalog.has(i)]
+    known = [i for i in dict.fromkeys(profile) if state.engine.has_vector(i, cfg.embedding)]
     results: list[schemas.Recommendation] = []
     if known:
         excluded = set(known)

@@ -57,7 +57,26 @@ class Settings:
     recommend_kinds
         Interaction kinds that make up a user's profile.
     cookie_name
-        Name of the cookie that carries a web visitor's user id.
+        Name of the cookie that carries a web visitor's signed user id.
+    secret_key
+        Secret that signs visitor cookies, CSRF tokens and API tokens; ``None``:
+        ``$ARTREC_SECRET_KEY``, else the workspace's ``server-secret`` file (made on first
+        start). See :mod:`artrec.server.auth`.
+    admin_token
+        Bearer token of the administrator (stock changes, anyone's data); ``None``:
+        ``$ARTREC_ADMIN_TOKEN``, else no administrator.
+    cookie_secure
+        Send the visitor cookie with ``Secure``; ``None``: when the request came over https.
+    max_writes_per_minute
+        Writes one identity (visitor, token user) may make per minute, per server process,
+        in bursts of up to as many; ``0``: no limit. The admin token is not limited.
+    keep_alive_timeout
+        Seconds an idle keep-alive connection stays open.
+    header_timeout
+        Seconds a client has to send a request's headers, from the moment its connection
+        opens or its previous response ends; a slower client is disconnected.
+    body_timeout
+        Seconds a client has to send a request's body once its headers arrived (408 after).
     """
 
     workspace: Path
@@ -71,7 +90,14 @@ class Settings:
     index_params: dict[str, Any] = field(default_factory=dict)
     image_roots: tuple[Path, ...] = ()
     recommend_kinds: tuple[str, ...] = INTERACTION_KINDS
-    cookie_name: str = "artrec_uid"
+    cookie_name: str = "artrec_visitor"
+    secret_key: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    cookie_secure: bool | None = None
+    max_writes_per_minute: int = 60
+    keep_alive_timeout: float = 5.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "workspace", Path(self.workspace))
@@ -88,6 +114,18 @@ class Settings:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ArtrecError(
                     f"server setting {name} must be a positive integer, got {value!r}"
+                )
+        value = self.max_writes_per_minute
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ArtrecError(
+                f"server setting max_writes_per_minute must be an integer >= 0, got {value!r}"
+            )
+        for name in ("keep_alive_timeout", "header_timeout", "body_timeout"):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok or not 0 < value <= 3600:
+                raise ArtrecError(
+                    f"server setting {name} must be a number of seconds in (0, 3600], got {value!r}"
                 )
         bad = [k for k in self.recommend_kinds if k not in INTERACTION_KINDS]
         if bad or not self.recommend_kinds:

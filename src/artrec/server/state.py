@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from artrec.config import VisRankConfig
+from artrec.server.auth import Auth, WriteLimiter
 from artrec.server.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ class ServerState:
         The default VisRank configuration, its embedding resolved to a name.
     image_roots
         Resolved directories from which item images may be served.
+    auth
+        Signs and checks visitor cookies, CSRF and API tokens (:mod:`artrec.server.auth`).
+    writes
+        The per-identity write limit.
     item_models
         Validated item models of the hot endpoints, by ``(item_id, in_stock)``. Item
         metadata never changes while the server runs (only stock does, which is in the key).
@@ -47,6 +52,8 @@ class ServerState:
     store: Store
     config: VisRankConfig
     image_roots: tuple[Path, ...]
+    auth: Auth
+    writes: WriteLimiter
     item_models: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     @property
@@ -75,9 +82,11 @@ def build_state(settings: Settings) -> ServerState:
     """
     from artrec.data.workspace import Workspace
     from artrec.engine import Engine
+    from artrec.server.auth import admin_token, load_secret
     from artrec.server.store import Store
 
     workspace = Workspace.open(settings.workspace)
+    auth = Auth(load_secret(settings.secret_key, workspace.root), admin_token(settings.admin_token))
     config = settings.visrank.with_embedding(
         workspace.resolve_embedding(settings.visrank.embedding)
     )
@@ -95,4 +104,5 @@ def build_state(settings: Settings) -> ServerState:
         raise
     roots = [workspace.images_dir, *settings.image_roots]
     resolved = tuple(dict.fromkeys(Path(r).resolve() for r in roots))
-    return ServerState(settings, engine, store, config, resolved)
+    writes = WriteLimiter(settings.max_writes_per_minute)
+    return ServerState(settings, engine, store, config, resolved, auth, writes)

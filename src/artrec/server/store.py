@@ -31,7 +31,7 @@ from artrec.data.schema import century_text
 from artrec.data.schema import interactions as interactions_table
 from artrec.data.schema import items as items_table
 from artrec.data.workspace import Workspace
-from artrec.errors import ArtrecError, DataError, UnknownIdError
+from artrec.errors import ArtrecError, DataError, ReadOnlyError, UnknownIdError
 
 #: Catalogue columns returned for an item, besides ``item_id``, ``in_stock`` and ``extra``.
 ITEM_FIELDS: tuple[str, ...] = METADATA_FIELDS
@@ -81,11 +81,17 @@ class Store:
     cache_size
         Most item records :meth:`items` keeps in memory. Metadata (title, artist, ...) is
         cached; the stock flag never is.
+    read_only
+        Refuse every write with :class:`~artrec.errors.ReadOnlyError` (the store of a
+        read-only workspace).
     """
 
-    def __init__(self, engine: SAEngine, *, cache_size: int = 100_000) -> None:
+    def __init__(
+        self, engine: SAEngine, *, cache_size: int = 100_000, read_only: bool = False
+    ) -> None:
         self.engine = engine
         self.cache_size = cache_size
+        self.read_only = read_only
         self._records: dict[str, dict[str, Any]] = {}
         # Sold-set cache (SQLite only): valid while the database's data_version, read on a
         # dedicated connection, is unchanged; any commit by another connection (this
@@ -110,14 +116,15 @@ class Store:
         else:
             url = normalise_database_url(database_url)
         safe = url.render_as_string(hide_password=True)
+        read_only = database_url is None and workspace.read_only
         try:
             if url.get_backend_name() == "sqlite":
-                engine = schema.sqlite_engine(url.database or "", pooled=True)
+                engine = schema.sqlite_engine(url.database or "", pooled=True, read_only=read_only)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         except (SQLAlchemyError, ImportError) as exc:
             raise ArtrecError(f"cannot use database {safe}: {exc}") from None
-        store = cls(engine)
+        store = cls(engine, read_only=read_only)
         try:
             store._prepare(workspace)
         except SQLAlchemyError as exc:
@@ -141,6 +148,8 @@ class Store:
         self.engine.dispose()
 
     def _prepare(self, workspace: Workspace) -> None:
+        if self.read_only:
+            return  # Workspace.open checked the schema version
         schema.ensure_schema(self.engine)
         if self.backend == "sqlite":
             return
@@ -296,6 +305,7 @@ class Store:
 
     def set_in_stock(self, item_id: str, in_stock: bool) -> None:
         """Mark an item sold (``False``) or in stock; :class:`UnknownIdError` if unknown."""
+        self._check_writable()
         with self.engine.begin() as conn:
             result = conn.execute(
                 items_table.update()
@@ -362,6 +372,7 @@ class Store:
         A like that is already recorded is not written twice; purchases always are.
         Raises :class:`UnknownIdError` when the item is not in the store.
         """
+        self._check_writable()
         if kind not in ("like", "purchase"):
             raise DataError(f"unknown interaction kind {kind!r}; choose like or purchase")
         if not self.has_item(item_id):
@@ -394,6 +405,7 @@ class Store:
 
     def delete_interactions(self, user_id: str, item_id: str, kind: str | None = "like") -> int:
         """Delete ``user_id``'s events of ``kind`` (all kinds if ``None``) on ``item_id``; returns how many."""
+        self._check_writable()
         i = interactions_table
         stmt = i.delete().where(i.c.user_id == user_id, i.c.item_id == item_id)
         if kind is not None:
@@ -413,6 +425,12 @@ class Store:
         )
         with self.engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                "this server's store is read-only (its workspace database cannot be written)"
+            )
 
     def has_item(self, item_id: str) -> bool:
         """Whether ``item_id`` is in the store."""

@@ -1,10 +1,12 @@
 // artrec gallery: like buttons, infinite scroll and live "For you" recommendations.
-// Plain JavaScript, no build step. Every request goes to the same REST API as any client.
+// Plain JavaScript, no build step. Every request goes to the same REST API as any client;
+// the visitor is the signed cookie the page set, and writes send its CSRF token.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
   var body = document.body;
   var userId = body.dataset.userId;
+  var csrfToken = body.dataset.csrfToken;
   var liked = new Set();
   var userBase = "/users/" + encodeURIComponent(userId);
 
@@ -19,6 +21,8 @@
 
   function api(method, url, data) {
     var opts = { method: method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
+    // Writes carry the visitor's CSRF token: the server refuses cookie-authenticated writes without it.
+    if (method !== "GET" && csrfToken) opts.headers["X-CSRF-Token"] = csrfToken;
     if (data !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(data);
