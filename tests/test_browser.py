@@ -206,3 +206,57 @@ def test_gallery_on_a_phone(server: str, browser: Any, tmp_path: Path) -> None:
     page.wait_for_function("() => document.querySelectorAll('.grid .card').length > 24")
     _shoot(page, tmp_path, "gallery-phone")
     page.close()
+
+
+@pytest.fixture
+def attacker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """Another web server on loopback (another origin): its port and its document folder."""
+    import functools
+    import http.server
+
+    root = tmp_path / "attacker"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(srv.server_address[1]), root
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_cross_site_form_post_writes_nothing(
+    server: str, browser: Any, attacker: tuple[int, Path]
+) -> None:
+    """A hostile page's auto-submitted form aims at the visitor's likes: from another origin
+    on the same host (the browser sends the cookie) and from another site (``localhost``
+    against ``127.0.0.1``: SameSite keeps the cookie home). Neither writes anything."""
+    port, root = attacker
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector(".grid .card")
+    uid = page.get_attribute("body", "data-user-id")
+    item = page.locator(".grid .card").first.get_attribute("data-item-id")
+    assert uid and item
+    # the classic JSON-by-form trick: a text/plain body that parses as JSON
+    (root / "evil.html").write_text(
+        "<!doctype html><title>win a prize</title>"
+        f'<form id="f" method="post" enctype="text/plain" '
+        f'action="{server}/users/{uid}/interactions">'
+        f'<input name=\'{{"item_id": "{item}", "kind": "purchase", "x": "\' value=\'"}}\'>'
+        "</form><script>document.getElementById('f').submit()</script>"
+    )
+    # same site: the cookie goes along, the CSRF check refuses (403); another site: no
+    # cookie, so nobody (401)
+    for host, status in (("127.0.0.1", 403), ("localhost", 401)):
+        evil = browser.new_page()
+        with evil.expect_response(lambda r: "/interactions" in r.url) as resp:
+            evil.goto(f"http://{host}:{port}/evil.html")
+        assert resp.value.status == status, (host, resp.value.status)
+        evil.close()
+    mine = page.request.get(f"{server}/users/{uid}/interactions")
+    assert mine.status == 200 and mine.json()["item_ids"] == []
+    page.close()

@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compare",
     "tune",
     "serve",
+    "token",
     "index",
     "batch_recommend",
     "extract",

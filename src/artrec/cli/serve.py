@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
 from artrec.cli import _common as opts
+from artrec.errors import short_repr
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +57,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and multi-threaded BLAS on one query vector mostly spins)",
     )
     parser.add_argument(
+        "--admin-token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="file holding the admin token (stock changes, anyone's data); default "
+        "$ARTREC_ADMIN_TOKEN, else no admin",
+    )
+    parser.add_argument(
+        "--max-writes-per-minute",
+        type=_non_negative_int,
+        default=60,
+        metavar="N",
+        help="writes one visitor or token user may make per minute, per worker (default 60; "
+        "0: no limit)",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds an idle keep-alive connection stays open (default 5)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds a client has to send a request's headers (default 10)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="seconds a client has to send a request's body (default 30; 408 after)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default="info",
@@ -78,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
     _limit_blas_threads(args.blas_threads)
     Workspace.open(args.workspace)
+    admin = None
+    if args.admin_token_file is not None:
+        admin = args.admin_token_file.read_text(encoding="utf-8").strip()
     settings = Settings(
         workspace=args.workspace.resolve(),
         database_url=args.database_url,
@@ -85,12 +127,37 @@ def run(args: argparse.Namespace) -> int:
         visrank=opts.visrank_config(args),
         index=args.index,
         image_roots=tuple(p.resolve() for p in args.image_root),
+        admin_token=admin,
+        max_writes_per_minute=args.max_writes_per_minute,
+        keep_alive_timeout=args.keep_alive_timeout,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
     serve(
         settings, host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,
         on_ready=lambda line: print(f"artrec: {line}", file=sys.stderr),
     )  # fmt: skip
     return 0
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {short_repr(text)}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 3600], got {short_repr(text)}")
+    return value
 
 
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
