@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from artrec.errors import DataError
+from artrec.errors import DataError, short_repr
 from artrec.similarity import check_metric
 
 #: Aggregations of a profile's similarities, in the order the CLI and tables list them.
@@ -63,9 +63,9 @@ class VisRankConfig:
         check_metric(self.metric)
         check_aggregation(self.aggregation)
         if isinstance(self.m, bool) or not isinstance(self.m, int) or self.m < 1:
-            raise DataError(f"m must be an integer >= 1, got {self.m!r}")
+            raise DataError(f"m must be an integer >= 1, got {short_repr(self.m)}")
         if self.embedding is not None and not isinstance(self.embedding, str):
-            raise DataError(f"embedding must be a name, got {self.embedding!r}")
+            raise DataError(f"embedding must be a name, got {short_repr(self.embedding)}")
 
     def with_embedding(self, embedding: str) -> VisRankConfig:
         """The same configuration on a named embedding."""

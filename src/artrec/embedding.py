@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from artrec.data.workspace import DEFAULT_EMBEDDING_KEY
-from artrec.errors import DataError
+from artrec.errors import DataError, short_repr
 from artrec.fileio import check_name
 from artrec.vectors import FeatureSet
 
@@ -259,7 +259,7 @@ class Embedding:
         for fs, dim in zip(ordered, self.input_dims_, strict=True):
             if fs.dim != dim:
                 raise DataError(
-                    f"feature set {fs.name!r} has {fs.dim} dimensions; the embedding was "
+                    f"feature set {short_repr(fs.name)} has {fs.dim} dimensions; the embedding was "
                     f"fitted on {dim}"
                 )
         sets = _align(ordered)
@@ -369,7 +369,9 @@ class Embedding:
         """Read a transform written by :meth:`save` (never unpickles)."""
         path = Path(directory) / f"{check_name(name, what='embedding name')}.transform.npz"
         if not path.is_file():
-            raise DataError(f"no fitted embedding {name!r} in {directory} (missing {path.name})")
+            raise DataError(
+                f"no fitted embedding {short_repr(name)} in {directory} (missing {path.name})"
+            )
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {key: np.asarray(npz[key]) for key in npz.files}
@@ -377,7 +379,9 @@ class Embedding:
         except (ValueError, OSError, KeyError, EOFError) as exc:
             raise DataError(f"{path}: not a readable embedding transform ({exc})") from None
         if params.get("format_version") != _FORMAT_VERSION:
-            raise DataError(f"{path}: unsupported format version {params.get('format_version')!r}")
+            raise DataError(
+                f"{path}: unsupported format version {short_repr(params.get('format_version'))}"
+            )
         emb = cls(
             params["n_components"],
             standardize=params["standardize"],
@@ -413,9 +417,13 @@ class Embedding:
             or isinstance(self.n_components, bool)
             or self.n_components < 1
         ):
-            raise DataError(f"n_components must be a positive integer, got {self.n_components!r}")
+            raise DataError(
+                f"n_components must be a positive integer, got {short_repr(self.n_components)}"
+            )
         if self.svd_solver not in SVD_SOLVERS:
-            raise DataError(f"svd_solver must be one of {SVD_SOLVERS}, got {self.svd_solver!r}")
+            raise DataError(
+                f"svd_solver must be one of {SVD_SOLVERS}, got {short_repr(self.svd_solver)}"
+            )
         if self.chunk_rows < 1:
             raise DataError(f"chunk_rows must be positive, got {self.chunk_rows}")
 
@@ -438,7 +446,7 @@ class Embedding:
                 if bad.any():
                     row = start + int(np.flatnonzero(bad)[0])
                     raise DataError(
-                        f"feature set {fs.name!r}: item {fs.item_ids[row]!r} (row {row}) has NaN "
+                        f"feature set {short_repr(fs.name)}: item {short_repr(fs.item_ids[row])} (row {row}) has NaN "
                         "or inf; re-extract it or drop it before embedding"
                     )
                 col += fs.dim
@@ -871,7 +879,7 @@ def build_embedding(
     unknown = [f for f in feature_names if f not in available]
     if unknown:
         raise DataError(
-            f"no feature set {unknown[0]!r} in workspace {workspace.root} "
+            f"no feature set {short_repr(unknown[0])} in workspace {workspace.root} "
             f"(available: {', '.join(available) or 'none'})"
         )
     if len(set(feature_names)) != len(feature_names):
@@ -901,8 +909,8 @@ def _block_factors(
     if isinstance(weights, str):
         if weights != EQUAL_BLOCKS:
             raise DataError(
-                f"block_weights must be a mapping of feature set -> weight or {EQUAL_BLOCKS!r}, "
-                f"got {weights!r}"
+                f"block_weights must be a mapping of feature set -> weight or {short_repr(EQUAL_BLOCKS)}, "
+                f"got {short_repr(weights)}"
             )
         total = sum(variances)
         share = total / len(names)
@@ -910,14 +918,16 @@ def _block_factors(
     unknown = [name for name in weights if name not in names]
     if unknown:
         raise DataError(
-            f"block weight for {unknown[0]!r}, which is not one of the feature sets "
+            f"block weight for {short_repr(unknown[0])}, which is not one of the feature sets "
             f"({', '.join(names)})"
         )
     factors = []
     for name in names:
         w = weights.get(name, 1.0)
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w <= 0:
-            raise DataError(f"block weight of {name!r} must be a positive number, got {w!r}")
+            raise DataError(
+                f"block weight of {short_repr(name)} must be a positive number, got {short_repr(w)}"
+            )
         factors.append(float(w))
     return factors
 
@@ -943,12 +953,12 @@ def _align(feature_sets: Sequence[FeatureSet]) -> list[FeatureSet]:
             only_first = sorted(first_set - other)
             only_other = sorted(other - first_set)
             detail = (
-                f"{first.name!r} has {only_first[0]!r} which {fs.name!r} lacks"
+                f"{short_repr(first.name)} has {short_repr(only_first[0])} which {short_repr(fs.name)} lacks"
                 if only_first
-                else f"{fs.name!r} has {only_other[0]!r} which {first.name!r} lacks"
+                else f"{short_repr(fs.name)} has {short_repr(only_other[0])} which {short_repr(first.name)} lacks"
             )
             raise DataError(
-                f"feature sets {first.name!r} and {fs.name!r} describe different items: {detail}"
+                f"feature sets {short_repr(first.name)} and {short_repr(fs.name)} describe different items: {detail}"
             )
         out.append(fs.align(ids))
     return out

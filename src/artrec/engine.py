@@ -41,7 +41,7 @@ from artrec.config import VisRankConfig
 from artrec.data.catalog import Catalog, Interactions
 from artrec.data.splits import history_mask
 from artrec.data.workspace import StockSource, Workspace
-from artrec.errors import DataError, UnknownIdError
+from artrec.errors import DataError, UnknownIdError, short_repr
 from artrec.index.base import SimilarityIndex
 from artrec.recommend.base import TrainData
 from artrec.recommend.visrank import VisRankRecommender
@@ -93,7 +93,9 @@ class VectorSource:
     def label(self) -> str:
         """``embedding NAME`` or ``features NAME`` (raw), for titles."""
         return (
-            f"embedding {self.name}" if self.kind == "embedding" else f"features {self.name} (raw)"
+            f"embedding {short_repr(self.name)}"
+            if self.kind == "embedding"
+            else f"features {short_repr(self.name)} (raw)"
         )
 
 
@@ -182,7 +184,9 @@ class Engine:
 
         ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
         if index not in INDEX_KINDS:
-            raise DataError(f"unknown index kind {index!r}; choose one of {', '.join(INDEX_KINDS)}")
+            raise DataError(
+                f"unknown index kind {short_repr(index)}; choose one of {', '.join(INDEX_KINDS)}"
+            )
         config = (config or VisRankConfig()).override(embedding=embedding)
         return cls(
             ws, ws.catalog(), config=config, index=index, index_params=index_params, stock=stock
@@ -387,7 +391,7 @@ class Engine:
         row = int(self.catalog.rows_of([item_id])[0])
         cfg, source = self._query(None, features, embedding=embedding, metric=metric)
         if not self._embedding(source).has_vector[row]:
-            raise DataError(f"item {item_id!r} has no vector in {source.label}")
+            raise DataError(f"item {short_repr(item_id)} has no vector in {source.label}")
         index = self._index(source, cfg.metric)
         ids, scores = index.similar(str(self.catalog.item_ids[row]), k, include_self=include_self)
         return [
@@ -503,7 +507,7 @@ class Engine:
         profiles = self.profiles(kinds, history=history, user_id=str(user_id))
         if str(user_id) not in profiles:
             raise UnknownIdError(
-                f"unknown user id {user_id!r} (no {'/'.join(kinds)} events{_in(history)})"
+                f"unknown user id {short_repr(user_id)} (no {'/'.join(kinds)} events{_in(history)})"
             )
         return profiles[str(user_id)]
 
@@ -569,7 +573,7 @@ class Engine:
             for u in users:
                 if u not in profiles:
                     raise UnknownIdError(
-                        f"unknown user id {u!r} (no {'/'.join(kinds)} events{_in(history)})"
+                        f"unknown user id {short_repr(u)} (no {'/'.join(kinds)} events{_in(history)})"
                     )
         lists = self._recommend_profiles([profiles[u] for u in users], k, **options)
         return dict(zip(users, lists, strict=True))
@@ -670,4 +674,4 @@ def _in(history: str) -> str:
 
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise DataError(f"k must be an integer >= 1, got {k!r}")
+        raise DataError(f"k must be an integer >= 1, got {short_repr(k)}")

@@ -75,15 +75,19 @@ class FeatureSet:
         object.__setattr__(self, "item_ids", ids)
         m = self.matrix
         if m.ndim != 2:
-            raise DataError(f"feature set {self.name!r}: matrix must be 2-D, got shape {m.shape}")
+            raise DataError(
+                f"feature set {short_repr(self.name)}: matrix must be 2-D, got shape {m.shape}"
+            )
         if m.shape[0] != len(ids):
-            raise DataError(f"feature set {self.name!r}: {m.shape[0]} rows but {len(ids)} item ids")
+            raise DataError(
+                f"feature set {short_repr(self.name)}: {m.shape[0]} rows but {len(ids)} item ids"
+            )
         if not np.issubdtype(m.dtype, np.floating):
             raise DataError(
-                f"feature set {self.name!r}: matrix must be floating point, got {m.dtype}"
+                f"feature set {short_repr(self.name)}: matrix must be floating point, got {m.dtype}"
             )
         if m.shape[1] < 1:
-            raise DataError(f"feature set {self.name!r}: matrix has no columns")
+            raise DataError(f"feature set {short_repr(self.name)}: matrix has no columns")
 
     @property
     def dim(self) -> int:
@@ -99,7 +103,7 @@ class FeatureSet:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"feature set {self.name!r}: item {self.item_ids[row]!r} (row {row}) has NaN or inf "
+                f"feature set {short_repr(self.name)}: item {short_repr(self.item_ids[row])} (row {row}) has NaN or inf "
                 f"({int(bad.sum())} bad rows in all)"
             )
 
@@ -110,8 +114,8 @@ class FeatureSet:
         missing = [i for i in wanted if i not in index]
         if missing:
             raise DataError(
-                f"feature set {self.name!r} lacks {len(missing)} of the requested items, "
-                f"first {missing[0]!r}"
+                f"feature set {short_repr(self.name)} lacks {len(missing)} of the requested items, "
+                f"first {short_repr(missing[0])}"
             )
         rows = np.fromiter((index[i] for i in wanted), dtype=np.int64, count=len(wanted))
         return FeatureSet(
@@ -129,7 +133,7 @@ class FeatureSet:
         is written.
         """
         check_name(self.name, what="feature set name")
-        check_float32_range(self.matrix, f"feature set {self.name!r}", self.item_ids)
+        check_float32_range(self.matrix, f"feature set {short_repr(self.name)}", self.item_ids)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         npy = directory / f"{self.name}.npy"
@@ -159,17 +163,25 @@ class FeatureSet:
         npy = directory / f"{name}.npy"
         ids_path = directory / f"{name}.ids.json"
         if not npy.is_file():
-            raise DataError(f"no feature set {name!r} in {directory} (missing {npy.name})")
+            raise DataError(
+                f"no feature set {short_repr(name)} in {directory} (missing {npy.name})"
+            )
         matrix = load_matrix(npy, mmap=mmap)
-        ids = read_json(ids_path, label=f"feature set {name!r}: ids file {ids_path.name}")
+        ids = read_json(ids_path, label=f"feature set {short_repr(name)}: ids file {ids_path.name}")
         if not isinstance(ids, list):
-            raise DataError(f"feature set {name!r}: {ids_path} must hold a JSON list of ids")
+            raise DataError(
+                f"feature set {short_repr(name)}: {ids_path} must hold a JSON list of ids"
+            )
         meta_path = directory / f"{name}.json"
         meta: Any = {}
         if meta_path.is_file():
-            meta = read_json(meta_path, label=f"feature set {name!r}: sidecar {meta_path.name}")
+            meta = read_json(
+                meta_path, label=f"feature set {short_repr(name)}: sidecar {meta_path.name}"
+            )
             if not isinstance(meta, dict):
-                raise DataError(f"feature set {name!r}: {meta_path} must hold a JSON object")
+                raise DataError(
+                    f"feature set {short_repr(name)}: {meta_path} must hold a JSON object"
+                )
         return cls(name, np.asarray(ids, dtype=object), matrix, meta)
 
     @staticmethod
@@ -366,15 +378,15 @@ def append_rows(directory: str | Path, name: str, rows: FeatureSet) -> FeatureSe
     """
     directory = Path(directory)
     old = FeatureSet.load(directory, name)
-    check_float32_range(rows.matrix, f"rows appended to {name!r}", rows.item_ids)
+    check_float32_range(rows.matrix, f"rows appended to {short_repr(name)}", rows.item_ids)
     if rows.dim != old.dim:
         raise DataError(
-            f"cannot append {rows.dim}-dimensional rows to {name!r} ({old.dim} dimensions)"
+            f"cannot append {rows.dim}-dimensional rows to {short_repr(name)} ({old.dim} dimensions)"
         )
     known = set(old.item_ids.tolist())
     for item_id in rows.item_ids.tolist():
         if item_id in known:
-            raise DataError(f"item {item_id!r} is already in {name!r}")
+            raise DataError(f"item {short_repr(item_id)} is already in {short_repr(name)}")
     n_old, n_new = len(old), len(rows)
     pid = os.getpid()
     tmp = directory / f".{name}.append-{pid}.npy"

@@ -223,14 +223,14 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
     Raises :class:`~artrec.errors.DataError` naming an item without ``=``.
     """
-    from artrec.errors import DataError
+    from artrec.errors import DataError, short_repr
 
     out: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value:
-            raise DataError(f"parameter {item!r} must look like NAME=VALUE")
+            raise DataError(f"parameter {short_repr(item)} must look like NAME=VALUE")
         out[name] = _number(value)
     return out
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from artrec.errors import DataError, UnknownIdError
+from artrec.errors import DataError, UnknownIdError, short_repr
 from artrec.vectors import as_id_array
 
 #: Metadata columns the catalogue knows by name. Other keys go to ``extra``.
@@ -68,10 +68,12 @@ class Catalog:
         row_of = {item_id: row for row, item_id in enumerate(ids.tolist())}
         if len(row_of) != n:
             dup = next(i for i, c in Counter(ids.tolist()).items() if c > 1)
-            raise DataError(f"catalogue has duplicate item id {dup!r}")
+            raise DataError(f"catalogue has duplicate item id {short_repr(dup)}")
         for name, col in self.metadata.items():
             if len(col) != n:
-                raise DataError(f"catalogue column {name!r} has {len(col)} values for {n} items")
+                raise DataError(
+                    f"catalogue column {short_repr(name)} has {len(col)} values for {n} items"
+                )
         if self.image is not None and len(self.image) != n:
             raise DataError(f"catalogue image column has {len(self.image)} values for {n} items")
         stock = np.ones(n, dtype=bool) if self.in_stock is None else np.asarray(self.in_stock, bool)
@@ -105,7 +107,7 @@ class Catalog:
             row = index.get(item_id)
             if row is None:
                 if missing == "raise":
-                    raise UnknownIdError(f"unknown item id {item_id!r}")
+                    raise UnknownIdError(f"unknown item id {short_repr(item_id)}")
                 if missing == "mark":
                     rows.append(-1)
                 continue
@@ -184,7 +186,7 @@ class Interactions:
         for name, col in (("timestamps", ts), ("kinds", kinds), ("splits", splits)):
             if col is not None and len(col) != n:
                 raise DataError(
-                    f"interactions column {name!r} has {len(col)} values for {n} events"
+                    f"interactions column {short_repr(name)} has {len(col)} values for {n} events"
                 )
         object.__setattr__(self, "user_ids", users)
         object.__setattr__(self, "item_ids", items)

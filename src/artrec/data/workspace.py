@@ -286,7 +286,7 @@ class Workspace:
             if name not in available:
                 have = ", ".join(available) or "none; create one with `artrec embed`"
                 raise DataError(
-                    f"no embedding {name!r} in workspace {self.root} (available: {have})"
+                    f"no embedding {short_repr(name)} in workspace {self.root} (available: {have})"
                 )
             return name
         default = self.get_meta(DEFAULT_EMBEDDING_KEY)
@@ -373,7 +373,7 @@ class Workspace:
                     con.execute(sa.select(items.c.row).where(items.c.item_id == item_id)).first()
                     is None
                 ):
-                    raise UnknownIdError(f"unknown item id {item_id!r}")
+                    raise UnknownIdError(f"unknown item id {short_repr(item_id)}")
             con.execute(
                 items.update()
                 .where(items.c.item_id == sa.bindparam("id"))

@@ -143,7 +143,9 @@ def get_kind(name: str) -> Kind:
     """The registered kind ``name``; :class:`DataError` listing the kinds otherwise."""
     kind = KINDS.get(name)
     if kind is None:
-        raise DataError(f"unknown recommender kind {name!r}; choose one of {', '.join(KINDS)}")
+        raise DataError(
+            f"unknown recommender kind {short_repr(name)}; choose one of {', '.join(KINDS)}"
+        )
     return kind
 
 
@@ -184,18 +186,20 @@ class Config:
             unknown = sorted(set(fields) - known)
             if unknown:
                 raise DataError(
-                    f"recommender kind {kind!r} has no parameter {unknown[0]!r}"
+                    f"recommender kind {short_repr(kind)} has no parameter {short_repr(unknown[0])}"
                     + (f"; it takes {', '.join(sorted(known))}" if known else "")
                 )
             try:
                 params = spec.params(**fields)
             except TypeError as exc:
-                raise DataError(f"bad parameters for recommender kind {kind!r}: {exc}") from None
+                raise DataError(
+                    f"bad parameters for recommender kind {short_repr(kind)}: {exc}"
+                ) from None
         elif fields:
             raise DataError("give either a parameter object or keyword parameters, not both")
         elif not isinstance(params, spec.params):
             raise DataError(
-                f"recommender kind {kind!r} takes {spec.params.__name__} parameters, "
+                f"recommender kind {short_repr(kind)} takes {spec.params.__name__} parameters, "
                 f"got {type(params).__name__}"
             )
         object.__setattr__(self, "kind", kind)
@@ -265,9 +269,9 @@ def config_grid(
     for kind in baselines:
         if kind not in BASELINES:
             raise DataError(
-                f"{kind!r} is not a baseline; name {', '.join(BASELINES)}"
+                f"{short_repr(kind)} is not a baseline; name {', '.join(BASELINES)}"
                 if kind in KINDS
-                else f"unknown baseline {kind!r}; name {', '.join(BASELINES)}"
+                else f"unknown baseline {short_repr(kind)}; name {', '.join(BASELINES)}"
             )
         shared = {"seed": seed} if "seed" in param_names(kind) else {}
         configs.append(Config(kind, get_kind(kind).params(**shared)))

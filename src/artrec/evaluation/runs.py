@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from artrec.data.workspace import Workspace
-from artrec.errors import ArtrecError
+from artrec.errors import ArtrecError, short_repr
 from artrec.evaluation.comparison import (
     ComparisonResult,
     EvalData,
@@ -140,7 +140,7 @@ def compare_workspace(
     )
     if baseline is not None and baseline not in [c.name for c in configs]:
         raise ArtrecError(
-            f"--baseline {baseline!r} is not one of the configurations: "
+            f"--baseline {short_repr(baseline)} is not one of the configurations: "
             + ", ".join(c.name for c in configs)
         )
     split = _split(data, workspace, protocol, kinds)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from artrec.errors import DataError
+from artrec.errors import DataError, short_repr
 from artrec.fileio import check_name, read_json, write_json
 from artrec.index.base import MutableIndex
 
@@ -96,7 +96,9 @@ def index_name(embedding: str, kind: str, metric: str) -> str:
     for part, what in ((embedding, "embedding"), (kind, "index kind"), (metric, "metric")):
         check_name(part, what=f"{what} name")
         if "--" in part:
-            raise DataError(f"invalid {what} name {part!r} for a saved index (holds '--')")
+            raise DataError(
+                f"invalid {what} name {short_repr(part)} for a saved index (holds '--')"
+            )
     return check_name(f"{embedding}--{kind}--{metric}", what="index name")
 
 
@@ -188,7 +190,7 @@ def load_index(directory: str | Path, *, mmap: bool = True) -> MutableIndex:
         from artrec.index.exact import ExactIndex
 
         return ExactIndex.load(directory, mmap=mmap)
-    raise DataError(f"{meta_path}: unknown index format {fmt!r}")
+    raise DataError(f"{meta_path}: unknown index format {short_repr(fmt)}")
 
 
 def saved_indexes(workspace: Workspace, embedding: str | None = None) -> list[SavedIndex]:

@@ -148,11 +148,13 @@ class BatchRecommendations:
         lookup: dict[str, int] = {u: i for i, u in enumerate(self.user_ids.tolist())}
         pos = lookup.get(user)
         if pos is None:
-            raise UnknownIdError(f"user {user!r} is not in the batch run {self.directory.name!r}")
+            raise UnknownIdError(
+                f"user {short_repr(user)} is not in the batch run {short_repr(self.directory.name)}"
+            )
         chunk = int(self.meta["chunk_size"])
         if not self.done[pos // chunk]:
             raise DataError(
-                f"user {user!r}: that chunk of run {self.directory.name!r} is not written yet"
+                f"user {short_repr(user)}: that chunk of run {short_repr(self.directory.name)} is not written yet"
             )
         out = []
         for row, score, why in zip(
@@ -238,7 +240,7 @@ def recommend_all(
     if exclude is not None:
         unknown = [u for u in exclude if u not in profiles]
         if unknown:
-            raise UnknownIdError(f"exclude names user {unknown[0]!r}, who has no profile")
+            raise UnknownIdError(f"exclude names user {short_repr(unknown[0])}, who has no profile")
     n_users = len(users)
     n_chunks = (n_users + chunk_size - 1) // chunk_size
     directory = Path(directory)
