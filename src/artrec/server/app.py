@@ -91,18 +91,42 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _document_limits(app: FastAPI, settings: Settings) -> None:
-    """Write the limits that come from the settings into the OpenAPI schema."""
+    """Write into the OpenAPI schema what comes from the settings: the profile limits, and
+    the credentials (a bearer token or the visitor cookie) each guarded route takes."""
     base = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = base()
-        body = schema.get("components", {}).get("schemas", {}).get("RecommendRequest")
+        components = schema.setdefault("components", {})
+        body = components.get("schemas", {}).get("RecommendRequest")
         if body is not None:
             props = body["properties"]
             props["liked_item_ids"]["maxItems"] = settings.max_profile_items
             props["exclude_item_ids"]["maxItems"] = 10 * settings.max_profile_items
+        components["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The admin token, or an API token (`artrec token`).",
+            },
+            "visitor": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": settings.cookie_name,
+                "description": "The signed visitor cookie the web pages set; writes also "
+                "need the visitor's X-CSRF-Token header.",
+            },
+        }
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if path.startswith("/users/"):
+                    operation["security"] = [{"bearer": []}, {"visitor": []}]
+                elif method == "patch":
+                    operation["security"] = [{"bearer": []}]
+                elif path == "/me":
+                    operation["security"] = [{}, {"bearer": []}, {"visitor": []}]
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -51,7 +51,7 @@ _READ: _Responses = {
     403: _error("The caller may not read this user's data"),
 }
 _WRITE: _Responses = {
-    400: _error("Malformed request (an invalid Content-Length)"),
+    400: _error("Malformed request (a body that cannot be decoded, an invalid Content-Length)"),
     401: _error("No visitor cookie and no bearer token, or an invalid token"),
     403: _error(
         f"Not allowed: another user's data, or a cookie-authenticated write without the "
@@ -63,7 +63,7 @@ _WRITE: _Responses = {
     503: _error("The store is read-only (a read-only workspace)"),
 }
 _BODY: _Responses = {
-    400: _error("Malformed request (an invalid Content-Length)"),
+    400: _error("Malformed request (a body that cannot be decoded, an invalid Content-Length)"),
     408: _error("The request body did not arrive in time"),
     413: _error("Body too large"),
 }

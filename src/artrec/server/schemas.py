@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+)
 
 from artrec.config import AGGREGATIONS
 from artrec.limits import MAX_ID_LENGTH
@@ -35,6 +43,17 @@ SearchText = Annotated[str, StringConstraints(max_length=MAX_QUERY_LENGTH, patte
 #: A name (embedding) as text; an unknown one is 404.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
+
+def _integral(value: Any) -> Any:
+    """A float with no fractional part is an integer in JSON Schema (``1.0``): make it one."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+#: An integer in a JSON body: a JSON number without a fractional part, never a string or a
+#: boolean (pydantic's strict ``int`` with JSON Schema's reading of ``1.0``).
+JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
 
 #: One of :data:`artrec.similarity.METRICS` (their owner), as a type.
 MetricName: Any = Literal.__getitem__(METRICS)
@@ -141,14 +160,14 @@ class Recommendations(BaseModel):
 class RecommendRequest(BaseModel):
     """Body of ``POST /recommendations``: a visitor's liked artworks, no account needed."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     liked_item_ids: list[ItemId] = Field(
         min_length=1,
         description="Ids of the liked artworks (at least one; at most the server's "
         "max_profile_items). An unknown id is 404.",
     )
-    k: int = Field(10, ge=1, description="Number of recommendations (capped by the server).")
+    k: JsonInt = Field(10, ge=1, description="Number of recommendations (capped by the server).")
     aggregation: AggregationName | None = Field(
         None, description="Profile aggregation (server default if null)."
     )
@@ -158,7 +177,7 @@ class RecommendRequest(BaseModel):
     embedding: Name | None = Field(
         None, description="Embedding name (server default if null); an unknown one is 404."
     )
-    diversify: float | None = Field(
+    diversify: Annotated[float, Strict()] | None = Field(
         None,
         ge=0.0,
         le=1.0,
@@ -176,7 +195,7 @@ class RecommendRequest(BaseModel):
 class InteractionIn(BaseModel):
     """Body of ``POST /users/{id}/interactions``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     item_id: ItemId = Field(description="The artwork; an unknown one is 404.")
     kind: Literal["like", "purchase"] = "like"
@@ -204,7 +223,7 @@ class Deleted(BaseModel):
 class StockPatch(BaseModel):
     """Body of ``PATCH /items/{id}``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     in_stock: StrictBool = Field(description="false: sold; true: back in stock.")
 
