@@ -13,12 +13,26 @@ embedding is the EfficientNet + hand-engineered hybrid). Otherwise one is built 
 thumbnails downsampled to 16x16 RGB, PCA to 100 dimensions (the demo embedding's size),
 L2-normalised. The embedding used is printed with the results.
 
+Two more measurements:
+
+* ``GET /users/{id}/recommendations`` with an ``Authorization: Bearer`` admin token (the
+  identity check of every ``/users`` route), for the user ids of the workspace's log;
+* ``/health`` under load: ``--probe-clients`` (8) clients POST recommendations while one
+  more connection asks ``GET /health`` every 10 ms; its latency percentiles show whether
+  recommendation work blocks the event loop.
+
+``--src DIR`` (repeatable) measures the server of each source tree in turn (its
+``PYTHONPATH``), in one run, and prints the ratios to the first: a before/after comparison
+on the same machine at the same time. The workspace is never modified by the benchmark
+itself, but a server may write its signing secret there: give it a copy.
+
 Bounded: loopback only, a fixed request count, a timeout per request, and the server
 process is always stopped.
 
 Usage::
 
     python benchmarks/bench_server_load.py [--workers 2] [--clients 32] [--requests 4000]
+        [--workspace COPY] [--src OLD/src --src NEW/src]
 """
 
 from __future__ import annotations
@@ -133,7 +147,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(workspace: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    workspace: Path, port: int, workers: int, src: Path | None = None, token: str = ""
+) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         "-m",
@@ -150,7 +166,12 @@ def start_server(workspace: Path, port: int, workers: int) -> subprocess.Popen[b
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(cmd, start_new_session=True)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    if token:
+        env["ARTREC_ADMIN_TOKEN"] = token  # a server without an identity model ignores it
+    return subprocess.Popen(cmd, start_new_session=True, env=env)
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> dict[str, Any]:
@@ -183,12 +204,14 @@ class _Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: Any, headers: str = ""
+    ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         payload = b"" if body is None else json.dumps(body).encode()
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{headers}"
         if body is not None:
             head += "Content-Type: application/json\r\n"
         head += f"Content-Length: {len(payload)}\r\n\r\n"
@@ -226,8 +249,14 @@ async def drive(
     clients: int,
     total: int,
     timeout: float,
+    headers: str = "",
+    probe: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Run ``total`` requests from ``clients`` concurrent keep-alive clients; latencies in ms."""
+    """Run ``total`` requests from ``clients`` concurrent keep-alive clients; latencies in ms.
+
+    With ``probe`` (a list), one more connection asks ``GET /health`` every 10 ms while the
+    clients run and appends each latency (ms) to it.
+    """
     host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -241,7 +270,9 @@ async def drive(
                 method, url, body = make_request(rng)
                 t0 = time.perf_counter()
                 try:
-                    status, data = await asyncio.wait_for(conn.request(method, url, body), timeout)
+                    status, data = await asyncio.wait_for(
+                        conn.request(method, url, body, headers), timeout
+                    )
                     ok = status == 200 and data[:1] == b"{"
                     key = f"HTTP {status}"
                 except (
@@ -258,8 +289,27 @@ async def drive(
         finally:
             await conn.close()
 
+    done = asyncio.Event()
+
+    async def prober() -> None:
+        assert probe is not None
+        conn = _Connection(host, int(port))
+        try:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                status, _ = await asyncio.wait_for(conn.request("GET", "/health", None), timeout)
+                if status == 200:
+                    probe.append((time.perf_counter() - t0) * 1000.0)
+                await asyncio.sleep(0.01)
+        finally:
+            await conn.close()
+
+    async def load() -> None:
+        await asyncio.gather(*(client(c) for c in range(clients)))
+        done.set()
+
     start = time.perf_counter()
-    await asyncio.gather(*(client(c) for c in range(clients)))
+    await asyncio.gather(load(), *([prober()] if probe is not None else []))
     wall = time.perf_counter() - start
     lat = np.asarray(latencies)
     return {
@@ -293,6 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=10, help="results per request (default 10)")
     parser.add_argument("--profile-size", type=int, default=5, help="liked ids per POST (5)")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
+    parser.add_argument(
+        "--probe-clients",
+        type=int,
+        default=8,
+        help="clients POSTing recommendations while /health is probed (default 8)",
+    )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        action="append",
+        default=[],
+        help="source tree to serve from (its PYTHONPATH); repeat to compare, in one run",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -308,9 +371,44 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"interrupted by signal {signum}")
 
     signal.signal(signal.SIGTERM, stop)
+    runs = []
+    for src in args.src or [None]:
+        print(f"== serving from {src or 'the current PYTHONPATH'}", file=sys.stderr)
+        runs.append(measure(workspace, args, src))
+    for results in runs:
+        print(f"\n### {results['src']}")
+        print(json.dumps(results, indent=2))
+        print_table(results)
+    if len(runs) > 1:
+        print_ratios(runs)
+    if args.json:
+        args.json.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2))
+    return 0
+
+
+def _user_ids(workspace: Path, n: int = 200) -> list[str]:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{workspace / 'artrec.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT user_id FROM interactions WHERE kind IN ('purchase', 'like') LIMIT ?",
+            (n,),
+        ).fetchall()
+    finally:
+        con.close()
+    return [str(r[0]) for r in rows]
+
+
+def measure(workspace: Path, args: argparse.Namespace, src: Path | None) -> dict[str, Any]:
+    """Start a server (from ``src``), measure every endpoint and /health under load."""
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    auth = f"Authorization: Bearer {token}\r\n"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(workspace, port, args.workers)
+    proc = start_server(workspace, port, args.workers, src, token)
     try:
         health = wait_ready(base, proc)
         import httpx
@@ -322,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                 "items"
             ]
         ]
+        users = _user_ids(workspace)
         k = args.k
 
         def similar(rng: random.Random) -> tuple[str, str, None]:
@@ -334,7 +433,11 @@ def main(argv: list[str] | None = None) -> int:
                 {"liked_item_ids": rng.sample(ids, args.profile_size), "k": k},
             )
 
+        def user_recommend(rng: random.Random) -> tuple[str, str, None]:
+            return "GET", f"/users/{rng.choice(users)}/recommendations?k={k}", None
+
         results: dict[str, Any] = {
+            "src": str(src or "current PYTHONPATH"),
             "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})",
             "python": platform.python_version(),
             "workspace": str(workspace),
@@ -347,20 +450,29 @@ def main(argv: list[str] | None = None) -> int:
             "profile_size": args.profile_size,
             "endpoints": {},
         }
-        for name, maker in (
-            ("GET /items/{id}/similar", similar),
-            ("POST /recommendations", recommend),
-        ):
+        endpoints: list[tuple[str, Any, str]] = [
+            ("GET /items/{id}/similar", similar, ""),
+            ("POST /recommendations", recommend, ""),
+        ]
+        if users:
+            endpoints.append(("GET /users/{id}/recommendations (bearer)", user_recommend, auth))
+        for name, maker, headers in endpoints:
             # warm-up: every worker builds its index / fitted recommender
             print(f"warming up {name}", file=sys.stderr)
             asyncio.run(
-                drive(base, maker, clients=args.clients, total=args.clients * 8, timeout=60)
-            )
+                drive(
+                    base, maker, clients=args.clients, total=args.clients * 8, timeout=60,
+                    headers=headers,
+                )
+            )  # fmt: skip
             print(f"measuring {name}: {args.requests} requests", file=sys.stderr)
             server0, client0 = tree_cpu_seconds(proc.pid), client_cpu_seconds()
             stats = asyncio.run(
-                drive(base, maker, clients=args.clients, total=args.requests, timeout=args.timeout)
-            )
+                drive(
+                    base, maker, clients=args.clients, total=args.requests,
+                    timeout=args.timeout, headers=headers,
+                )
+            )  # fmt: skip
             stats["server_cpu_ms_per_request"] = round(
                 (tree_cpu_seconds(proc.pid) - server0) * 1000 / stats["requests"], 3
             )
@@ -368,6 +480,24 @@ def main(argv: list[str] | None = None) -> int:
                 (client_cpu_seconds() - client0) * 1000 / stats["requests"], 3
             )
             results["endpoints"][name] = stats
+        print(f"probing /health under {args.probe_clients} recommendation clients", file=sys.stderr)
+        probe: list[float] = []
+        stats = asyncio.run(
+            drive(
+                base, recommend, clients=args.probe_clients, total=args.requests,
+                timeout=args.timeout, probe=probe,
+            )
+        )  # fmt: skip
+        lat = np.asarray(probe) if probe else np.asarray([np.nan])
+        results["health_under_load"] = {
+            "load": f"{args.probe_clients} clients POST /recommendations",
+            "load_throughput_rps": stats["throughput_rps"],
+            "probes": len(probe),
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p95_ms": round(float(np.percentile(lat, 95)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2),
+            "max_ms": round(float(np.max(lat)), 2),
+        }
         peaks = worker_peak_rss_mib(proc.pid)[: args.workers]
         results["peak_rss_mib_per_worker"] = [round(p, 1) for p in peaks]
     finally:
@@ -377,10 +507,11 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
     results["load_average_at_end"] = os.getloadavg()
-    print(json.dumps(results, indent=2))
-    print()
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
     print(
         "| endpoint | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | "
         "max (ms) | errors | server CPU/req (ms) | client CPU/req (ms) |"
@@ -392,11 +523,37 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} | "
             f"{r['server_cpu_ms_per_request']} | {r['client_cpu_ms_per_request']} |"
         )
+    h = results["health_under_load"]
+    print(
+        f"\n/health under load ({h['load']}, {h['load_throughput_rps']} req/s): "
+        f"{h['probes']} probes, p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms, "
+        f"p99 {h['p99_ms']} ms, max {h['max_ms']} ms"
+    )
     peaks = results.get("peak_rss_mib_per_worker") or []
-    print(f"\npeak RSS per worker (MiB): {', '.join(str(p) for p in peaks)}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    print(f"peak RSS per worker (MiB): {', '.join(str(p) for p in peaks)}")
+
+
+def print_ratios(runs: list[dict[str, Any]]) -> None:
+    first = runs[0]
+    print(f"\n### ratios to {first['src']}")
+    print("| endpoint | " + " | ".join(r["src"] for r in runs[1:]) + " |")
+    print("|---|" + "---:|" * (len(runs) - 1))
+    for name, base in first["endpoints"].items():
+        cells = []
+        for r in runs[1:]:
+            other = r["endpoints"].get(name)
+            if other is None:
+                cells.append("-")
+                continue
+            cpu = other["server_cpu_ms_per_request"] / base["server_cpu_ms_per_request"]
+            rps = other["throughput_rps"] / base["throughput_rps"]
+            cells.append(f"server CPU/req x{cpu:.2f}, throughput x{rps:.2f}")
+        print(f"| `{name}` | " + " | ".join(cells) + " |")
+    cells = [
+        f"p99 {r['health_under_load']['p99_ms']} ms (was {first['health_under_load']['p99_ms']})"
+        for r in runs[1:]
+    ]
+    print("| `/health` under load | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds a client has to send a request's body (default 30; 408 after)",
     )
     parser.add_argument(
+        "--request-threads",
+        type=opts.positive_int,
+        default=None,
+        metavar="N",
+        help="threads per worker for CPU-bound requests (default: the CPUs, at most 8)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default="info",
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         keep_alive_timeout=args.keep_alive_timeout,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        **({} if args.request_threads is None else {"request_threads": args.request_threads}),
     )
     serve(
         settings, host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,

@@ -68,6 +68,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # the plain-def handlers (CPU work) run in at most this many threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         try:
             yield
         finally:

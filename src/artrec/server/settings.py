@@ -9,6 +9,7 @@ Settings travel to uvicorn worker processes as JSON in the environment variable
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,10 @@ class Settings:
         opens or its previous response ends; a slower client is disconnected.
     body_timeout
         Seconds a client has to send a request's body once its headers arrived (408 after).
+    request_threads
+        Threads per server process that run the CPU-bound handlers (similar items,
+        recommendations); requests beyond them wait without blocking the event loop, so
+        ``/health`` and cheap routes stay fast. Default: the number of CPUs, at most 8.
     """
 
     workspace: Path
@@ -98,6 +103,7 @@ class Settings:
     keep_alive_timeout: float = 5.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    request_threads: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "workspace", Path(self.workspace))
@@ -109,7 +115,13 @@ class Settings:
             raise ArtrecError(
                 f"server setting visrank must be a VisRankConfig, got {self.visrank!r}"
             )
-        for name in ("max_k", "max_page_size", "max_body_bytes", "max_profile_items"):
+        for name in (
+            "max_k",
+            "max_page_size",
+            "max_body_bytes",
+            "max_profile_items",
+            "request_threads",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ArtrecError(
