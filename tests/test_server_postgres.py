@@ -38,6 +38,12 @@ pytestmark = pytest.mark.postgres
 BASE_URL = os.environ.get("ARTREC_TEST_DATABASE_URL", "")
 
 
+#: The admin token of these servers: the tests read and write any user's data (the
+#: identity model itself is tested in test_server_identity.py).
+ADMIN_TOKEN = "postgres-admin-token-" + uuid.uuid4().hex
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture(scope="module")
 def base_url() -> str:
     if not BASE_URL.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
@@ -215,9 +221,9 @@ def test_bad_database_urls_are_clear_errors(workspace: Path, base_url: str) -> N
 
 # -- the API on PostgreSQL ----------------------------------------------------------------------
 def test_api_on_postgres_persists_across_restarts(workspace: Path, pg_url: str) -> None:
-    settings = Settings(workspace=workspace, database_url=pg_url)
+    settings = Settings(workspace=workspace, database_url=pg_url, admin_token=ADMIN_TOKEN)
     user = f"visitor-{uuid.uuid4().hex[:8]}"
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=ADMIN) as c:
         assert c.get("/health").json()["database"] == "postgresql"
         liked = [i["item_id"] for i in c.get("/items", params={"q": "klimt"}).json()["items"][:3]]
         for i in liked:
@@ -228,7 +234,7 @@ def test_api_on_postgres_persists_across_restarts(workspace: Path, pg_url: str) 
         after = c.get(f"/users/{user}/recommendations", params={"k": 6}).json()
         assert top not in [r["item"]["item_id"] for r in after["results"]]
         assert all(r["because"]["item"]["item_id"] in liked for r in after["results"])
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=ADMIN) as c:
         again = c.get(f"/users/{user}/recommendations", params={"k": 6}).json()
         assert again["profile"] == liked
         assert again["results"] == after["results"]
@@ -238,8 +244,8 @@ def test_api_on_postgres_persists_across_restarts(workspace: Path, pg_url: str) 
 
 
 def test_api_on_postgres_never_gives_500(workspace: Path, pg_url: str) -> None:
-    settings = Settings(workspace=workspace, database_url=pg_url)
-    with TestClient(create_app(settings)) as c:
+    settings = Settings(workspace=workspace, database_url=pg_url, admin_token=ADMIN_TOKEN)
+    with TestClient(create_app(settings), headers=ADMIN) as c:
         item = c.get("/items").json()["items"][0]["item_id"]
         urls = [
             "/items/a%00b",
