@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _seed_helpers import write_tiny_assets
 from _visrank_workspace import build_workspace
 from artrec.cli import main
 
@@ -108,8 +109,6 @@ def test_a_locked_database_is_one_line(
 def test_os_refusals_are_one_line(
     ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from _seed_helpers import write_tiny_assets
-
     assets = write_tiny_assets(tmp_path / "assets")
     file = tmp_path / "a-file"
     file.write_text("not a folder")
@@ -233,6 +232,7 @@ def test_a_read_only_workspace_serves_every_reading_command(
             "evaluate": ["evaluate", "-w", str(root), "--protocol", "leave-last-out"],
             "compare": ["compare", "-w", str(root), "--protocol", "leave-last-out"],
             "index info": ["index", "info", "-w", str(root)],
+            "report -o": ["report", "-w", str(root), "-o", str(out / "report.html")],
         }
         for name, argv in reading.items():
             done = _artrec(argv, out)
@@ -242,11 +242,15 @@ def test_a_read_only_workspace_serves_every_reading_command(
         assert len(similar) == 10 and all(r["query"] == item for r in similar)
         done = _artrec(reading["evaluate"], out)
         assert "read-only; the run is not recorded" in done.stderr
+        assert (out / "report.html").stat().st_size > 10_000
         # commands that write say so in one line
+        assets = write_tiny_assets(tmp_path / "assets")
         for argv in (
             ["embed", "-w", str(root), "--name", "again"],
             ["recommend-all", "-w", str(root), "--no-progress"],
             ["index", "build", "-w", str(root)],
+            ["import-seed", str(assets), "-w", str(root)],
+            ["token", "-w", str(root), "--user", "u1"],
         ):
             done = _artrec(argv, out)
             assert done.returncode == 2, (argv, done.stderr[-1500:])
