@@ -284,3 +284,17 @@ def test_uses_the_index_saved_by_index_build(fresh_ws: Workspace, monkeypatch) -
         Engine.from_workspace(fresh_ws, index="faiss-flat", index_params={"over_fetch": 2}).similar(
             fs.item_ids[0], k=5
         )
+
+
+def test_which_items_have_vectors(fresh_ws: Workspace) -> None:
+    fresh_ws.upsert_items(Catalog(np.array(["no-vector-yet"], dtype=object), {}))
+    engine = Engine.from_workspace(fresh_ws)
+    known = engine.catalog.item_ids.tolist()[:3]
+    assert engine.with_vectors([known[1], "no-vector-yet", "ghost", known[0]]) == [
+        known[1],
+        known[0],
+    ]
+    assert engine.has_vector(known[2]) and not engine.has_vector("no-vector-yet")
+    assert not engine.has_vector("ghost") and engine.with_vectors([]) == []
+    with pytest.raises(DataError, match="no vector in embedding"):
+        engine.similar("no-vector-yet")

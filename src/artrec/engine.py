@@ -403,12 +403,18 @@ class Engine:
     def has_vector(self, item_id: str, embedding: str | None = None) -> bool:
         """Whether ``item_id`` is in the catalogue and has a vector in ``embedding`` (default:
         the engine's), i.e. whether it can be queried and recommended under it."""
-        if not self.catalog.has(item_id):
-            return False
+        return bool(self.with_vectors([item_id], embedding))
+
+    def with_vectors(self, item_ids: Sequence[str], embedding: str | None = None) -> list[str]:
+        """Those of ``item_ids`` that are in the catalogue and have a vector in ``embedding``
+        (default: the engine's), in order."""
+        ids = [str(i) for i in item_ids if self.catalog.has(i)]
+        if not ids:
+            return []
         cfg = self.resolve(embedding=embedding)
         assert cfg.embedding is not None
-        row = int(self.catalog.rows_of([item_id])[0])
-        return bool(self._embedding(cfg.embedding).has_vector[row])
+        has = self._embedding(cfg.embedding).has_vector[self.catalog.rows_of(ids)]
+        return [i for i, ok in zip(ids, has.tolist(), strict=True) if ok]
 
     def similar_many(
         self,

@@ -192,7 +192,7 @@ def recommend(
     k = cap_k(state, k)
     cfg = request_config(state, metric=metric, aggregation=aggregation, embedding=embedding)
     catalog = state.engine.catalog
-    known = [i for i in dict.fromkeys(profile) if state.engine.has_vector(i, cfg.embedding)]
+    known = state.engine.with_vectors(list(dict.fromkeys(profile)), cfg.embedding)
     results: list[schemas.Recommendation] = []
     if known:
         excluded = set(known)
