@@ -93,9 +93,7 @@ class VectorSource:
     def label(self) -> str:
         """``embedding NAME`` or ``features NAME`` (raw), for titles."""
         return (
-            f"embedding {short_repr(self.name)}"
-            if self.kind == "embedding"
-            else f"features {short_repr(self.name)} (raw)"
+            f"embedding {self.name}" if self.kind == "embedding" else f"features {self.name} (raw)"
         )
 
 
@@ -226,7 +224,7 @@ class Engine:
         if features not in available:
             have = ", ".join(available) or "none; run `artrec extract` or `artrec import-seed`"
             raise DataError(
-                f"no feature set {features!r} in workspace {self.workspace.root} "
+                f"no feature set {short_repr(features)} in workspace {self.workspace.root} "
                 f"(available: {have})"
             )
         return VectorSource("features", features)
