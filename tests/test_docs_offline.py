@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient
 
+from _uvicorn import running
 from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.server.app import create_app
@@ -74,30 +72,11 @@ def test_docs_page_references_only_local_urls(workspace: Path) -> None:
         assert len(docs_routes) == 1
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(workspace: Path) -> Iterator[str]:
-    uvicorn = pytest.importorskip("uvicorn")
-    app = create_app(Settings(workspace=workspace))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
+    pytest.importorskip("uvicorn")
+    with running(create_app(Settings(workspace=workspace))) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.browser

@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,18 +27,13 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from _uvicorn import free_port
 from server_workspace import build_workspace
 
 ADMIN_TOKEN = "durability-admin-" + uuid.uuid4().hex
 CLIENTS = 8
 MAX_WRITES = 3000
 STORM_S = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -67,7 +61,7 @@ def test_no_acknowledged_write_is_lost_under_kill_9(tmp_path: Path) -> None:
     items = [r[0] for r in con.execute("SELECT item_id FROM items ORDER BY row LIMIT 260")]
     con.close()
     liked, sold = items[:60], items[60:]
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     env.pop("ARTREC_ADMIN_TOKEN", None)
     proc = subprocess.Popen(

@@ -31,6 +31,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from _uvicorn import running  # noqa: E402
 from artrec.server.app import create_app  # noqa: E402
 from artrec.server.protocol import protocol_class  # noqa: E402
 from artrec.server.settings import Settings  # noqa: E402
@@ -45,12 +46,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_workspace(tmp_path_factory.mktemp("robust") / "ws")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(workspace: Path) -> Iterator[tuple[str, int]]:
     """uvicorn with a 1 s header deadline, a 1 s keep-alive and a 1 s body timeout."""
@@ -61,29 +56,12 @@ def server(workspace: Path) -> Iterator[tuple[str, int]]:
         body_timeout=1.0,
         admin_token=ADMIN_TOKEN,
     )
-    app = create_app(settings)
-    port = _free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
+    with running(
+        create_app(settings),
         timeout_keep_alive=settings.keep_alive_timeout,
         http=protocol_class(settings.header_timeout),
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
+    ) as port:
         yield "127.0.0.1", port
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> float | None:

@@ -870,11 +870,11 @@ def build_embedding(
     FeatureSet
         The embedded vectors (float32), with the transform summary in ``meta``.
     """
+    check_name(name, what="embedding name")
     if feature_names is None:
         feature_names = default_feature_names(workspace)
     if not feature_names:
         raise DataError("no feature sets given to embed")
-    check_name(name, what="embedding name")
     available = FeatureSet.available(workspace.features_dir)
     unknown = [f for f in feature_names if f not in available]
     if unknown:

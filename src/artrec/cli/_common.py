@@ -526,3 +526,13 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, Path):
         return str(v)
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def missing_extra(command: str, extra: str, exc: ImportError) -> Exception:
+    """The one-line error for ``artrec COMMAND`` when a module of ``extra`` is missing."""
+    from artrec.errors import MissingDependencyError
+
+    return MissingDependencyError(
+        f"artrec {command} needs the {extra} extra ({exc.name} is missing): "
+        f"pip install 'artrec[{extra}]'"
+    )

@@ -115,11 +115,7 @@ def run(args: argparse.Namespace) -> int:
         from artrec.server.app import serve
         from artrec.server.settings import Settings
     except ImportError as exc:
-        from artrec.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f"artrec serve needs the web extra ({exc.name} is missing): pip install 'artrec[web]'"
-        ) from None
+        raise opts.missing_extra("serve", "web", exc) from None
     from artrec.data.workspace import Workspace
 
     _limit_blas_threads(args.blas_threads)

@@ -48,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from artrec.server.auth import SECRET_ENV, SECRET_FILE, Auth, load_secret
     except ImportError as exc:
-        from artrec.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f"artrec token needs the web extra ({exc.name} is missing): pip install 'artrec[web]'"
-        ) from None
+        raise opts.missing_extra("token", "web", exc) from None
     from artrec.data.workspace import Workspace
     from artrec.errors import ArtrecError
 
