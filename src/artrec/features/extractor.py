@@ -45,6 +45,10 @@ class FeatureExtractor(ABC):
     name: str
     #: Length of the feature vector.
     dim: int
+    #: The longer side :meth:`preprocess` downscales every image to, when it does; the
+    #: reader may then decode large JPEGs at a reduced scale (``size_hint`` of
+    #: :func:`artrec.images.read_image`). ``None``: images are decoded in full.
+    decode_size: int | None = None
 
     def setup(self, device: str = "auto", precision: str = "fp32") -> None:  # noqa: B027
         """Load the model onto ``device`` (idempotent). Extractors without a model do nothing.

@@ -80,6 +80,7 @@ from PIL import Image
 
 from artrec.errors import DataError
 from artrec.features.extractor import FeatureExtractor, base_info
+from artrec.images.reader import REDUCING_GAP
 
 #: Scalar features, in vector order.
 SCALAR_FEATURES: tuple[str, ...] = (
@@ -102,6 +103,7 @@ REFERENCE_TOLERANCE: dict[str, float] = {"scalars": 1e-6, "naturalness": 1e-2, "
 
 #: 255 * 1000: the integer luma ``299 R + 587 G + 114 B`` of 8-bit channels is ``Y * _LUMA_SCALE``.
 _LUMA_SCALE = 255_000
+_LUMA_WEIGHTS = np.array([299.0, 587.0, 114.0])
 _DIAGONAL = (29289, 70711)  # (1 - 0.70711, 0.70711) * 1e5: the bilinear weights of radius 1
 
 
@@ -127,6 +129,11 @@ def _as_rgb(image: Image.Image | np.ndarray) -> np.ndarray:
 class ColourPlanes:
     """The planes every feature is computed from, each derived at most once per image.
 
+    For 8-bit input every quantity is an exact integer computation carried in float64 (the
+    channel sums and sums of products, the luma ``299 R + 587 G + 114 B``, its Laplacian)
+    or in small integer types (grey levels, extremes, hue groups), so the features do not
+    depend on summation order.
+
     Parameters
     ----------
     image
@@ -136,7 +143,8 @@ class ColourPlanes:
     def __init__(self, image: Image.Image | np.ndarray) -> None:
         self.rgb = _as_rgb(image)
         self.exact = self.rgb.dtype == np.uint8
-        self.n = self.rgb.shape[0] * self.rgb.shape[1]
+        self.shape: tuple[int, int] = (self.rgb.shape[0], self.rgb.shape[1])
+        self.n = self.shape[0] * self.shape[1]
 
     @cached_property
     def channels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,16 +152,44 @@ class ColourPlanes:
         return tuple(np.ascontiguousarray(self.rgb[..., i]) for i in range(3))  # type: ignore[return-value]
 
     @cached_property
-    def luma(self) -> np.ndarray:
-        """The luma: int32 ``299 R + 587 G + 114 B`` (= ``Y * 255000``) for 8-bit input,
-        float64 ``Y`` in ``[0, 1]`` otherwise."""
-        r, g, b = self.channels
+    def wide(self) -> np.ndarray:
+        """The channels as the rows of one ``(3, N)`` float64 array (integers for 8-bit input)."""
+        out = np.empty((3, self.n))
+        for row, plane in zip(out, self.channels, strict=True):
+            row[...] = plane.reshape(-1)
+        return out
+
+    @cached_property
+    def colour_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel sums ``(3,)`` and sums of products ``(3, 3)`` of the 8-bit values,
+        exact integers in float64 (8-bit input only)."""
+        rows = self.wide
+        sums = rows.sum(axis=1)
+        second = np.empty((3, 3))
+        for i in range(3):
+            for j in range(i, 3):
+                second[i, j] = second[j, i] = float(np.dot(rows[i], rows[j]))
+        return sums, second
+
+    @cached_property
+    def colour_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean colour ``(3,)`` and population covariance ``(3, 3)``, on the ``[0, 1]`` scale."""
         if self.exact:
-            out = r.astype(np.int32) * 299
-            out += g.astype(np.int32) * 587
-            out += b.astype(np.int32) * 114
-            return out
-        return 0.299 * r + 0.587 * g + 0.114 * b
+            sums, second = self.colour_sums
+            mean = sums / self.n
+            cov = second / self.n - np.outer(mean, mean)
+            return mean / 255.0, cov / 255.0**2
+        rows = self.wide
+        mean = rows.sum(axis=1) / self.n
+        centred = rows - mean[:, None]
+        return mean, centred @ centred.T / self.n
+
+    @cached_property
+    def luma(self) -> np.ndarray:
+        """The luma plane, float64: ``299 R + 587 G + 114 B`` (= ``Y * 255000``, an integer)
+        for 8-bit input, ``Y`` in ``[0, 1]`` otherwise."""
+        weights = _LUMA_WEIGHTS if self.exact else _LUMA_WEIGHTS / 1000.0
+        return (weights @ self.wide).reshape(self.shape)
 
     @property
     def luma_scale(self) -> float:
@@ -161,35 +197,33 @@ class ColourPlanes:
         return float(_LUMA_SCALE) if self.exact else 1.0
 
     @cached_property
+    def luma_moments(self) -> tuple[float, float]:
+        """Mean and population variance of :attr:`luma` (exact rational arithmetic on the
+        integer sums for 8-bit input)."""
+        if not self.exact:
+            y = self.luma
+            return float(y.mean()), float(y.var())
+        sums, second = self.colour_sums
+        w = [int(v) for v in _LUMA_WEIGHTS]
+        s = [int(v) for v in sums]
+        total = sum(wi * si for wi, si in zip(w, s, strict=True))
+        squares = sum(w[i] * w[j] * int(second[i, j]) for i in range(3) for j in range(3))
+        return total / self.n, (self.n * squares - total * total) / self.n**2
+
+    @cached_property
     def grey(self) -> np.ndarray:
         """Grey levels ``round(255 Y)`` as uint8 (halves rounded as the float64 reference)."""
         if not self.exact:
             return np.clip(np.rint(self.luma * 255.0), 0, 255).astype(np.uint8)
-        q, rem = np.divmod(self.luma, 1000)
-        grey = (q + (rem > 500)).astype(np.uint8)
-        ties = rem == 500
-        if ties.any():  # exact halves: round as rint(255 * float64 luma) does
+        scaled = self.luma * 0.001  # luma / 1000: its fraction is a multiple of 0.001
+        rounded = np.rint(scaled)
+        scaled -= rounded
+        ties = np.abs(scaled, out=scaled) > 0.4999  # exact halves: L = 1000 k + 500
+        grey = rounded.astype(np.uint8)
+        if ties.any():  # round them as rint(255 * float64 luma) does
             r, g, b = (c[ties].astype(np.float64) / 255.0 for c in self.channels)
             grey[ties] = np.rint((0.299 * r + 0.587 * g + 0.114 * b) * 255.0).astype(np.uint8)
         return grey
-
-    @cached_property
-    def colour_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean colour ``(3,)`` and population covariance ``(3, 3)``, on the ``[0, 1]`` scale."""
-        planes = [c.reshape(-1).astype(np.float64) for c in self.channels]
-        sums = np.array([c.sum() for c in planes])
-        mean = sums / self.n
-        if not self.exact:
-            planes = [c - m for c, m in zip(planes, mean, strict=True)]
-        # 8-bit input: integer products and sums, exact in float64
-        second = np.empty((3, 3))
-        for i in range(3):
-            for j in range(i, 3):
-                second[i, j] = second[j, i] = float(np.dot(planes[i], planes[j]))
-        if self.exact:
-            cov = second / self.n - np.outer(mean, mean)
-            return mean / 255.0, cov / 255.0**2
-        return mean, second / self.n
 
     @cached_property
     def extremes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +245,7 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 def brightness(rgb: np.ndarray | ColourPlanes) -> float:
     """Mean luma, in ``[0, 1]``."""
     p = _planes(rgb)
-    return float(p.luma.mean(dtype=np.float64) / p.luma_scale)
+    return float(p.luma_moments[0] / p.luma_scale)
 
 
 def saturation(rgb: np.ndarray | ColourPlanes) -> float:
@@ -225,7 +259,7 @@ def saturation(rgb: np.ndarray | ColourPlanes) -> float:
 def contrast_rms(rgb: np.ndarray | ColourPlanes) -> float:
     """RMS contrast: the standard deviation of the luma."""
     p = _planes(rgb)
-    return float(p.luma.std(dtype=np.float64) / p.luma_scale)
+    return float(np.sqrt(max(p.luma_moments[1], 0.0)) / p.luma_scale)
 
 
 def contrast_rgb(rgb: np.ndarray | ColourPlanes) -> float:
@@ -244,7 +278,10 @@ def sharpness(rgb: np.ndarray | ColourPlanes) -> float:
     lap += y[1:-1, :-2]
     lap += y[1:-1, 2:]
     lap -= 4 * y[1:-1, 1:-1]
-    return float(lap.var(dtype=np.float64) / p.luma_scale**2)
+    flat_lap = lap.reshape(-1)
+    mean = float(flat_lap.sum()) / flat_lap.size
+    var = max(float(np.dot(flat_lap, flat_lap)) / flat_lap.size - mean * mean, 0.0)
+    return var / p.luma_scale**2
 
 
 def colourfulness(rgb: np.ndarray | ColourPlanes) -> float:
@@ -266,7 +303,7 @@ def grey_levels(rgb: np.ndarray | ColourPlanes) -> np.ndarray:
 
 def entropy(rgb: np.ndarray | ColourPlanes) -> float:
     """Shannon entropy (bits) of the 256-bin grey-level histogram."""
-    counts = np.bincount(_planes(rgb).grey.ravel(), minlength=256)
+    counts = _histogram256(_planes(rgb).grey)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
 
@@ -311,41 +348,65 @@ _NATURAL_GROUPS: tuple[tuple[float, float, float, float], ...] = (
 def naturalness(rgb: np.ndarray | ColourPlanes) -> float:
     """Huang et al. (2006) naturalness index, in ``[0, 1]`` (0 without skin/grass/sky pixels)."""
     p = _planes(rgb)
-    mx, mn = p.extremes
-    if p.exact:  # lightness and saturation thresholds in exact integer arithmetic
-        total = mx.astype(np.int16) + mn
-        chroma_i = mx.astype(np.int16) - mn
-        denom_i = 255 - np.abs(total - 255)
-        keep = (total >= 102) & (total <= 408) & (10 * chroma_i > denom_i)
-        chroma = chroma_i.astype(np.float32)
-        sat = chroma / np.maximum(denom_i, 1).astype(np.float32)
-        r, g, b = (c.astype(np.int16) for c in p.channels)
+    if p.exact:
+        groups, sat = _natural_groups_exact(p)
     else:
-        light = (mx + mn) / 2.0
-        denom = 1.0 - np.abs(2.0 * light - 1.0)
-        chroma = mx - mn
-        sat = np.clip(np.divide(chroma, denom, out=np.zeros_like(mx), where=denom > 0), 0, 1)
-        keep = (light >= 0.2) & (light <= 0.8) & (sat > 0.1)
-        r, g, b = p.channels
-    if not keep.any():
-        return 0.0
-    hue = _hue(r, g, b, mx, chroma)
-    group = np.zeros(hue.shape, dtype=np.int8)
-    for i, (lo, hi, _ideal, _spread) in enumerate(_NATURAL_GROUPS, start=1):
-        group[(hue >= lo) & (hue <= hi)] = i
-    group[~keep] = 0
-    counts = np.bincount(group.ravel(), minlength=4)[1:]
-    sat_sums = np.bincount(group.ravel(), weights=sat.ravel(), minlength=4)[1:]
-    total_n = int(counts.sum())
+        groups, sat = _natural_groups_float(p)
+    counts = [int(np.count_nonzero(mask)) for mask in groups]
+    total_n = sum(counts)
     if total_n == 0:
         return 0.0
     score = 0.0
-    for n, s_sum, (_lo, _hi, ideal, spread) in zip(
-        counts.tolist(), sat_sums.tolist(), _NATURAL_GROUPS, strict=True
-    ):
+    for n, mask, (_lo, _hi, ideal, spread) in zip(counts, groups, _NATURAL_GROUPS, strict=True):
         if n:
-            score += n * float(np.exp(-0.5 * ((s_sum / n - ideal) / spread) ** 2))
+            s_mean = float(sat.sum(where=mask, dtype=np.float64)) / n
+            score += n * float(np.exp(-0.5 * ((s_mean - ideal) / spread) ** 2))
     return score / total_n
+
+
+def _natural_groups_exact(p: ColourPlanes) -> tuple[list[np.ndarray], np.ndarray]:
+    """Masks of the kept skin, grass and sky pixels and the HSL saturation, for 8-bit input.
+
+    Lightness, saturation and hue thresholds are integer inequalities, so exact: with
+    ``C = max - min``, a pixel whose maximum is R has hue ``60 (G - B) / C`` (mod 360), so
+    it is skin (25-70 degrees) when ``12 (G - B) >= 5 C``; a maximum at G gives hue
+    ``120 + 60 (B - R) / C``, skin when ``6 (B - R) <= -5 C`` and grass (95-135) when
+    ``-5 C <= 12 (B - R)`` and ``4 (B - R) <= C``; a maximum at B gives ``240 + 60 (R - G) / C``,
+    sky (185-260) when ``-11 C <= 12 (R - G)`` and ``3 (R - G) <= C``.
+    """
+    mx, mn = p.extremes
+    top = mx.astype(np.int16)
+    total = top + mn
+    chroma = top - mn
+    denom = 255 - np.abs(total - 255)
+    keep = (total >= 102) & (total <= 408) & (10 * chroma > denom)
+    r8, g8, _b8 = p.channels
+    r, g, b = (c.astype(np.int16) for c in p.channels)
+    is_r = mx == r8
+    is_g = (mx == g8) & ~is_r
+    is_b = ~(is_r | (mx == g8))
+    c5 = 5 * chroma
+    g_b = g - b
+    b_r = b - r
+    r_g = r - g
+    skin = (is_r & (12 * g_b >= c5)) | (is_g & (6 * b_r <= -c5))
+    grass = is_g & (12 * b_r >= -c5) & (4 * b_r <= chroma)
+    sky = is_b & (12 * r_g >= -11 * chroma) & (3 * r_g <= chroma)
+    sat = chroma.astype(np.float32) / np.maximum(denom, 1).astype(np.float32)
+    return [mask & keep for mask in (skin, grass, sky)], sat
+
+
+def _natural_groups_float(p: ColourPlanes) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`_natural_groups_exact` for float input, through the hue in degrees."""
+    mx, mn = p.extremes
+    light = (mx + mn) / 2.0
+    denom = 1.0 - np.abs(2.0 * light - 1.0)
+    chroma = mx - mn
+    sat = np.clip(np.divide(chroma, denom, out=np.zeros_like(mx), where=denom > 0), 0, 1)
+    keep = (light >= 0.2) & (light <= 0.8) & (sat > 0.1)
+    r, g, b = p.channels
+    hue = _hue(r, g, b, mx, chroma)
+    return [keep & (hue >= lo) & (hue <= hi) for lo, hi, _i, _s in _NATURAL_GROUPS], sat
 
 
 def _uniform_table(points: int = LBP_POINTS) -> np.ndarray:
@@ -363,34 +424,38 @@ _RIU2 = _uniform_table()
 
 def _lbp_patterns(grey: np.ndarray) -> np.ndarray:
     """8-bit neighbour patterns of the interior pixels (P = 8, R = 1; bit i = neighbour i,
-    counter-clockwise from the right)."""
+    counter-clockwise from the right) of integer grey levels, as uint8.
+
+    A diagonal neighbour is at least the centre when
+    ``near (h + v) + far d >= (2 near + far) c``, with ``(near, far)`` = :data:`_DIAGONAL`:
+    three planes scaled once, then one sum and one comparison per diagonal.
+    """
     g = np.asarray(grey)
-    if g.dtype != np.int32:
-        g = g.astype(np.int32)
-    h, w = g.shape
     c = g[1:-1, 1:-1]
-    right, up, left, down = g[1:-1, 2:], g[:-2, 1:-1], g[1:-1, :-2], g[2:, 1:-1]
     near, far = _DIAGONAL
+    wide = g.astype(np.int32)
+    side = wide * near
+    corner = wide * far
+    centre = wide[1:-1, 1:-1] * (2 * near + far)
 
-    def diagonal(vertical: np.ndarray, horizontal: np.ndarray, corner: np.ndarray) -> np.ndarray:
-        side = vertical + horizontal
-        side -= 2 * c
-        side *= near
-        side += far * (corner - c)
-        return side >= 0
+    def diagonal(rows: slice, cols: slice) -> np.ndarray:
+        acc = side[rows, 1:-1] + side[1:-1, cols]
+        acc += corner[rows, cols]
+        return acc >= centre
 
+    up, down, left, right = slice(None, -2), slice(2, None), slice(None, -2), slice(2, None)
     bits = (
-        right >= c,
-        diagonal(up, right, g[:-2, 2:]),
-        up >= c,
-        diagonal(up, left, g[:-2, :-2]),
-        left >= c,
-        diagonal(down, left, g[2:, :-2]),
-        down >= c,
-        diagonal(down, right, g[2:, 2:]),
+        g[1:-1, 2:] >= c,
+        diagonal(up, right),
+        g[:-2, 1:-1] >= c,
+        diagonal(up, left),
+        g[1:-1, :-2] >= c,
+        diagonal(down, left),
+        g[2:, 1:-1] >= c,
+        diagonal(down, right),
     )
-    pattern = np.zeros((h - 2, w - 2), dtype=np.uint8)
-    for i, bit in enumerate(bits):
+    pattern = bits[0].astype(np.uint8)
+    for i, bit in enumerate(bits[1:], start=1):
         pattern |= bit.view(np.uint8) << i
     return pattern
 
@@ -415,10 +480,15 @@ def lbp_histogram(rgb: np.ndarray | ColourPlanes) -> np.ndarray:
     grey = _planes(rgb).grey
     if grey.shape[0] <= 2 or grey.shape[1] <= 2:
         return np.zeros(LBP_POINTS + 2)
-    patterns = np.bincount(_lbp_patterns(grey).ravel(), minlength=256)
+    patterns = _histogram256(_lbp_patterns(grey))
     counts = np.bincount(_RIU2, weights=patterns, minlength=LBP_POINTS + 2)
     total = counts.sum()
     return counts / total if total else counts
+
+
+def _histogram256(values: np.ndarray) -> np.ndarray:
+    """Counts of each value 0..255 of a 2-D uint8 array (Pillow's histogram: one C pass)."""
+    return np.asarray(Image.fromarray(np.ascontiguousarray(values)).histogram(), dtype=np.int64)
 
 
 def working_image(image: Image.Image, max_side: int | None) -> Image.Image:
@@ -474,6 +544,7 @@ class HandcraftedExtractor(FeatureExtractor):
         self.name = "handcrafted"
         self.dim = len(FEATURE_NAMES)
         self.max_side = max_side
+        self.decode_size = max_side
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """Compute the feature vector (float32, length 18); runs in the worker processes."""
@@ -494,5 +565,11 @@ class HandcraftedExtractor(FeatureExtractor):
             "weights": None,
             "feature_names": list(FEATURE_NAMES),
             "lbp": {"points": LBP_POINTS, "radius": LBP_RADIUS, "method": "uniform (riu2)"},
-            "preprocessing": {"max_side": self.max_side, "interpolation": "bilinear"},
+            "preprocessing": {
+                "max_side": self.max_side,
+                "interpolation": "bilinear",
+                "decode": "full"
+                if self.max_side is None
+                else f"JPEG at a reduced scale, longer side >= {REDUCING_GAP} x max_side",
+            },
         }

@@ -192,7 +192,9 @@ class PreprocessStage:
                         item.item_id, source, "no cache dir", "URLs need a cache_dir"
                     )
                 path = fetch_url(source, self.cache_dir, self.fetch_options)
-            image = read_image(path, max_pixels=self.max_pixels)
+            image = read_image(
+                path, max_pixels=self.max_pixels, size_hint=self.extractor.decode_size
+            )
             array = self.extractor.preprocess(image)
         except BadImageError as exc:
             return None, BadItem(item.item_id, source, exc.reason, exc.detail)

@@ -27,6 +27,19 @@ Decoded images are normalised to RGB:
   by 257 when the maximum exceeds 255 (16-bit data), otherwise kept; float (``F``) images
   are clipped to [0, 255].
 
+**Reduced decoding.** A consumer that only needs a small working image passes
+``size_hint`` (the longer side it will downscale to). A JPEG whose longer side is more
+than twice that is then decoded by DCT scaling (:meth:`PIL.Image.Image.draft`: 1/2, 1/4 or
+1/8 of its size) to the smallest scale that keeps the longer side at least
+``2 * size_hint`` -- Pillow's ``reducing_gap`` convention for
+:meth:`~PIL.Image.Image.thumbnail` -- so the consumer's own resize still starts from at
+least twice its target. Decoding work and the downscaling that follows shrink with the
+scale; the pixels differ slightly from a full decode followed by the same resize (the
+tolerance is measured and documented by the consumer, e.g.
+:mod:`artrec.features.handcrafted`). Orientation and colour handling are unchanged: the
+reduced image is rotated and converted exactly as a full one. Other formats are always
+decoded in full.
+
 Pillow's global settings (``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``)
 are never changed.
 """
@@ -73,7 +86,16 @@ class BadImageError(ArtrecError):
         return (type(self), (self.source, self.reason, self.detail))
 
 
-def read_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+#: With ``size_hint``, JPEGs are decoded to a longer side of at least this many times it.
+REDUCING_GAP = 2
+
+
+def read_image(
+    source: ImageSource,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    size_hint: int | None = None,
+) -> Image.Image:
     """Decode an image fully and return it as RGB with EXIF orientation applied.
 
     Parameters
@@ -83,6 +105,10 @@ def read_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
     max_pixels
         Largest accepted ``width * height`` declared by the header (``None``: no limit).
         Checked before decoding, so a decompression bomb never allocates its pixels.
+    size_hint
+        The longer side the caller will downscale the image to (``None``: decode in full).
+        A JPEG more than :data:`REDUCING_GAP` times larger is decoded at a reduced scale
+        (see the module docstring); the result is then smaller than the declared size.
 
     Returns
     -------
@@ -116,6 +142,8 @@ def read_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
                     "decompression bomb",
                     f"header declares {width}x{height} = {width * height} pixels, limit {max_pixels}",
                 )
+            if size_hint is not None:
+                _draft(im, size_hint)
             try:
                 im.load()
             except Image.DecompressionBombError as exc:
@@ -166,6 +194,24 @@ def to_rgb(im: Image.Image) -> Image.Image:
         grey = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     return im.convert("RGB")
+
+
+def _draft(im: Image.Image, size_hint: int) -> None:
+    """Ask a JPEG decoder for the smallest DCT scale keeping the longer side at least
+    ``REDUCING_GAP * size_hint`` (a no-op for other formats and for small images)."""
+    if im.format != "JPEG" or size_hint < 1:
+        return
+    width, height = im.size
+    target = REDUCING_GAP * size_hint
+    longer = max(width, height)
+    if longer <= target:
+        return
+    # the request keeps the aspect ratio, so the scale depends on the longer side only
+    wanted = (max(1, -(-width * target // longer)), max(1, -(-height * target // longer)))
+    try:
+        im.draft(None, wanted)
+    except (OSError, ValueError):  # pragma: no cover - the full decode still works
+        return
 
 
 def _apply_orientation(im: Image.Image) -> Image.Image:
