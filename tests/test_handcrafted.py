@@ -221,3 +221,35 @@ class TestHandcraftedContract(ExtractorContract):
 
     def make_extractor(self) -> FeatureExtractor:
         return HandcraftedExtractor()
+
+
+@pytest.mark.skipif(
+    not (Path(os.environ.get("ARTREC_DATA_HOME", "/nonexistent")) / "public-art").is_dir(),
+    reason="needs the public-art dataset (ARTREC_DATA_HOME)",
+)
+@pytest.mark.parametrize("size", [(4000, 3000), (1600, 1200), (1200, 1600)])
+def test_reduced_jpeg_decode_stays_within_the_documented_tolerance(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The extractor's reduced-scale JPEG decode (reader ``size_hint``) against a full
+    decode, on real paintings enlarged to photo sizes and saved as JPEG."""
+    from artrec.images import read_image
+
+    tol = hc.REDUCED_DECODE_TOLERANCE
+    folder = Path(os.environ["ARTREC_DATA_HOME"]) / "public-art" / "thumbnails"
+    extractor = HandcraftedExtractor()
+    sharp = FEATURE_NAMES.index("sharpness")
+    n_scalars = len(hc.SCALAR_FEATURES)
+    for i, path in enumerate(sorted(folder.glob("*.jpg"))[::701][:4]):
+        big = Image.open(path).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        file = tmp_path / f"{i}.jpg"
+        big.save(file, quality=90)
+        reduced = read_image(file, size_hint=extractor.decode_size)
+        assert max(reduced.size) < max(size)  # decoded at a reduced scale
+        assert max(reduced.size) >= 1.5 * 512
+        ours = extractor.preprocess(reduced).astype(np.float64)
+        full = extractor.preprocess(read_image(file)).astype(np.float64)
+        others = [j for j in range(n_scalars) if j != sharp]
+        np.testing.assert_allclose(ours[others], full[others], rtol=tol["scalars"], atol=1e-6)
+        assert abs(ours[sharp] - full[sharp]) <= tol["sharpness"] * abs(full[sharp])
+        np.testing.assert_allclose(ours[n_scalars:], full[n_scalars:], atol=tol["lbp"])

@@ -169,3 +169,68 @@ def test_bad_image_error_pickles() -> None:
     err = BadImageError("a.jpg", "not an image", "detail")
     back = pickle.loads(pickle.dumps(err))
     assert (back.source, back.reason, back.detail) == ("a.jpg", "not an image", "detail")
+
+
+def _big_jpeg(path: Path, width: int, height: int, mode: str = "RGB", **kwargs: object) -> Path:
+    # smooth (upsampled noise), so a reduced-scale decode is close to a downscaled full one
+    small = Image.fromarray(gradient_rgb(width // 16, height // 16, 3))
+    im = small.resize((width, height), Image.Resampling.BICUBIC).convert(mode)
+    im.save(path, format="JPEG", quality=92, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("size", "hint", "expected"),
+    [
+        ((800, 600), 100, (200, 150)),  # 1/4: the smallest scale keeping >= 1.5 x 100
+        ((800, 600), 150, (400, 300)),  # 1/2: 1/4 would give 200 < 225
+        ((800, 600), 400, (800, 600)),  # 1/2 would give 400 < 600: full decode
+        ((1600, 1200), 50, (200, 150)),  # 1/8 is the smallest DCT scale
+        ((600, 800), 100, (150, 200)),  # portrait: the longer side decides
+    ],
+)
+def test_size_hint_decodes_jpegs_at_a_reduced_scale(
+    tmp_path: Path, size: tuple[int, int], hint: int, expected: tuple[int, int]
+) -> None:
+    path = _big_jpeg(tmp_path / "big.jpg", *size)
+    im = read_image(path, size_hint=hint)
+    assert im.mode == "RGB" and im.size == expected
+    assert read_image(path).size == size  # no hint: full size
+    # the reduced decode is the full image at that scale, up to JPEG's DCT scaling
+    full = Image.open(path).convert("RGB").resize(expected, Image.Resampling.BOX)
+    assert np.abs(np.asarray(im, int) - np.asarray(full, int)).mean() < 3
+
+
+def test_size_hint_keeps_exif_orientation(tmp_path: Path) -> None:
+    # Stored 800x400 with a red left half; orientation 6: rotate 90 degrees clockwise.
+    arr = np.zeros((400, 800, 3), dtype=np.uint8)
+    arr[:, :400] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(arr).save(path, format="JPEG", quality=95, exif=exif.tobytes())
+    im = read_image(path, size_hint=100)
+    assert im.size == (100, 200)  # decoded at 1/4, then turned
+    out = np.asarray(im, dtype=int)
+    assert out[20, 50, 0] > 200 and out[20, 50, 1] < 60  # the red half is on top
+    assert out[180, 50, 0] < 60
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_size_hint_keeps_colour_handling(tmp_path: Path, mode: str) -> None:
+    path = _big_jpeg(tmp_path / f"{mode}.jpg", 800, 600, mode)
+    assert Image.open(path).mode == mode
+    im = read_image(path, size_hint=100)
+    assert im.mode == "RGB" and im.size == (200, 150)
+    full = read_image(path).resize((200, 150), Image.Resampling.BOX)
+    assert np.abs(np.asarray(im, int) - np.asarray(full, int)).mean() < 3
+
+
+def test_size_hint_leaves_other_formats_and_the_pixel_limit_alone(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.fromarray(gradient_rgb(800, 600)).save(path)
+    assert read_image(path, size_hint=100).size == (800, 600)
+    jpeg = _big_jpeg(tmp_path / "big.jpg", 800, 600)
+    with pytest.raises(BadImageError) as info:
+        read_image(jpeg, max_pixels=1000, size_hint=10)  # checked on the declared size
+    assert info.value.reason == "decompression bomb"

@@ -30,6 +30,7 @@ scikit-learn's deterministic sign (largest-magnitude loading positive).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -622,9 +623,7 @@ class Embedding:
         total_var = float((stats.m2 / scale**2).sum()) / (n - 1)
         operator = _DataOperator(sets, stats.mean, scale, _stream_threads())
         with threadpool_limits(limits=1, user_api="blas"):
-            found = _block_krylov(
-                operator.apply, dim, k, None, None, None, self.random_state
-            )
+            found = _block_krylov(operator.apply, dim, k, None, None, None, self.random_state)
         if found is not None:
             projection = operator.projections() @ found.coefficients
             return (
@@ -765,7 +764,7 @@ class _DataOperator:
         self.dim = len(mean)
         self.rows = _stream_rows(self.dim, self.n)
         cuts = np.linspace(0, self.n, min(threads, self.n) + 1).astype(int)
-        self.parts = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+        self.parts = [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if b > a]
         self.kept: list[np.ndarray] = []
 
     def apply(self, v: np.ndarray) -> np.ndarray:
@@ -778,7 +777,9 @@ class _DataOperator:
         else:
             with ThreadPoolExecutor(len(self.parts)) as pool:
                 futures = [pool.submit(self._part, v, zv, a, b) for a, b in self.parts]
-                out = sum(f.result() for f in futures)
+                out = futures[0].result()
+                for f in futures[1:]:
+                    out += f.result()
         self.kept.append(zv)
         out /= self.n - 1
         return out
@@ -968,9 +969,7 @@ def _block_krylov(
                 vectors = basis[:, :j] @ y
                 residuals = np.linalg.norm(images[:, :j] @ y - vectors * theta, axis=0)
                 if j == dim or _certified(theta, residuals, k, tol):
-                    return _KrylovResult(
-                        np.clip(theta[:k], 0.0, None), vectors[:, :k], y[:, :k]
-                    )
+                    return _KrylovResult(np.clip(theta[:k], 0.0, None), vectors[:, :k], y[:, :k])
             history.append((j, worst))
             next_check = j + b * _steps_to_next_check(history, b)
         if j >= limit:

@@ -29,13 +29,14 @@ Decoded images are normalised to RGB:
 
 **Reduced decoding.** A consumer that only needs a small working image passes
 ``size_hint`` (the longer side it will downscale to). A JPEG whose longer side is more
-than twice that is then decoded by DCT scaling (:meth:`PIL.Image.Image.draft`: 1/2, 1/4 or
-1/8 of its size) to the smallest scale that keeps the longer side at least
-``2 * size_hint`` -- Pillow's ``reducing_gap`` convention for
-:meth:`~PIL.Image.Image.thumbnail` -- so the consumer's own resize still starts from at
-least twice its target. Decoding work and the downscaling that follows shrink with the
-scale; the pixels differ slightly from a full decode followed by the same resize (the
-tolerance is measured and documented by the consumer, e.g.
+than :data:`REDUCING_GAP` (1.5) times that is then decoded by DCT scaling
+(:meth:`PIL.Image.Image.draft`: 1/2, 1/4 or 1/8 of its size) to the smallest scale that
+keeps the longer side at least ``1.5 * size_hint``, so the consumer's own resize still
+reduces by 1.5 to 3 times (Pillow's :meth:`~PIL.Image.Image.thumbnail` uses 2 to 4; 1.5
+lets a 4000-px photo be decoded at 1/4 rather than 1/2 for a 512-px working size, half
+the decoding and a quarter of the pixels to resize). Decoding work and the downscaling
+that follows shrink with the scale; the pixels differ slightly from a full decode followed
+by the same resize (the tolerance is measured and documented by the consumer, e.g.
 :mod:`artrec.features.handcrafted`). Orientation and colour handling are unchanged: the
 reduced image is rotated and converted exactly as a full one. Other formats are always
 decoded in full.
@@ -47,6 +48,7 @@ are never changed.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 from typing import IO, Any
@@ -87,7 +89,7 @@ class BadImageError(ArtrecError):
 
 
 #: With ``size_hint``, JPEGs are decoded to a longer side of at least this many times it.
-REDUCING_GAP = 2
+REDUCING_GAP = 1.5
 
 
 def read_image(
@@ -202,7 +204,7 @@ def _draft(im: Image.Image, size_hint: int) -> None:
     if im.format != "JPEG" or size_hint < 1:
         return
     width, height = im.size
-    target = REDUCING_GAP * size_hint
+    target = math.ceil(REDUCING_GAP * size_hint)
     longer = max(width, height)
     if longer <= target:
         return
