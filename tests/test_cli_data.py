@@ -158,3 +158,26 @@ def test_nan_rows_refused_or_reported(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0 and "NaN" in err
     code, _out, err = _run(capsys, "embed", "-w", str(tmp_path / "ws"))
     assert code == 2 and "feature set 'resnet50': item '17' (row 1) has NaN" in err
+
+
+def test_embed_solver_choices_include_lanczos(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from artrec.embedding import SVD_SOLVERS
+
+    assets = write_tiny_assets(tmp_path / "assets")
+    ws = tmp_path / "ws"
+    assert _run(capsys, "import-seed", str(assets), "-w", str(ws))[0] == 0
+    code, out, _err = _run(capsys, "embed", "--help")
+    assert "{" + ",".join(SVD_SOLVERS) + "}" in out.replace("\n", "").replace(" ", "")
+    for solver in ("lanczos", "covariance_eigh"):
+        code, out, err = _run(
+            capsys, "embed", "-w", str(ws), "--n-components", "2", "--solver", solver,
+            "--name", solver, "--format", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out)[0]["solver"] == solver
+    a, b = (FeatureSet.load(ws / "embeddings", s).matrix for s in ("lanczos", "covariance_eigh"))
+    np.testing.assert_allclose(np.abs(a), np.abs(b), atol=1e-5)
+    code, _out, err = _run(capsys, "embed", "-w", str(ws), "--solver", "nope")
+    assert code == 2 and "invalid choice" in err

@@ -330,3 +330,20 @@ def test_precision_is_part_of_a_torch_extractor_fingerprint(tmp_path: Path) -> N
         for p in ("fp32", "bf16")
     ]
     assert hand[0] == hand[1]  # no model, no precision
+
+
+def test_cli_extract_precision_auto(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--precision auto`` is a CLI choice; a model without autocast resolves it to fp32."""
+    folder = tmp_path / "imgs"
+    write_good_images(folder, 2)
+    out = tmp_path / "features"
+    common = ("--extractor", "handcrafted", "--workers", "0", "--format", "json")
+    code, stdout, stderr = _cli(
+        capsys, "extract", "--folder", str(folder), "-o", str(out), *common, "--precision", "auto"
+    )
+    assert code == 0, stderr
+    assert json.loads(stdout)[0]["extracted"] == 2
+    assert FeatureSet.load(out, "handcrafted").meta["precision"] == "fp32"
+    with pytest.raises(SystemExit) as info:  # argparse rejects it
+        _cli(capsys, "extract", "--folder", str(folder), *common, "--precision", "int8")
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from artrec.data.workspace import DEFAULT_EMBEDDING_KEY
 from artrec.errors import DataError, short_repr
 from artrec.fileio import check_name
 from artrec.vectors import FeatureSet
@@ -1126,6 +1125,8 @@ def build_embedding(
         svd_solver=svd_solver,
         block_weights=block_weights,
     )
+    from artrec.data.workspace import DEFAULT_EMBEDDING_KEY  # the database layer, on use
+
     vectors = emb.fit_transform(sets, name)
     emb.save(workspace.embeddings_dir, name, vectors)
     if set_default:

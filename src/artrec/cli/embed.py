@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from artrec.cli import _common as opts
+from artrec.embedding import SVD_SOLVERS
 
 
 def register(subparsers: Any) -> None:
@@ -61,9 +62,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--solver",
-        choices=("auto", "covariance_eigh", "gram_eigh", "full", "randomized"),
+        choices=SVD_SOLVERS,
         default="auto",
-        help="PCA solver (default auto: an exact eigen-decomposition)",
+        help="PCA solver (default auto: exact; lanczos, the certified iterative eigensolver, "
+        "for large inputs, else a full eigen-decomposition)",
     )
     parser.add_argument(
         "--no-default", action="store_true", help="do not make this the workspace default"

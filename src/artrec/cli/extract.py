@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from artrec.cli import _common as opts
+from artrec.features.extractor import RUN_PRECISIONS
 
 
 def register(subparsers: Any) -> None:
@@ -63,9 +64,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
+        choices=RUN_PRECISIONS,
         default="fp32",
-        help="autocast precision (default fp32)",
+        help="autocast precision (default fp32; auto: bf16 where the CPU or GPU computes it "
+        "natively, else fp32)",
     )
     parser.add_argument(
         "--retry-bad", action="store_true", help="retry items an earlier run listed as bad"

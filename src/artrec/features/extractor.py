@@ -31,6 +31,8 @@ from artrec.errors import ArtrecError, MissingDependencyError
 
 #: Accepted values of ``precision``.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+#: What a run accepts: :data:`PRECISIONS` or ``"auto"`` (see :func:`resolve_precision`).
+RUN_PRECISIONS: tuple[str, ...] = ("auto", *PRECISIONS)
 
 
 class FeatureExtractor(ABC):
