@@ -88,6 +88,15 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
     html = result.report_path.read_text()
     assert result.report_path.name == "demo.html" and "data:image/jpeg;base64," in html
     assert "<script src" not in html and "<link" not in html
+    # Every step's wall, user and system time; both feature sets from one extract_all call.
+    names = [p.name for p in result.phases]
+    assert names == ["data", "simulation", "features", "embeddings", "analysis", "report"]
+    assert all(p.wall_s >= 0 and p.user_s >= 0 and p.system_s >= 0 for p in result.phases)
+    features = next(p for p in result.phases if p.name == "features")
+    assert features.user_s > 0
+    phase = result.features_phase
+    assert phase is not None and set(phase.extractors) == {"efficientnet_lite0", "handcrafted"}
+    assert phase.precision["handcrafted"] == "fp32"
 
 
 def test_warm_run_uses_the_cache(demo: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,6 +115,13 @@ def test_warm_run_uses_the_cache(demo: dict[str, Any], capsys: pytest.CaptureFix
     path = Path(report_line.split(": ", 1)[1])
     assert path.is_file()
     assert took < 60, f"warm run took {took:.0f} s"
+    # the phase table: every step with wall, user and system seconds
+    table = out[out.index("phase ") :]
+    for step in ("data", "simulation", "features", "embeddings", "analysis", "report"):
+        assert any(
+            line.split()[:1] == [step] and len(line.split()) == 4 for line in table.splitlines()
+        )
+    assert "CPU: user" in out and "system / user" in out
     ws = demo["result"].workspace
     assert len(ws.runs("demo")) == 1, "a warm run does not recompute"
     stored = json.loads(ws.get_meta("demo_results") or "{}")["results"]

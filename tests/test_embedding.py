@@ -446,3 +446,27 @@ def test_notebook_reproduction_default_solver(
     ours_total = emb.explained_variance_ratio_.sum()
     theirs_total = pca.explained_variance_ratio_.sum()
     assert theirs_total <= ours_total + 1e-6 and theirs_total > 0.99 * ours_total
+
+
+def test_streamed_operator_chunks_and_projections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The iterative solver streams the float32 data in chunks split between threads: small
+    chunks (many per thread) give the same components, the one-pass column statistics give
+    the full decomposition's scale, and fit_transform's projections (kept from the solver's
+    products) equal transform's."""
+    sets = _spectral_sets(1500, 450)
+    k = 30
+    whole = Embedding(k, svd_solver="lanczos").fit(sets)
+    monkeypatch.setattr(embedding_module, "STREAM_BYTES", 64 << 10)  # ~18 rows per chunk
+    emb = Embedding(k, svd_solver="lanczos")
+    vectors = emb.fit_transform(sets, "e")
+    assert emb.solver_ == "lanczos"
+    full = Embedding(k, svd_solver="covariance_eigh").fit(sets)
+    np.testing.assert_allclose(emb.scale_, full.scale_, rtol=1e-12)
+    np.testing.assert_allclose(emb.mean_, full.mean_, rtol=1e-12, atol=1e-12)
+    assert (
+        _subspace_errors(
+            emb.components_, emb.explained_variance_, whole.components_, whole.explained_variance_
+        ).max()
+        < 1e-6
+    )
+    np.testing.assert_allclose(vectors.matrix, emb.transform(sets, "e").matrix, atol=1e-5)

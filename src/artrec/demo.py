@@ -42,6 +42,7 @@ import numpy as np
 
 from artrec.config import AGGREGATIONS as AGGREGATION_NAMES
 from artrec.data.workspace import Workspace
+from artrec.features.api import FeaturesPhase, PhaseTiming, phase_clock
 from artrec.report.results import EmbeddingSummary, ReportResults, evaluation_table
 
 #: Called as ``progress(step, done, total)``; ``total`` is ``None`` for steps of unknown size
@@ -82,6 +83,13 @@ class DemoResult:
         Seconds per step in this call (cached steps take ~0).
     cached
         Steps that were served from the workspace cache.
+    phases
+        Wall, user and system CPU time of each step of this call, in order (``data``,
+        ``simulation``, ``features``, ``embeddings``, ``analysis``, ``report``): CPU of this
+        process and of the processes it waited for.
+    features_phase
+        What :func:`~artrec.features.api.extract_all` reported when features were extracted
+        in this call (per extractor, precision, whether both cores were used); else ``None``.
     """
 
     workspace: Workspace
@@ -89,6 +97,8 @@ class DemoResult:
     results: ReportResults
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[str] = field(default_factory=list)
+    phases: list[PhaseTiming] = field(default_factory=list)
+    features_phase: FeaturesPhase | None = None
 
 
 def _noop(step: str, done: int, total: int | None) -> None:
@@ -151,7 +161,9 @@ def run_demo(
     cached: list[str] = []
     size = n_items if n_items is not None else (TRIMMED_ITEMS if trimmed else None)
 
+    phases: list[PhaseTiming] = []
     # 1. data ---------------------------------------------------------------------------
+    clock = phase_clock()
     t0 = time.perf_counter()
     report("data", 0, 1)
     data_key = _fingerprint({"size": size, "v": DEMO_VERSION})
@@ -180,6 +192,7 @@ def run_demo(
         ws.set_meta("demo_data", data_key)
     catalog = ws.catalog()
     timings["data"] = time.perf_counter() - t0
+    phases.append(PhaseTiming.since("data", clock))
     report("data", 1, 1)
 
     # 2. simulated collectors -------------------------------------------------------------
@@ -190,6 +203,7 @@ def run_demo(
         write_simulation,
     )
 
+    clock = phase_clock()
     t0 = time.perf_counter()
     report("simulation", 0, 1)
     params = SimulationParams()
@@ -204,36 +218,47 @@ def run_demo(
         ws.set_meta("demo_simulation", sim_key)
         sim_stats = sim.stats
     timings["simulation"] = time.perf_counter() - t0
+    phases.append(PhaseTiming.since("simulation", clock))
     report("simulation", 1, 1)
 
     # 3. features ------------------------------------------------------------------------
     from artrec.vectors import FeatureSet
 
+    clock = phase_clock()
     t0 = time.perf_counter()
     feature_info: dict[str, Any] = {}
+    loaded: dict[str, FeatureSet] = {}
     for name in (CNN, HANDCRAFTED):
         have = name in FeatureSet.available(ws.features_dir)
         fs = FeatureSet.load(ws.features_dir, name) if have else None
         if fs is not None and set(catalog.item_ids.tolist()) <= set(fs.item_ids.tolist()):
             cached.append(f"features:{name}")
-        else:
-            from artrec.features.api import extract
+            loaded[name] = fs
+    missing = [name for name in (CNN, HANDCRAFTED) if name not in loaded]
+    features_phase = None
+    if missing:
+        # both extractors at once: the hand-engineered features in a side process on one
+        # core next to the CNN, bf16 where the CPU computes it natively
+        from artrec.features.api import extract_all
 
-            def cb(done: int, total: int, _name: str = name) -> None:
-                report(f"extract {_name}", done, total)
+        def cb(name: str, done: int, total: int) -> None:
+            report(f"extract {name}", done, total)
 
-            kwargs: dict[str, Any] = {"workspace": ws, "progress": cb}
-            if num_workers is not None:
-                kwargs["num_workers"] = num_workers
-            fs = extract(ws, name, **kwargs)
-            report(f"extract {name}", len(fs), len(fs))
+        extracted, features_phase = extract_all(ws, missing, progress=cb, num_workers=num_workers)
+        loaded.update(extracted)
+        for name in missing:
+            report(f"extract {name}", len(loaded[name]), len(loaded[name]))
+    for name in (CNN, HANDCRAFTED):
+        fs = loaded[name]
         bad = fs.meta.get("bad_items") or []
         feature_info[name] = {"dim": fs.dim, "n_items": len(fs), "bad_items": len(bad)}
     timings["features"] = time.perf_counter() - t0
+    phases.append(PhaseTiming.since("features", clock))
 
     # 4. embeddings ------------------------------------------------------------------------
     from artrec.embedding import Embedding, build_embedding
 
+    clock = phase_clock()
     t0 = time.perf_counter()
     emb_key = _fingerprint(
         {
@@ -276,11 +301,13 @@ def run_demo(
         )
         report("embeddings", len(steps), len(steps))
     timings["embeddings"] = time.perf_counter() - t0
+    phases.append(PhaseTiming.since("embeddings", clock))
 
     # The rest depends on everything above: one key for the analysis.
     analysis_key = _fingerprint(
         {"emb": emb_key, "sim": sim_key, "k": k, "protocol": protocol, "v": DEMO_VERSION}
     )
+    clock = phase_clock()
     stored_results = ws.get_meta(RESULTS_META)
     results: ReportResults
     if stored_results is not None and json.loads(stored_results).get("key") == analysis_key:
@@ -310,19 +337,22 @@ def run_demo(
             RESULTS_META, json.dumps({"key": analysis_key, "results": stored}, default=_json)
         )
         ws.record_run("demo", {"k": k, "protocol": protocol, "key": analysis_key}, stored)
+    phases.append(PhaseTiming.since("analysis", clock))
 
     # 9. report ------------------------------------------------------------------------------
     from artrec.findings import findings
     from artrec.report.html import write_report
 
+    clock = phase_clock()
     t0 = time.perf_counter()
     report("report", 0, 1)
     out = write_report(
         ws, results, report_path or ws.reports_dir / "demo.html", findings=findings(results)
     )
     timings["report"] = time.perf_counter() - t0
+    phases.append(PhaseTiming.since("report", clock))
     report("report", 1, 1)
-    return DemoResult(ws, out, results, timings, cached)
+    return DemoResult(ws, out, results, timings, cached, phases, features_phase)
 
 
 def _json(v: Any) -> Any:

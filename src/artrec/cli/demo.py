@@ -90,6 +90,29 @@ class TqdmProgress:
             self.bars[step] = None
 
 
+def phase_table(result: Any) -> str:
+    """The demo's phases (and the feature extractors) with wall, user and system CPU seconds."""
+    rows = [(p.name, p.wall_s, p.user_s, p.system_s) for p in result.phases]
+    phase = result.features_phase
+    if phase is not None:
+        for name, t in phase.extractors.items():
+            how = f"{phase.precision.get(name, '?')}"
+            if t.user_s or t.system_s:
+                how += ", side process"
+            rows.append((f"  {name} ({how})", t.wall_s, t.user_s, t.system_s))
+    width = max(len(r[0]) for r in rows) if rows else 5
+    lines = [f"{'phase':<{width}}  {'wall s':>8}  {'user s':>8}  {'system s':>8}"]
+    lines += [f"{n:<{width}}  {w:8.1f}  {u:8.1f}  {sy:8.1f}" for n, w, u, sy in rows]
+    user = sum(p.user_s for p in result.phases)
+    system = sum(p.system_s for p in result.phases)
+    share = f"{system / user:.2f}" if user > 0 else "-"
+    lines.append(f"CPU: user {user:.1f} s, system {system:.1f} s (system / user {share})")
+    if phase is not None:
+        both = "both cores (side process)" if phase.concurrent else "one extractor at a time"
+        lines.append(f"features: {both}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the report is."""
     from artrec.demo import run_demo
@@ -111,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     cached = f" (cached: {', '.join(result.cached)})" if result.cached else ""
     best = result.results.best_config
     print(f"artrec demo finished in {took:.0f} s{cached}")
+    print(phase_table(result))
     print(f"workspace: {result.workspace.root}")
     if best:
         print(f"best configuration by ndcg@{args.k} (simulated purchases): {best}")

@@ -326,6 +326,12 @@ class PhaseTiming:
     user_s: float
     system_s: float
 
+    @classmethod
+    def since(cls, name: str, start: tuple[float, float, float]) -> PhaseTiming:
+        """The phase from ``start`` (a :func:`phase_clock` reading) to now."""
+        wall, user, system = phase_clock()
+        return cls(name, wall - start[0], user - start[1], system - start[2])
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -377,6 +383,13 @@ def _cpu_times() -> tuple[float, float]:
     return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
 
 
+def phase_clock() -> tuple[float, float, float]:
+    """Wall clock, user and system CPU seconds now (this process and the child processes it
+    waited for): the start of a :class:`PhaseTiming` (:meth:`PhaseTiming.since`)."""
+    user, system = _cpu_times()
+    return time.perf_counter(), user, system
+
+
 def _extract_in_side_process(
     items: list[ExtractionItem],
     extractor: FeatureExtractor,
@@ -402,6 +415,7 @@ def extract_all(
     concurrent: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
     cache_dir: str | Path | None = None,
+    num_workers: int | None = None,
 ) -> tuple[dict[str, FeatureSet], FeaturesPhase]:
     """Extract several feature sets of the same images, keeping every core busy once.
 
@@ -430,6 +444,9 @@ def extract_all(
     progress
         ``progress(extractor_name, done, total)`` after each batch of the extractors that
         run here, and once at the end for those in the side process.
+    num_workers
+        Decoding workers of the extractions that run here (``None``: the runner's default);
+        the side process decodes in its own process.
 
     Returns
     -------
@@ -486,6 +503,7 @@ def extract_all(
             precision=precisions[ext.name],
             progress=cb,
             num_threads=threads,
+            num_workers=num_workers,
             **common,
         )
         reports[ext.name] = report
