@@ -397,6 +397,9 @@ def _extract_in_side_process(
     kwargs: dict[str, Any],
 ) -> tuple[ExtractionReport, float, float, float]:
     """Run one extraction inline (no workers) in this process; report with its CPU time."""
+    from artrec.features.process import retain_freed_memory
+
+    retain_freed_memory()
     started = time.perf_counter()
     _features, report = run_extraction(items, extractor, output_dir, num_workers=0, **kwargs)
     usage = resource.getrusage(resource.RUSAGE_SELF)

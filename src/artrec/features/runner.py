@@ -561,10 +561,15 @@ def single_threaded_worker(_worker_id: int = 0) -> None:
     Workers decode and preprocess one image at a time; a multi-threaded BLAS in each of
     them would put more threads than cores on the machine, spinning against the model's
     own threads (system time rather than work). torch already sets one thread per worker.
+    Freed memory stays in the worker for the next image
+    (:func:`artrec.features.process.retain_freed_memory`).
     """
     from threadpoolctl import threadpool_limits
 
+    from artrec.features.process import retain_freed_memory
+
     threadpool_limits(limits=1)
+    retain_freed_memory()
 
 
 def default_num_workers(device: str = "cpu") -> int:
