@@ -16,11 +16,13 @@ learns ``mean_``, ``scale_``, ``components_`` and ``explained_variance_ratio_`` 
 The data is streamed in row chunks (float64 per chunk) from the, usually memory-mapped,
 feature sets. The default solver (``"auto"``) is exact and iterative
 (:func:`top_eigenpairs`): a block Krylov (block Lanczos) eigensolver applied to the
-covariance operator of the standardised data ``Z``. When items outnumber dimensions the
-``dim x dim`` covariance is accumulated over row chunks with BLAS ``syrk`` (the
-concatenated matrix is never built) and the operator is that matrix; otherwise ``Z`` is
-held in float64 and the operator is ``v -> Z^T (Z v) / (n - 1)``. It stops only when every kept component is certified exact:
-its residual divided by its distance to the rest of the spectrum (the Davis-Kahan
+covariance operator of the standardised data ``Z``, ``v -> Z^T (Z v) / (n - 1)``, which is
+never formed: each product streams the float32 rows, converted to float64 a chunk at a
+time and split between threads, one per core up to 4 (every product is exact in float64).
+One pass over the data first gives the means and variances; the solver keeps ``Z`` times
+its basis, so the fitted items' projections come without another pass
+(:meth:`Embedding.fit_transform`). It stops only when every kept component is certified
+exact: its residual divided by its distance to the rest of the spectrum (the Davis-Kahan
 bound on its angle to the true eigenspace) is at most :data:`EIG_TOL`. When that check
 fails, the full eigen-decomposition of the covariance is used instead and ``notes_``
 says so. Small problems go straight to the full eigen-decomposition of the ``dim x dim``
@@ -764,6 +766,11 @@ class _DataOperator:
         self.rows = _stream_rows(self.dim, self.n)
         cuts = np.linspace(0, self.n, min(threads, self.n) + 1).astype(int)
         self.parts = [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if b > a]
+        # one conversion buffer per part, reused by every product (a fresh one per product
+        # would be page-faulted in again each time)
+        self.buffers = {
+            first: np.empty((min(self.rows, last - first), self.dim)) for first, last in self.parts
+        }
         self.kept: list[np.ndarray] = []
 
     def apply(self, v: np.ndarray) -> np.ndarray:
@@ -785,7 +792,7 @@ class _DataOperator:
 
     def _part(self, v: np.ndarray, zv: np.ndarray, first: int, last: int) -> np.ndarray:
         acc = np.zeros((self.dim, v.shape[1]))
-        buf = np.empty((min(self.rows, last - first), self.dim))
+        buf = self.buffers[first]
         for start in range(first, last, self.rows):
             stop = min(last, start + self.rows)
             block = buf[: stop - start]
