@@ -26,6 +26,13 @@ Two more measurements:
 on the same machine at the same time. The workspace is never modified by the benchmark
 itself, but a server may write its signing secret there: give it a copy.
 
+Every run records its environment with the results, as the server process sees it
+(``server_environment``: the versions of artrec, numpy, scipy, FastAPI, Starlette, uvicorn,
+pydantic, SQLAlchemy, FAISS, scikit-learn; the BLAS/OpenMP libraries numpy and scipy load
+and their thread counts; the thread variables), the load average at the start, the
+workers and clients, and the workspace's size (items, users, interactions, database size,
+the embedding's name, shape and dtype).
+
 Bounded: loopback only, a fixed request count, a timeout per request, and the server
 process is always stopped.
 
@@ -386,6 +393,71 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Run in the server's environment (its PYTHONPATH and variables): what it imports, at which
+#: versions, and the BLAS / OpenMP libraries numpy and scipy load with their thread counts.
+_ENVIRONMENT_PROBE = """
+import importlib.metadata as md, json, os
+out = {"packages": {}, "threads_env": {}}
+for name in ("artrec", "numpy", "scipy", "fastapi", "starlette", "uvicorn", "pydantic",
+             "sqlalchemy", "faiss-cpu", "threadpoolctl", "scikit-learn"):
+    try:
+        out["packages"][name] = md.version(name)
+    except md.PackageNotFoundError:
+        out["packages"][name] = None
+import numpy, scipy.linalg  # noqa: F401  (load their BLAS)
+from threadpoolctl import threadpool_info
+out["blas"] = [
+    {k: i.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
+    | {"library": os.path.basename(i["filepath"])}
+    for i in threadpool_info()
+]
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY"):
+    out["threads_env"][var] = os.environ.get(var)
+import artrec
+out["artrec_file"] = artrec.__file__
+print(json.dumps(out))
+"""
+
+
+def server_environment(workspace: Path, src: Path | None, embedding: str) -> dict[str, Any]:
+    """Package versions, BLAS libraries and their threads as the server process sees them
+    (the same interpreter, ``PYTHONPATH`` and variables), and the workspace's size."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    probe = subprocess.run(
+        [sys.executable, "-c", _ENVIRONMENT_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    info: dict[str, Any] = (
+        json.loads(probe.stdout.strip().splitlines()[-1])
+        if probe.returncode == 0
+        else {"probe_error": probe.stderr.strip().splitlines()[-1:]}
+    )
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{workspace / 'artrec.db'}?mode=ro", uri=True)
+    try:
+        events = con.execute("SELECT COUNT(*) FROM interactions").fetchone()[0]
+        users = con.execute("SELECT COUNT(DISTINCT user_id) FROM interactions").fetchone()[0]
+    finally:
+        con.close()
+    vectors = np.load(workspace / "embeddings" / f"{embedding}.npy", mmap_mode="r")
+    info["workspace_size"] = {
+        "interactions": int(events),
+        "users": int(users),
+        "embedding": embedding,
+        "embedding_shape": list(vectors.shape),
+        "embedding_dtype": str(vectors.dtype),
+        "database_mib": round((workspace / "artrec.db").stat().st_size / 2**20, 1),
+    }
+    return info
+
+
 def _user_ids(workspace: Path, n: int = 200) -> list[str]:
     import sqlite3
 
@@ -445,6 +517,7 @@ def measure(workspace: Path, args: argparse.Namespace, src: Path | None) -> dict
             "embedding": health["embedding"],
             "workers": args.workers,
             "load_average_at_start": os.getloadavg(),
+            "environment": server_environment(workspace, src, health["embedding"]),
             "clients": args.clients,
             "k": k,
             "profile_size": args.profile_size,
@@ -512,6 +585,26 @@ def measure(workspace: Path, args: argparse.Namespace, src: Path | None) -> dict
 
 
 def print_table(results: dict[str, Any]) -> None:
+    env = results.get("environment", {})
+    packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)
+    blas = "; ".join(
+        f"{b.get('internal_api')} {b.get('version')} ({b.get('library')}, "
+        f"{b.get('num_threads')} threads)"
+        for b in env.get("blas", [])
+    )
+    size = env.get("workspace_size", {})
+    print(f"machine: {results['machine']}, Python {results['python']}")
+    print(
+        f"load average at start: {', '.join(f'{v:.2f}' for v in results['load_average_at_start'])}"
+    )
+    print(f"workers: {results['workers']}, clients: {results['clients']}, k: {results['k']}")
+    print(f"packages: {packages}")
+    print(f"BLAS/OpenMP: {blas}; thread variables: {env.get('threads_env')}")
+    print(
+        f"workspace: {results['items']} items, {size.get('users')} users, "
+        f"{size.get('interactions')} interactions, database {size.get('database_mib')} MiB; "
+        f"embedding {size.get('embedding')} {size.get('embedding_shape')} {size.get('embedding_dtype')}\n"
+    )
     print(
         "| endpoint | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | "
         "max (ms) | errors | server CPU/req (ms) | client CPU/req (ms) |"

@@ -722,7 +722,7 @@ def _raise_not_finite(sets: Sequence[FeatureSet], start: int, stop: int) -> None
         for fs in sets:
             if not np.isfinite(np.asarray(fs.matrix[row])).all():
                 raise DataError(
-                    f"feature set {fs.name!r}: item {fs.item_ids[row]!r} (row {row}) has NaN "
+                    f"feature set {short_repr(fs.name)}: item {short_repr(fs.item_ids[row])} (row {row}) has NaN "
                     "or inf; re-extract it or drop it before embedding"
                 )
     raise DataError("feature sets have NaN or inf")  # pragma: no cover - found above
