@@ -394,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: Run in the server's environment (its PYTHONPATH and variables): what it imports, at which
-#: versions, and the BLAS / OpenMP libraries numpy and scipy load with their thread counts.
+#: versions, and the BLAS / OpenMP libraries numpy and scipy load with their thread counts
+#: once the cap `artrec serve` applies at start-up (its default ``--blas-threads 1``, which
+#: the benchmark does not change) is in place.
 _ENVIRONMENT_PROBE = """
 import importlib.metadata as md, json, os
 out = {"packages": {}, "threads_env": {}}
@@ -404,15 +406,21 @@ for name in ("artrec", "numpy", "scipy", "fastapi", "starlette", "uvicorn", "pyd
         out["packages"][name] = md.version(name)
     except md.PackageNotFoundError:
         out["packages"][name] = None
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY"):
+    out["threads_env"][var] = os.environ.get(var)
 import numpy, scipy.linalg  # noqa: F401  (load their BLAS)
 from threadpoolctl import threadpool_info
+try:  # the BLAS thread cap `artrec serve` applies at start-up (--blas-threads, default 1)
+    from artrec.cli.serve import _limit_blas_threads
+    _limit_blas_threads(1)
+    out["serve_blas_cap"] = 1
+except ImportError:
+    out["serve_blas_cap"] = None
 out["blas"] = [
     {k: i.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
     | {"library": os.path.basename(i["filepath"])}
     for i in threadpool_info()
 ]
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY"):
-    out["threads_env"][var] = os.environ.get(var)
 import artrec
 out["artrec_file"] = artrec.__file__
 print(json.dumps(out))
@@ -599,7 +607,10 @@ def print_table(results: dict[str, Any]) -> None:
     )
     print(f"workers: {results['workers']}, clients: {results['clients']}, k: {results['k']}")
     print(f"packages: {packages}")
-    print(f"BLAS/OpenMP: {blas}; thread variables: {env.get('threads_env')}")
+    print(
+        f"BLAS/OpenMP per worker (after artrec serve's cap, --blas-threads "
+        f"{env.get('serve_blas_cap')}): {blas}; thread variables given: {env.get('threads_env')}"
+    )
     print(
         f"workspace: {results['items']} items, {size.get('users')} users, "
         f"{size.get('interactions')} interactions, database {size.get('database_mib')} MiB; "
