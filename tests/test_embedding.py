@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -470,3 +471,33 @@ def test_streamed_operator_chunks_and_projections(monkeypatch: pytest.MonkeyPatc
         < 1e-6
     )
     np.testing.assert_allclose(vectors.matrix, emb.transform(sets, "e").matrix, atol=1e-5)
+
+
+def test_solver_limits_every_blas_even_one_loaded_late() -> None:
+    """The solver holds BLAS to one thread (small products spin on several under load),
+    including scipy's own BLAS when scipy.linalg was not imported before the solver ran:
+    threadpoolctl only limits libraries already loaded. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import numpy as np
+assert "scipy.linalg" not in sys.modules
+from threadpoolctl import threadpool_info
+from artrec.embedding import top_eigenpairs
+a = np.diag(np.linspace(1.0, 2.0, 200))
+seen = []
+def apply(v):
+    seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+    return a @ v
+assert top_eigenpairs(apply, 200, 3) is not None
+print(max(seen), len({i["filepath"] for i in threadpool_info() if i["user_api"] == "blas"}))
+"""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    most, libraries = (int(v) for v in out.stdout.split())
+    assert most == 1 and libraries >= 1

@@ -616,6 +616,9 @@ class Embedding:
         of the fitted items on the components (``None`` after a fallback). When the check
         fails, the full eigen-decomposition of the covariance is used instead.
         """
+        # scipy's LAPACK has its own BLAS: load it before the limit, which only reaches the
+        # libraries already loaded (else its eigh runs on every core and spins under load)
+        import scipy.linalg  # noqa: F401
         from threadpoolctl import threadpool_limits
 
         scale = self._scale_from(sets, stats)
@@ -902,6 +905,7 @@ def top_eigenpairs(
         Eigenvalues descending (clipped at 0) and the ``(dim, k)`` unit eigenvectors, or
         ``None`` when the bound was not reached within ``max_basis`` vectors.
     """
+    import scipy.linalg  # noqa: F401  (load its BLAS before the limit below)
     from threadpoolctl import threadpool_limits
 
     # The loop is dominated by memory-bound products and small factorisations, where BLAS
