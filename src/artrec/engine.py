@@ -25,6 +25,19 @@ never recommended back).
 A user's profile is read from the workspace's events of the given kinds; ``history="train"``
 keeps only the events that are not held out (split ``test``), which on the notebook's assets
 is its ``past_transactions`` (see :data:`artrec.data.splits.HISTORIES`).
+
+The workspace's chosen model
+----------------------------
+One rule decides which recommender answers (:func:`artrec.recommend.serving.chosen_model`,
+applied by :meth:`Engine.model_for`): the workspace's chosen model (saved by ``artrec
+tune``) when it has one, else VisRank as before. A query that names a VisRank choice (a
+configuration, an aggregation, metric, embedding, ``m`` or a raw feature set) or
+``recommender="visrank"`` runs VisRank exactly as before; ``recommender=NAME`` runs the
+saved model ``NAME``. The
+model is loaded and refreshed once per engine (so once per server worker) and kept; a
+profile is folded in at scoring time, so a new like changes that visitor's list at once.
+Each :class:`Recommendation` carries its reason code and sentence
+(:mod:`artrec.recommend.reasons`).
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,10 +56,14 @@ from artrec.data.splits import history_mask
 from artrec.data.workspace import StockSource, Workspace
 from artrec.errors import DataError, UnknownIdError, short_repr
 from artrec.index.base import SimilarityIndex
-from artrec.recommend.base import TrainData
+from artrec.recommend import reasons as R
+from artrec.recommend.base import Ranking, TrainData
 from artrec.recommend.visrank import VisRankRecommender
 from artrec.similarity import PreparedVectors, check_metric, rowwise
 from artrec.vectors import FeatureSet
+
+if TYPE_CHECKING:
+    from artrec.recommend.serving import ServingModel
 
 #: Candidates considered per requested item when re-ranking with MMR.
 MMR_POOL_FACTOR = 5
@@ -58,15 +75,19 @@ PREPARED_DTYPE = np.float32
 class Recommendation:
     """One recommended item.
 
-    ``score`` is the recommender's score (see :mod:`artrec.recommend.visrank`);
-    ``because_item_id`` is the profile item most similar to it and ``because_score`` their
-    similarity under the metric used.
+    ``score`` is the recommender's score (see :mod:`artrec.recommend.visrank`, or the
+    chosen model's); ``because_item_id`` is the profile item that contributed most to it and
+    ``because_score`` (VisRank only) their similarity under the metric used. ``reason`` is
+    the reason code (:data:`artrec.recommend.reasons.REASONS`) and ``reason_text`` its
+    sentence ("because you bought X", "by an artist you collect", ...).
     """
 
     item_id: str
     score: float
     because_item_id: str | None
     because_score: float | None
+    reason: str = ""
+    reason_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,8 @@ class Engine:
         self._indexes: dict[tuple[VectorSource, str], SimilarityIndex] = {}
         self._recommenders: dict[tuple[VectorSource, VisRankConfig], VisRankRecommender] = {}
         self._sold: tuple[frozenset[str], np.ndarray] | None = None
+        self._models: dict[str, ServingModel] = {}
+        self._default_model: tuple[str | None] | None = None  # read once, when first needed
         self.embedding_names: list[str] = workspace.embedding_names()
         config = config or VisRankConfig()
         try:
@@ -345,6 +368,50 @@ class Engine:
                     self._recommenders[key] = rec
         return rec
 
+    # -- the workspace's chosen model ------------------------------------------------------
+    def serving_model(self, name: str) -> ServingModel:
+        """The saved model ``name``, loaded and refreshed once
+        (:func:`~artrec.recommend.serving.load_serving_model`) and then kept: a server
+        worker loads it once.
+
+        Raises
+        ------
+        DataError
+            When the model is missing or was loaded on another catalogue.
+        """
+        model = self._models.get(name)
+        if model is None:
+            with self._lock:
+                model = self._models.get(name)
+                if model is None:
+                    model = self._models[name] = self._load_model(name)
+        return model
+
+    def _load_model(self, name: str) -> ServingModel:
+        from artrec.recommend.serving import load_serving_model
+
+        serving = load_serving_model(self.workspace, name)
+        if not np.array_equal(serving.catalog.item_ids, self.catalog.item_ids):
+            raise DataError(
+                f"model {serving.info.name!r} was loaded on another catalogue than the engine's; "
+                "reopen the workspace"
+            )
+        return serving
+
+    def model_for(
+        self, recommender: str | None = None, *, visrank_options: bool = False
+    ) -> ServingModel | None:
+        """The model a query runs on, ``None`` meaning VisRank: the rule of
+        :func:`artrec.recommend.serving.chosen_model` (same parameters; the workspace's
+        default is read once per engine), the model loaded once by :meth:`serving_model`."""
+        from artrec.recommend.serving import chosen_model, default_model_name
+
+        if self._default_model is None:
+            self._default_model = (default_model_name(self.workspace),)
+        default = self._default_model[0]
+        name = chosen_model(default, recommender, visrank_options=visrank_options)
+        return None if name is None else self.serving_model(name)
+
     # -- stock ----------------------------------------------------------------------------
     def sold_mask(self) -> np.ndarray:
         """Catalogue rows marked sold in the stock source, now (read-only)."""
@@ -451,6 +518,7 @@ class Engine:
         exclude_item_ids: Sequence[str] = (),
         diversify: float | None = None,
         only_in_stock: bool = True,
+        recommender: str | None = None,
     ) -> list[Recommendation]:
         """Recommendations for a visitor who liked ``liked_item_ids``.
 
@@ -472,6 +540,9 @@ class Engine:
             MMR trade-off ``lambda`` in [0, 1] (1 = pure relevance); ``None`` for no re-ranking.
         only_in_stock
             Leave out the items the stock source marks sold.
+        recommender
+            Which recommender answers (:meth:`model_for`): by default the workspace's chosen
+            model when it has one and no VisRank option is given, else VisRank.
 
         Raises
         ------
@@ -486,6 +557,13 @@ class Engine:
         if not len(liked_item_ids):
             raise DataError("no liked items given")
         liked = self.catalog.rows_of(list(dict.fromkeys(str(i) for i in liked_item_ids)))
+        visrank_options = _names_visrank(config, aggregation, metric, embedding, features, m)
+        model = self.model_for(recommender, visrank_options=visrank_options)
+        if model is not None:
+            exclude = [np.concatenate([liked, self._rows(exclude_item_ids)])]
+            return self._recommend_model(
+                model, [liked], exclude, k, diversify, only_in_stock, verb="liked"
+            )[0]
         cfg, source = self._query(
             config, features, aggregation=aggregation, metric=metric, embedding=embedding, m=m
         )
@@ -579,7 +657,9 @@ class Engine:
                     raise UnknownIdError(
                         f"unknown user id {short_repr(u)} (no {'/'.join(kinds)} events{_in(history)})"
                     )
-        lists = self._recommend_profiles([profiles[u] for u in users], k, **options)
+        lists = self._recommend_profiles(
+            [profiles[u] for u in users], k, verb=_verb(kinds), **options
+        )
         return dict(zip(users, lists, strict=True))
 
     def _recommend_profiles(
@@ -596,14 +676,97 @@ class Engine:
         exclude_item_ids: Sequence[str] = (),
         diversify: float | None = None,
         only_in_stock: bool = True,
+        recommender: str | None = None,
+        verb: str = "bought",
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for each of ``profiles`` (catalogue rows), in one batch."""
         extra = self._rows(exclude_item_ids)
+        excludes = [np.concatenate([p, extra]) for p in profiles]
+        visrank_options = _names_visrank(config, aggregation, metric, embedding, features, m)
+        model = self.model_for(recommender, visrank_options=visrank_options)
+        if model is not None:
+            return self._recommend_model(
+                model, profiles, excludes, k, diversify, only_in_stock, verb=verb
+            )
         cfg, source = self._query(
             config, features, aggregation=aggregation, metric=metric, embedding=embedding, m=m
         )
-        excludes = [np.concatenate([p, extra]) for p in profiles]
-        return self._recommend_rows(profiles, excludes, k, cfg, source, diversify, only_in_stock)
+        return self._recommend_rows(
+            profiles, excludes, k, cfg, source, diversify, only_in_stock, verb=verb
+        )
+
+    def _recommend_model(
+        self,
+        model: ServingModel,
+        profiles: list[np.ndarray],
+        excludes: list[np.ndarray],
+        k: int,
+        diversify: float | None,
+        only_in_stock: bool,
+        *,
+        verb: str,
+    ) -> list[list[Recommendation]]:
+        """The chosen model's lists: profiles folded in at scoring time, nothing refitted;
+        with ``diversify``, MMR over ``MMR_POOL_FACTOR * k`` candidates on the model's item
+        vectors."""
+        from artrec.recommend.rerank import mmr
+
+        _check_diversify(diversify)
+        vectors = getattr(getattr(model.model, "data_", None), "vectors", None)
+        if diversify is not None and vectors is None:
+            raise DataError(f"diversify needs item vectors and model {model.info.name!r} has none")
+        available = ~self.sold_mask() if only_in_stock else None
+        if available is None:
+            available = np.ones(self.catalog.n_items, dtype=bool)
+        pool = k if diversify is None else k * MMR_POOL_FACTOR
+        ranking = model.recommend(profiles, pool, exclude=excludes, available=available)
+        out: list[list[Recommendation]] = []
+        for j in range(len(profiles)):
+            valid = ranking.rows[j] >= 0
+            rows, scores = ranking.rows[j][valid], ranking.scores[j][valid]
+            because = ranking.because[j][valid]
+            codes = _codes(ranking, j)[valid]
+            if diversify is not None and rows.size:
+                assert vectors is not None
+                picked = mmr(rows, scores, vectors, k, float(diversify))
+                position = {r: i for i, r in enumerate(rows.tolist())}
+                keep = np.array([position[r] for r in picked.tolist()], dtype=np.int64)
+                rows, scores, because, codes = rows[keep], scores[keep], because[keep], codes[keep]
+            out.append(
+                [
+                    self._recommendation(r, s, b, None, c, verb)
+                    for r, s, b, c in zip(
+                        rows[:k].tolist(),
+                        scores[:k].tolist(),
+                        because[:k].tolist(),
+                        codes[:k].tolist(),
+                        strict=True,
+                    )
+                ]
+            )
+        return out
+
+    def _recommendation(
+        self, row: int, score: float, because: int, because_score: float | None, code: str,
+        verb: str,
+    ) -> Recommendation:  # fmt: skip
+        """One :class:`Recommendation` with its reason sentence (the ``because`` item named
+        by its title, else its id)."""
+        ids = self.catalog.item_ids
+        because_id = None if because < 0 else str(ids[because])
+        label = None
+        if because_id is not None:
+            titles = self.catalog.column("title")
+            title = None if titles is None else titles[because]
+            label = title if isinstance(title, str) and title else because_id
+        return Recommendation(
+            str(ids[row]),
+            float(score),
+            because_id,
+            None if because_id is None else because_score,
+            str(code),
+            R.reason_text(str(code), label, verb=verb) if code else "",
+        )
 
     def _rows(self, item_ids: Sequence[str]) -> np.ndarray:
         return self.catalog.rows_of(list(item_ids)) if len(item_ids) else np.zeros(0, np.int64)
@@ -617,11 +780,12 @@ class Engine:
         source: VectorSource,
         diversify: float | None,
         only_in_stock: bool,
+        *,
+        verb: str = "bought",
     ) -> list[list[Recommendation]]:
         from artrec.recommend.rerank import mmr
 
-        if diversify is not None and not 0.0 <= float(diversify) <= 1.0:
-            raise DataError(f"diversify must lie in [0, 1], got {diversify}")
+        _check_diversify(diversify)
         rec = self._recommender(source, cfg)
         emb = self._embedding(source)
         available = emb.has_vector & ~self.sold_mask() if only_in_stock else emb.has_vector
@@ -638,38 +802,58 @@ class Engine:
             available=available,
         )
         prepared = rec.prepared_
-        ids = self.catalog.item_ids
         for t, j in enumerate(todo):
             valid = ranking.rows[t] >= 0
             rows, scores = ranking.rows[t][valid], ranking.scores[t][valid]
             because = ranking.because[t][valid]
+            codes = _codes(ranking, t)[valid]
             if diversify is not None and rows.size:
                 picked = mmr(rows, scores, emb.vectors, k, float(diversify))
                 position = {r: i for i, r in enumerate(rows.tolist())}
                 keep = np.array([position[r] for r in picked.tolist()], dtype=np.int64)
-                rows, scores, because = rows[keep], scores[keep], because[keep]
-            rows, scores, because = rows[:k], scores[:k], because[:k]
+                rows, scores, because, codes = rows[keep], scores[keep], because[keep], codes[keep]
+            rows, scores, because, codes = rows[:k], scores[:k], because[:k], codes[:k]
             if not rows.size:
                 continue
             because_scores = rowwise(
                 prepared[rows], prepared[np.maximum(because, 0)], cfg.metric
             ).astype(np.float64)
             out[j] = [
-                Recommendation(
-                    str(ids[r]),
-                    float(s),
-                    None if b < 0 else str(ids[b]),
-                    None if b < 0 else float(bs),
-                )
-                for r, s, b, bs in zip(
+                self._recommendation(r, s, b, float(bs), c, verb)
+                for r, s, b, bs, c in zip(
                     rows.tolist(),
                     scores.tolist(),
                     because.tolist(),
                     because_scores.tolist(),
+                    codes.tolist(),
                     strict=True,
                 )
             ]
         return out
+
+
+def _names_visrank(*options: Any) -> bool:
+    """Whether a query names a VisRank choice (any option given)."""
+    return any(option is not None for option in options)
+
+
+def _verb(kinds: Sequence[str]) -> str:
+    """How a user got their profile items, for reason sentences."""
+    if "purchase" in kinds:
+        return "bought" if "like" not in kinds else "bought or liked"
+    return "liked"
+
+
+def _codes(ranking: Ranking, j: int) -> np.ndarray:
+    """Reason codes of list ``j`` of ``ranking`` (``""`` where it has none)."""
+    if ranking.reasons is None:
+        return np.full(ranking.rows.shape[1], R.NONE, dtype=object)
+    return np.asarray(ranking.reasons[j], dtype=object)
+
+
+def _check_diversify(diversify: float | None) -> None:
+    if diversify is not None and not 0.0 <= float(diversify) <= 1.0:
+        raise DataError(f"diversify must lie in [0, 1], got {diversify}")
 
 
 def _in(history: str) -> str:

@@ -53,10 +53,18 @@ def add_k_arg(
 
 
 def add_visrank_args(
-    parser: argparse.ArgumentParser, *, aggregation: bool = True, plural: bool = False
+    parser: argparse.ArgumentParser,
+    *,
+    aggregation: bool = True,
+    plural: bool = False,
+    explicit: bool = False,
 ) -> None:
     """Add the VisRank options: ``--embedding``, ``--metric``, ``--aggregation`` and ``-m``
-    (with ``plural``: ``--embeddings``, ``--metrics``, ``--aggregations``, several each)."""
+    (with ``plural``: ``--embeddings``, ``--metrics``, ``--aggregations``, several each).
+
+    With ``explicit`` the options default to ``None`` (the documented defaults are filled in
+    by :func:`visrank_config`), so that :func:`names_visrank` can tell whether one was given.
+    """
     if plural:
         parser.add_argument(
             "--embeddings",
@@ -88,20 +96,24 @@ def add_visrank_args(
         parser.add_argument(
             "--metric",
             choices=METRICS,
-            default=DEFAULT_METRIC,
+            default=None if explicit else DEFAULT_METRIC,
             help=f"similarity metric (default {DEFAULT_METRIC})",
         )
         if aggregation:
             parser.add_argument(
                 "--aggregation",
                 choices=AGGREGATIONS,
-                default=DEFAULT_AGGREGATION,
+                default=None if explicit else DEFAULT_AGGREGATION,
                 help="how similarities to the profile are combined (default "
                 f"{DEFAULT_AGGREGATION}, the notebook's)",
             )
     if aggregation:
         parser.add_argument(
-            "-m", "--m", type=positive_int, default=3, help="m of topm_mean (default 3)"
+            "-m",
+            "--m",
+            type=positive_int,
+            default=None if explicit else 3,
+            help="m of topm_mean (default 3)",
         )
 
 
@@ -133,13 +145,47 @@ def add_history_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def visrank_config(args: argparse.Namespace) -> VisRankConfig:
-    """The :class:`~artrec.config.VisRankConfig` named by :func:`add_visrank_args` options."""
-    return VisRankConfig(
-        args.embedding,
-        args.metric,
-        getattr(args, "aggregation", DEFAULT_AGGREGATION),
-        getattr(args, "m", 3),
+    """The :class:`~artrec.config.VisRankConfig` named by :func:`add_visrank_args` options
+    (options not given keep :class:`~artrec.config.VisRankConfig`'s defaults)."""
+    return VisRankConfig().override(
+        embedding=args.embedding,
+        metric=args.metric,
+        aggregation=getattr(args, "aggregation", None),
+        m=getattr(args, "m", None),
     )
+
+
+def add_recommender_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--recommender visrank|NAME`` (with :func:`add_visrank_args` ``explicit=True``).
+
+    The rule is :func:`artrec.recommend.serving.chosen_model`: by default the workspace's chosen
+    model (saved by ``artrec tune``) when it has one and no VisRank option is given, else
+    VisRank.
+    """
+    from artrec.recommend.serving import VISRANK
+
+    parser.add_argument(
+        "--recommender",
+        default=None,
+        metavar="NAME",
+        help=f"{VISRANK} (content only), or a saved model's name (default: the workspace's "
+        "chosen model from `artrec tune` when it has one and no VisRank option (--embedding, "
+        f"--metric, --aggregation, -m, --features) is given, else {VISRANK})",
+    )
+
+
+def names_visrank(args: argparse.Namespace) -> bool:
+    """Whether the command line gives a VisRank option (see :func:`add_recommender_arg`)."""
+    names = ("embedding", "metric", "aggregation", "m", "features")
+    return any(getattr(args, name, None) is not None for name in names)
+
+
+def show_model_line(serving: Any) -> None:
+    """One line on stderr naming the chosen model, and its staleness advice when stale."""
+    line = f"artrec: recommending with model {serving.info.name!r} ({serving.info.kind})"
+    if serving.staleness:
+        line += f"; {serving.staleness}"
+    print(line, file=sys.stderr)
 
 
 def _kind_list(text: str) -> list[str]:

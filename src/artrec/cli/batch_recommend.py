@@ -2,7 +2,9 @@
 
 The run is written to ``<workspace>/recommendations/<run>/`` (see
 :mod:`artrec.recommend.batch` for the files) and can be resumed after an interruption by
-running the same command again. ``--index visrank`` scores every item for every user
+running the same command again. The workspace's chosen model (``artrec tune``) ranks when
+it has one and no VisRank option (``--embedding``, ``--metric``, ``--aggregation``, ``-m``,
+an index kind) is given (:func:`artrec.recommend.serving.chosen_model`). ``--index visrank`` scores every item for every user
 (exact VisRank); an index kind (``exact``, ``faiss-hnsw``, ...) generates candidates from
 the nearest neighbours of each profile item, which scales to millions of items. A saved
 index (``artrec index build``) is used when there is one for the embedding, kind and metric.
@@ -23,7 +25,8 @@ def register(subparsers: Any) -> None:
         help="recommend to every user in bounded chunks and save the lists in the workspace",
         description=(
             "Rank k artworks for every user with events of --kinds, --chunk-size users at a "
-            "time, and write them to <workspace>/recommendations/<run>/ (rows, scores, "
+            "time (with the workspace's chosen model from `artrec tune` when it has one and "
+            "no VisRank option is given, else VisRank), and write them to <workspace>/recommendations/<run>/ (rows, scores, "
             "explanations as .npy, user and item ids as JSON). Rerunning the same command "
             "resumes an interrupted run. --index visrank scores every item exactly; an index "
             "kind takes --candidates nearest neighbours per profile item as candidates and "
@@ -32,7 +35,8 @@ def register(subparsers: Any) -> None:
     )
     opts.add_workspace_arg(parser)
     opts.add_k_arg(parser, "recommendations per user")
-    opts.add_visrank_args(parser)
+    opts.add_recommender_arg(parser)
+    opts.add_visrank_args(parser, explicit=True)
     opts.add_index_arg(
         parser,
         "visrank",
@@ -88,8 +92,14 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``artrec recommend-all``."""
     from artrec.data.workspace import Workspace
     from artrec.recommend.batch import recommend_all_in_workspace
+    from artrec.recommend.serving import chosen_model, default_model_name, load_serving_model
 
     ws = Workspace.open(args.workspace)
+    visrank_options = opts.names_visrank(args) or args.index != "visrank"
+    name = chosen_model(default_model_name(ws), args.recommender, visrank_options=visrank_options)
+    model = None if name is None else load_serving_model(ws, name)
+    if model is not None:
+        opts.show_model_line(model)
     ranker = None
     if args.engine == "ray":
         from artrec.recommend.ray_batch import ray_ranker
@@ -101,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             ws, opts.visrank_config(args), index=args.index, params=opts.parse_params(args.param),
             n_candidates=args.candidates, k=args.k, chunk_size=args.chunk_size,
             kinds=opts.kinds_of(args), split=args.split, run=args.run, resume=not args.no_resume,
-            include_sold=args.include_sold, progress=progress, ranker=ranker,
+            include_sold=args.include_sold, progress=progress, ranker=ranker, model=model,
         )  # fmt: skip
     finally:
         if bar is not None:

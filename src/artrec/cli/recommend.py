@@ -14,9 +14,13 @@ def register(subparsers: Any) -> None:
         "recommend",
         help="recommend artworks to users or to a visitor, with a reason for each",
         description=(
-            "Content-based (VisRank) recommendations: every artwork is scored by aggregating "
-            "its similarity to the works the person bought or liked; consumed and sold works "
-            "are left out. Each recommendation names the profile work it is most similar to."
+            "Recommendations from the workspace's chosen model (the hybrid saved by `artrec "
+            "tune`) when it has one, each with its reason (because you bought X, popular with "
+            "collectors who bought X, by an artist you collect, trending this month); else, "
+            "or with --recommender visrank or any VisRank option, content-based VisRank: "
+            "every artwork is scored by aggregating its similarity to the works the person "
+            "bought or liked, and each recommendation names the profile work it is most "
+            "similar to. Consumed and sold works are left out."
         ),
     )
     opts.add_workspace_arg(parser)
@@ -27,7 +31,8 @@ def register(subparsers: Any) -> None:
         "--all-users", action="store_true", help="every user with events, in one batch"
     )
     opts.add_k_arg(parser, "recommendations each")
-    opts.add_visrank_args(parser)
+    opts.add_recommender_arg(parser)
+    opts.add_visrank_args(parser, explicit=True)
     opts.add_features_arg(parser)
     opts.add_kinds_arg(parser, ("purchase", "like"), "form a user's profile")
     opts.add_history_arg(parser)
@@ -48,15 +53,21 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handle ``artrec recommend``."""
     from artrec.engine import Engine
+    from artrec.recommend.serving import VISRANK
 
-    config = opts.visrank_config(args)
     engine = Engine.from_workspace(args.workspace)
+    visrank_options = opts.names_visrank(args)
+    model = engine.model_for(args.recommender, visrank_options=visrank_options)
+    config = opts.visrank_config(args)
     options: dict[str, Any] = {
-        "config": config,
         "diversify": args.diversify,
         "only_in_stock": not args.include_sold,
-        "features": args.features,
+        "recommender": args.recommender,
     }
+    if model is None:
+        options.update(config=config, features=args.features, recommender=VISRANK)
+    else:
+        opts.show_model_line(model)
     if args.liked:
         who, results = "visitor", {"visitor": engine.recommend(args.liked, args.k, **options)}
     else:
@@ -70,13 +81,21 @@ def run(args: argparse.Namespace) -> int:
         for rank, rec in enumerate(recs, start=1):
             row = {who: person, "rank": rank, "item_id": rec.item_id, "score": rec.score}
             row = opts.titled(engine.catalog, row)
-            row["because"] = _reason(engine.catalog, rec.because_item_id)
-            if args.format != "table":
-                row.update(because_item_id=rec.because_item_id, because_score=rec.because_score)
+            if model is None:
+                row["because"] = _reason(engine.catalog, rec.because_item_id)
+                if args.format != "table":
+                    row.update(because_item_id=rec.because_item_id, because_score=rec.because_score)
+            else:
+                row["because"] = rec.reason_text
+                if args.format != "table":
+                    row.update(because_item_id=rec.because_item_id, reason=rec.reason)
             rows.append(row)
-    source = engine.vector_source(config, args.features).label
-    what = f"{config.aggregation}, {config.metric}, {source}"
-    opts.emit(rows, args.format, title=f"top {args.k} by VisRank ({what})")
+    if model is None:
+        source = engine.vector_source(config, args.features).label
+        title = f"top {args.k} by VisRank ({config.aggregation}, {config.metric}, {source})"
+    else:
+        title = f"top {args.k} by model {model.info.name!r} ({model.info.kind})"
+    opts.emit(rows, args.format, title=title)
     return 0
 
 

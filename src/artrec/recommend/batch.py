@@ -21,7 +21,8 @@ FAISS index) the work per user does not grow with the catalogue.
 Memory: one chunk of rankings plus the run's memory maps, whatever the number of users.
 
 :func:`recommend_all_in_workspace` is ``artrec recommend-all``: the profiles, the stock and
-the recommender (VisRank, or candidates from a saved or new index) from a workspace.
+the recommender (a saved model such as the one ``artrec tune`` chose, VisRank, or candidates
+from a saved or new index) from a workspace.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from artrec.ranking import clamp_k
 from artrec.recommend.base import Ranking, Recommender, TrainData, check_profiles
 from artrec.recommend.candidates import DEFAULT_CANDIDATES
 from artrec.vectors import FeatureSet, as_id_array
+
+if TYPE_CHECKING:
+    from artrec.recommend.serving import ServingModel
 
 #: Users ranked per chunk by default.
 DEFAULT_BATCH_CHUNK = 1024
@@ -318,6 +322,7 @@ def recommend_all_in_workspace(
     include_sold: bool = False,
     progress: ProgressCallback | None = None,
     ranker: ChunkRanker | None = None,
+    model: ServingModel | None = None,
 ) -> WorkspaceRun:
     """Recommend to every user with events of ``kinds`` into ``<workspace>/recommendations/<run>``.
 
@@ -325,6 +330,11 @@ def recommend_all_in_workspace(
     ----------
     workspace, config
         Where, and which VisRank configuration (embedding ``None``: the default one).
+    model
+        Rank with this saved model instead (loaded by
+        :func:`artrec.recommend.serving.load_serving_model` from this workspace: refreshed on
+        the current data); ``config`` and ``index`` are then not used, and the run's default
+        name is ``<model>-k<k>``.
     index
         ``"visrank"`` scores every item exactly; an index kind
         (:data:`artrec.index.factory.INDEX_KINDS`) generates ``n_candidates`` candidates per
@@ -339,9 +349,78 @@ def recommend_all_in_workspace(
     k, chunk_size, resume, progress, ranker
         See :func:`recommend_all`.
     """
+    source: Recommender
+    if model is not None:
+        source, item_ids = model.model, model.catalog.item_ids
+        describe: dict[str, Any] = {"model": model.info.name, "kind": model.info.kind}
+    else:
+        source, item_ids, describe = _visrank_source(workspace, config, index, params, n_candidates)
+    k = clamp_k(k, len(item_ids))
+    kinds = workspace.check_kinds(kinds)
+    describe["kinds"] = list(kinds)
+    if model is not None:
+        default_name = f"{model.info.name}-k{k}"
+    else:
+        default_name = f"{describe['embedding']}-{index}-{config.metric}-k{k}"
+    events = workspace.interactions(kinds=kinds)
+    if split is not None:
+        if events.splits is None:
+            raise DataError("the interaction log has no train/test split; drop --split")
+        events = events.select(events.splits == split)
+    row_of = {item_id: r for r, item_id in enumerate(item_ids.tolist())}
+    profiles: dict[str, np.ndarray] = {}
+    skipped = 0
+    for user, items in events.by_user().items():
+        rows = [row_of[i] for i in items.tolist() if i in row_of]
+        if not rows:
+            skipped += 1  # no item of this user has a vector: nothing to recommend from
+            continue
+        profiles[user] = np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
+    if not profiles:
+        raise DataError(f"no users with {'/'.join(kinds)} events in workspace {workspace.root}")
+    sold = set() if include_sold else workspace.sold_set()
+    available = ~np.isin(item_ids, list(sold)) if sold else None
+    if model is not None and available is None:
+        available = np.ones(len(item_ids), dtype=bool)  # not the mask the model was fitted with
+    name = check_name(run or default_name, what="run name")
+    result = recommend_all(
+        source,
+        profiles,
+        workspace.root / "recommendations" / name,
+        item_ids=item_ids,
+        k=k,
+        chunk_size=chunk_size,
+        available=available,
+        resume=resume,
+        progress=progress,
+        describe=describe,
+        ranker=ranker,
+    )
+    workspace.record_run(
+        "recommend-all",
+        {**describe, "k": k, "run": name},
+        {
+            "n_users": result.n_users,
+            "skipped_users": skipped,
+            "computed_chunks": result.computed_chunks,
+            "seconds": result.seconds,
+        },
+    )
+    return WorkspaceRun(name, result, skipped)
+
+
+def _visrank_source(
+    workspace: Workspace,
+    config: VisRankConfig,
+    index: str,
+    params: Mapping[str, Any] | None,
+    n_candidates: int,
+) -> tuple[Recommender, np.ndarray, dict[str, Any]]:
+    """VisRank over every item, or candidates from an index, for
+    :func:`recommend_all_in_workspace`: ``(source, item_ids, describe)``."""
     embedding = workspace.resolve_embedding(config.embedding)
     vectors = FeatureSet.load(workspace.embeddings_dir, embedding)
-    describe: dict[str, Any] = {"embedding": embedding, "index": index, "kinds": list(kinds)}
+    describe: dict[str, Any] = {"embedding": embedding, "index": index}
     describe.update(metric=config.metric, aggregation=config.aggregation, m=config.m)
     source: Recommender
     if index == "visrank":
@@ -367,51 +446,7 @@ def recommend_all_in_workspace(
         item_ids = built.item_ids_
         source = IndexCandidateRecommender(built, config.aggregation, config.m, n_candidates)
         source.fit(TrainData(built.n_items))
-    k = clamp_k(k, len(item_ids))
-    kinds = workspace.check_kinds(kinds)
-    events = workspace.interactions(kinds=kinds)
-    if split is not None:
-        if events.splits is None:
-            raise DataError("the interaction log has no train/test split; drop --split")
-        events = events.select(events.splits == split)
-    row_of = {item_id: r for r, item_id in enumerate(item_ids.tolist())}
-    profiles: dict[str, np.ndarray] = {}
-    skipped = 0
-    for user, items in events.by_user().items():
-        rows = [row_of[i] for i in items.tolist() if i in row_of]
-        if not rows:
-            skipped += 1  # no item of this user has a vector: nothing to recommend from
-            continue
-        profiles[user] = np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
-    if not profiles:
-        raise DataError(f"no users with {'/'.join(kinds)} events in workspace {workspace.root}")
-    sold = set() if include_sold else workspace.sold_set()
-    available = ~np.isin(item_ids, list(sold)) if sold else None
-    name = check_name(run or f"{embedding}-{index}-{config.metric}-k{k}", what="run name")
-    result = recommend_all(
-        source,
-        profiles,
-        workspace.root / "recommendations" / name,
-        item_ids=item_ids,
-        k=k,
-        chunk_size=chunk_size,
-        available=available,
-        resume=resume,
-        progress=progress,
-        describe=describe,
-        ranker=ranker,
-    )
-    workspace.record_run(
-        "recommend-all",
-        {**describe, "k": k, "run": name},
-        {
-            "n_users": result.n_users,
-            "skipped_users": skipped,
-            "computed_chunks": result.computed_chunks,
-            "seconds": result.seconds,
-        },
-    )
-    return WorkspaceRun(name, result, skipped)
+    return source, item_ids, describe
 
 
 def _open_run(

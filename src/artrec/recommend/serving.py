@@ -37,6 +37,8 @@ from artrec.recommend.store import ModelInfo, SavableRecommender, data_fingerpri
 
 #: Workspace meta key naming the default model (written by ``artrec tune``).
 DEFAULT_MODEL_KEY = "default_model"
+#: ``recommender`` value that always means content-based VisRank (:func:`chosen_model`).
+VISRANK = "visrank"
 
 
 def default_model_name(workspace: Workspace) -> str | None:
@@ -49,6 +51,41 @@ def set_default_model(workspace: Workspace, name: str) -> None:
     if not (workspace.models_dir / name / "model.json").is_file():
         raise DataError(f"no saved model {name!r} in {workspace.models_dir}")
     workspace.set_meta(DEFAULT_MODEL_KEY, name)
+
+
+def chosen_model(
+    default: str | None, recommender: str | None = None, *, visrank_options: bool = False
+) -> str | None:
+    """The one rule for which recommender answers: the saved model's name, or ``None`` for
+    VisRank.
+
+    Parameters
+    ----------
+    default
+        The workspace's default model (:func:`default_model_name`), ``None`` when it has none.
+    recommender
+        ``None``: ``default`` unless ``visrank_options`` (or when there is none), else
+        VisRank; :data:`VISRANK`: VisRank; any other name: that saved model.
+    visrank_options
+        Whether the request names a VisRank choice (a configuration, aggregation, metric,
+        embedding, ``m``, raw feature set or index); such a request keeps VisRank's exact
+        behaviour.
+
+    Raises
+    ------
+    DataError
+        For VisRank options together with a saved model's name.
+    """
+    if recommender == VISRANK:
+        return None
+    if recommender is None:
+        return None if visrank_options else default
+    if visrank_options:
+        raise DataError(
+            f"VisRank options (aggregation, metric, embedding, m, features, index) do not "
+            f"apply to model {recommender!r}; drop them or use the recommender {VISRANK}"
+        )
+    return recommender
 
 
 def training_events(workspace: Workspace, kinds: Sequence[str] | None = None) -> Interactions:
@@ -71,10 +108,8 @@ def embedding_vectors(
     workspace has no such embedding."""
     from artrec.embedding import load_embedding
 
-    name = name or workspace.get_meta("default_embedding")
-    if name is None:
-        return None, None
     try:
+        name = workspace.resolve_embedding(name)  # the one rule: default, else the only one
         fs = load_embedding(workspace, name)
     except (ArtrecError, FileNotFoundError):
         return None, None
