@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +79,9 @@ class Recommendation:
     chosen model's); ``because_item_id`` is the profile item that contributed most to it and
     ``because_score`` (VisRank only) their similarity under the metric used. ``reason`` is
     the reason code (:data:`artrec.recommend.reasons.REASONS`) and ``reason_text`` its
-    sentence ("because you bought X", "by an artist you collect", ...).
+    sentence ("because you bought X", "by an artist you collect", ...); the sentence is
+    presentation (its verb says how the profile was given: a visitor's likes or a user's
+    events), so two recommendations compare equal on item, scores, ``because`` and code.
     """
 
     item_id: str
@@ -87,7 +89,7 @@ class Recommendation:
     because_item_id: str | None
     because_score: float | None
     reason: str = ""
-    reason_text: str = ""
+    reason_text: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,19 @@ def add_protocol_args(parser: argparse.ArgumentParser) -> None:
             "is printed)"
         ),
     )
+    parser.add_argument(
+        "--windows",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=(
+            "time replay with refits: cut the test period into N windows and fit every "
+            "recommender on the events of every kind before each window, so a collaborative "
+            "model or the tuned hybrid learns only from the past of the cases it ranks (N fits "
+            "per recommender; implies --protocol time-replay; default: plain time replay, "
+            "fitted on no event)"
+        ),
+    )
     add_k_arg(parser)
     add_kinds_arg(parser, ("purchase",), "are treated as purchases")
     parser.add_argument(
@@ -370,8 +383,9 @@ def progress_wanted(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty() if wanted is None else bool(wanted)
 
 
-def protocol_note(asked: str | None, used: str) -> None:
-    """When no ``--protocol`` was given, say on stderr which one was chosen and why."""
+def protocol_note(asked: str | int | None, used: str) -> None:
+    """When no ``--protocol`` (nor ``--windows``) was given, say on stderr which one was
+    chosen and why."""
     if asked is None:
         from artrec.evaluation.protocols import DEFAULT_PROTOCOL_REASONS
 

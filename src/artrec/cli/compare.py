@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from artrec.cli import _common as opts
-from artrec.evaluation.configs import BASELINES
+from artrec.evaluation.configs import BASELINES, LEARNING
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +38,17 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--recommenders",
+        nargs="+",
+        choices=LEARNING,
+        default=(),
+        metavar="KIND",
+        help=(
+            f"further recommender kinds at their default parameters ({', '.join(LEARNING)}; "
+            "auto is the hybrid tuned on a validation split of each fit's own events)"
+        ),
+    )
+    parser.add_argument(
         "--baseline",
         default=None,
         help="configuration every other one is tested against (default: the first baseline)",
@@ -61,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``artrec compare``."""
     from artrec.data.simulate import interactions_simulated
     from artrec.data.workspace import Workspace
+    from artrec.evaluation.configs import Config
     from artrec.evaluation.runs import compare_workspace
 
     ws = Workspace.open(args.workspace)
@@ -71,14 +83,15 @@ def run(args: argparse.Namespace) -> int:
             baselines=args.baselines, baseline=args.baseline, m=args.m, seed=args.seed,
             diversity_embedding=args.diversity_embedding, protocol=args.protocol, k=args.k,
             kinds=opts.kinds_of(args), chunk_size=args.chunk_size, record=opts.record_run(args, ws),
-            workers=args.workers, progress=progress,
+            workers=args.workers, progress=progress, windows=args.windows,
+            extra=[Config(kind) for kind in args.recommenders],
         )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
     note = opts.simulated_note(interactions_simulated(ws))
     first = next(iter(result.results.values()))
-    opts.protocol_note(args.protocol, first.protocol)
+    opts.protocol_note(args.protocol or args.windows, first.protocol)
     payload = {"protocol": first.protocol, "k": first.k, "simulated": note is not None}
     if opts.emit_result({**payload, **result.to_dict()}, result.to_rows(), args.format):
         return 0

@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate_workspace(
             ws, config, protocol=args.protocol, k=args.k, kinds=kinds,
             chunk_size=args.chunk_size, record=opts.record_run(args, ws), progress=progress,
+            windows=args.windows,
         )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
-    opts.protocol_note(args.protocol, result.protocol)
+    opts.protocol_note(args.protocol or args.windows, result.protocol)
     note = opts.simulated_note(interactions_simulated(ws))
     payload = {**result.to_dict(), "simulated": note is not None, "run_id": result.run_id}
     if opts.emit_result(payload, result.to_rows(), args.format):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,7 @@ from artrec.evaluation.evaluator import (
     record_evaluation,
 )
 from artrec.evaluation.protocols import Split, make_split
+from artrec.evaluation.windowed import Refit
 
 __all__ = [
     "ALPHA",
@@ -389,6 +390,7 @@ def compare(
     workspace: Workspace | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    refit: Refit | None = None,
 ) -> ComparisonResult:
     """Evaluate every configuration on the same split and test each against ``baseline``.
 
@@ -417,7 +419,7 @@ def compare(
         Where to record each evaluation and the comparison (``runs`` table); defaults to
         ``data`` when that is a workspace. With an :class:`EvalData` and no workspace,
         nothing is recorded.
-    workers, progress
+    workers, progress, refit
         See :func:`evaluate_configs`; the results do not depend on ``workers``.
     """
     if not configs:
@@ -461,6 +463,7 @@ def compare(
         workspace=workspace,
         workers=workers,
         progress=progress,
+        refit=refit,
     )
     result = compare_results(results, base_name, configs)
     if workspace is not None:
@@ -487,8 +490,13 @@ def evaluate_configs(
     workspace: Workspace | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    refit: Refit | None = None,
 ) -> list[EvaluationResult]:
     """Evaluate each configuration on ``split``; results in configuration order.
+
+    With ``refit`` (a time-replay split), each configuration is refitted on the events
+    before each window of the test period (:func:`~artrec.evaluation.windowed.
+    windowed_time_replay`) instead of being fitted once on ``split.train``.
 
     With ``workers > 1`` the configurations are evaluated in that many worker processes
     (forked where the platform can, else spawned), which receive the catalogue, the split
@@ -497,7 +505,7 @@ def evaluate_configs(
     ``workers``. ``progress(done, len(configs))`` is called after each configuration.
     """
     vectors = {c.name: data.vectors(c.embedding) if c.needs_embedding else None for c in configs}
-    tasks = [_Task(c, vectors[c.name], diversity_vectors, k, chunk_size) for c in configs]
+    tasks = [_Task(c, vectors[c.name], diversity_vectors, k, chunk_size, refit) for c in configs]
     results: list[EvaluationResult] = []
     for i, result in enumerate(_run_tasks(tasks, data.catalog, split, workers)):
         if workspace is not None:
@@ -515,8 +523,21 @@ class _Task:
     diversity: np.ndarray | None
     k: int
     chunk_size: int
+    refit: Refit | None = None
 
     def run(self, catalog: Catalog, split: Split) -> EvaluationResult:
+        if self.refit is not None:
+            result = self.refit.evaluate(
+                self.config.build,
+                catalog,
+                split,
+                k=self.k,
+                vectors=self.vectors,
+                diversity_vectors=self.diversity,
+                chunk_size=self.chunk_size,
+                name=self.config.name,
+            )
+            return replace(result, params={**self.config.params_dict(), **result.params})
         return evaluate(
             self.config.build(),
             catalog,

@@ -32,6 +32,7 @@ from artrec.evaluation.kinds import config_kind
 __all__ = [
     "BASELINES",
     "KINDS",
+    "LEARNING",
     "Config",
     "Kind",
     "config_grid",
@@ -137,6 +138,8 @@ KINDS.update({name: config_kind(spec, Kind) for name, spec in LEARNING_KINDS.ite
 
 #: Names of the kinds ``artrec compare`` offers as baselines, in order.
 BASELINES: tuple[str, ...] = tuple(name for name, k in KINDS.items() if k.baseline)
+#: Names of the learning kinds ``artrec compare --recommenders`` offers, in order.
+LEARNING: tuple[str, ...] = tuple(LEARNING_KINDS)
 
 
 def get_kind(name: str) -> Kind:

@@ -4,11 +4,18 @@
 Both load the catalogue, the events of ``kinds`` and the embeddings they need, build the
 protocol's split once, refuse with a one-line :class:`~artrec.errors.ArtrecError` when there
 is nothing to evaluate, and record their runs in the workspace unless ``record=False``.
+
+With ``windows=N`` (``--windows N``) the protocol is time replay with refits
+(:func:`~artrec.evaluation.windowed.windowed_time_replay`): the test period is cut into
+``N`` windows and every configuration is fitted on the workspace's events of every kind
+before each window's first case, so a collaborative model or the tuned hybrid learns only
+from the past of the cases it ranks (``N`` fits per configuration).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from artrec.data.workspace import Workspace
 from artrec.errors import ArtrecError, short_repr
@@ -20,8 +27,17 @@ from artrec.evaluation.comparison import (
     default_embedding,
 )
 from artrec.evaluation.configs import Config, config_grid
-from artrec.evaluation.evaluator import DEFAULT_CHUNK, EvaluationResult, evaluate
+from artrec.evaluation.evaluator import (
+    DEFAULT_CHUNK,
+    EvaluationResult,
+    evaluate,
+    record_evaluation,
+)
 from artrec.evaluation.protocols import Split, default_protocol, make_split
+from artrec.evaluation.windowed import Refit
+
+#: The protocol ``windows`` runs under.
+WINDOWED_PROTOCOL = "time-replay"
 
 
 def describe_split(split: Split) -> str:
@@ -46,6 +62,22 @@ def _split(
     return split
 
 
+def _refit(
+    workspace: Workspace, protocol: str | None, windows: int | None, kinds: Sequence[str]
+) -> tuple[str | None, Refit | None]:
+    """The protocol and the :class:`Refit` of ``windows`` (``None`` for no refits)."""
+    if windows is None:
+        return protocol, None
+    if windows < 1:
+        raise ArtrecError(f"--windows must be >= 1, got {windows}")
+    if protocol is not None and protocol.replace("_", "-") != WINDOWED_PROTOCOL:
+        raise ArtrecError(
+            f"--windows refits on the past of each time-replay case; it does not apply to the "
+            f"{protocol} protocol (use --protocol {WINDOWED_PROTOCOL})"
+        )
+    return WINDOWED_PROTOCOL, Refit(windows, workspace.interactions(), tuple(kinds))
+
+
 def evaluate_workspace(
     workspace: Workspace,
     config: Config,
@@ -56,6 +88,7 @@ def evaluate_workspace(
     chunk_size: int = DEFAULT_CHUNK,
     record: bool = True,
     progress: Progress | None = None,
+    windows: int | None = None,
 ) -> EvaluationResult:
     """Evaluate one configuration on the workspace's events of ``kinds`` under ``protocol``.
 
@@ -64,8 +97,10 @@ def evaluate_workspace(
     one, else leave-last-out); the result names it. A configuration without an embedding
     runs on the workspace's default one. Intra-list diversity is measured in the
     configuration's embedding, else in the default embedding (NaN when there is none).
-    ``progress(done, total)`` is called after each chunk of cases.
+    ``progress(done, total)`` is called after each chunk of cases (after each window with
+    ``windows``, the module doc's time replay with refits).
     """
+    protocol, refit = _refit(workspace, protocol, windows, kinds)
     wanted: list[str | None] = []
     if config.needs_embedding:
         wanted.append(config.embedding)
@@ -79,6 +114,21 @@ def evaluate_workspace(
     diversity = vectors
     if diversity is None and data.embeddings:
         diversity = next(iter(data.embeddings.values()))
+    if refit is not None:
+        result = refit.evaluate(
+            config.build,
+            data.catalog,
+            split,
+            k=k,
+            vectors=vectors,
+            diversity_vectors=diversity,
+            chunk_size=chunk_size,
+            name=config.name,
+            progress=progress,
+        )
+        params = {**config.params_dict(), "kinds": list(kinds), **result.params}
+        result = replace(result, params=params)
+        return record_evaluation(workspace, result) if record else result
     return evaluate(
         config.build(),
         data.catalog,
@@ -113,6 +163,7 @@ def compare_workspace(
     record: bool = True,
     workers: int = 1,
     progress: Progress | None = None,
+    windows: int | None = None,
 ) -> ComparisonResult:
     """VisRank for each embedding x metric x aggregation, the baselines and ``extra``
     configurations on the same cases, each paired-tested against ``baseline``.
@@ -121,8 +172,10 @@ def compare_workspace(
     and popular, plus the favourite artist when the catalogue knows artists (``[]`` for
     none); ``baseline`` to the first baseline (see :func:`~artrec.evaluation.comparison.compare`);
     ``protocol`` to the one that fits the data (as in :func:`evaluate_workspace`).
-    ``progress(done, total)`` is called after each configuration.
+    ``progress(done, total)`` is called after each configuration; ``windows`` refits every
+    configuration per window of time replay (module doc).
     """
+    protocol, refit = _refit(workspace, protocol, windows, kinds)
     names: list[str | None] = list(embeddings) if embeddings else [None]
     data = EvalData.from_workspace(
         workspace,
@@ -155,4 +208,5 @@ def compare_workspace(
         workspace=workspace if record else None,
         workers=workers,
         progress=progress,
+        refit=refit,
     )

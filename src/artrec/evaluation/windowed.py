@@ -33,7 +33,7 @@ later windows.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -190,6 +190,49 @@ def windowed_time_replay(
     if before:
         skipped["before_test_period"] = before
     return merge_results(parts, k=k, n_items=catalog.n_items, skipped=skipped, name=label or "")
+
+
+@dataclass(frozen=True)
+class Refit:
+    """How ``evaluate`` and ``compare`` run windowed time replay (``--windows N``).
+
+    Attributes
+    ----------
+    n_windows
+        Windows of the test period: refits per configuration.
+    log
+        Every event the models may learn from (all kinds: purchases and likes).
+    case_kinds
+        Event kinds that are purchases (the time-replay cases).
+    """
+
+    n_windows: int
+    log: Interactions
+    case_kinds: tuple[str, ...] = ("purchase",)
+
+    def evaluate(
+        self,
+        factory: Callable[[], Recommender],
+        catalog: Catalog,
+        split: Split,
+        **options: Any,
+    ) -> EvaluationResult:
+        """:func:`windowed_time_replay` of a new recommender per window on ``split``
+        (``options``: its keyword arguments ``k``, ``vectors``, ``name``, ...)."""
+        if split.protocol != "time-replay":
+            raise DataError(
+                f"--windows refits on the past of time-replay cases; the {split.protocol} "
+                "protocol has no moments (use --protocol time-replay)"
+            )
+        return windowed_time_replay(
+            factory,
+            catalog,
+            self.log,
+            n_windows=self.n_windows,
+            case_kinds=self.case_kinds,
+            split=split,
+            **options,
+        )
 
 
 def merge_results(
