@@ -70,6 +70,25 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
     assert len(r.similar_examples) == 4 and r.collectors
     for c in r.collectors:
         assert c.recommendations and not set(c.bought) & {x.item_id for x in c.recommendations}
+    # Learning from the collectors: every baseline, every learning kind and the tuned hybrid
+    # under time replay with refits, paired-tested against the best single model.
+    from artrec.demo import LEARNED_WINDOWS
+    from artrec.evaluation.configs import LEARNING
+    from artrec.recommend.serving import default_model_name
+
+    lr = r.learned
+    assert lr is not None and lr.protocol == "time-replay"
+    assert {"random", "popular", "artist", *LEARNING} <= set(lr.config_names)
+    assert all(c.params.get("windows") == LEARNED_WINDOWS for c in lr.configs)
+    ndcg = {c: lr.mean(c, "ndcg@10") for c in lr.config_names}
+    single = {c: v for c, v in ndcg.items() if c != "auto"}
+    assert lr.baseline == max(single, key=lambda c: single[c])  # type: ignore[arg-type, return-value]
+    for row in lr.rows:
+        if row.metric == "ndcg@10":
+            assert (row.p_ttest is None) == (row.config == lr.baseline)
+    # tune made the tuned hybrid the workspace's chosen model
+    assert default_model_name(ws) == "auto" and r.chosen_model["name"] == "auto"
+    assert r.chosen_model["validation"]["ndcg"] > 0
     # Progress for every step, each ending with done == total.
     steps = {s for s, _, _ in demo["calls"]}
     assert {
@@ -79,6 +98,8 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
         "extract handcrafted",
         "embeddings",
         "evaluation",
+        "tune",
+        "learning models",
         "report",
     } <= steps
     # The run is stored, and the report exists and is self-contained.
@@ -88,6 +109,8 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
     html = result.report_path.read_text()
     assert result.report_path.name == "demo.html" and "data:image/jpeg;base64," in html
     assert "<script src" not in html and "<link" not in html
+    assert "Learning from the collectors (simulated)" in html
+    assert "the workspace&#x27;s chosen model" in html or "the workspace's chosen model" in html
     # Every step's wall, user and system time; both feature sets from one extract_all call.
     names = [p.name for p in result.phases]
     assert names == ["data", "simulation", "features", "embeddings", "analysis", "report"]

@@ -19,7 +19,15 @@ re-renders the report:
    distances); diversity figures of the lists.
 8. **collectors shown** -- what a few collectors bought, what they bought next, and what the
    notebook's method recommends, with reasons.
-9. **report** -- :func:`artrec.report.html.write_report` to ``reports/demo.html``.
+9. **tune** -- ``artrec tune`` on the simulated collectors with a small bounded budget
+   (:data:`TUNE_TRIALS` alternatives, :data:`TUNE_SECONDS` s): the tuned hybrid becomes the
+   workspace's chosen model for ``recommend``, ``recommend-all`` and ``serve``.
+10. **learning from the collectors** -- every baseline, every learning kind
+    (:data:`artrec.evaluation.configs.LEARNING`: collaborative models, metadata affinity,
+    the content source) and the tuned hybrid ``auto`` under time replay with refits
+    (:data:`LEARNED_WINDOWS` windows; :mod:`artrec.evaluation.windowed`), paired-tested
+    against the best single model.
+11. **report** -- :func:`artrec.report.html.write_report` to ``reports/demo.html``.
 
 The results (a :class:`~artrec.report.results.ReportResults`) are stored as JSON in a
 ``demo`` run of the workspace, so ``artrec report`` can re-render them
@@ -65,6 +73,11 @@ BASELINES: tuple[str, ...] = ("random", "popular", "artist")
 NOTEBOOK_CONFIG = f"visrank:{HYBRID}/cosine/sum_distance"
 TRIMMED_ITEMS = 300
 RESULTS_META = "demo_results"
+#: Time-replay windows (refits per model) of the learning-models table: bounds its cost.
+LEARNED_WINDOWS = 2
+#: Bounds of every tuning the demo runs (the workspace's model and ``auto`` in each refit).
+TUNE_TRIALS = 4
+TUNE_SECONDS = 60.0
 
 
 @dataclass
@@ -372,10 +385,12 @@ def _analyse(
     report: Progress,
     timings: dict[str, float],
 ) -> ReportResults:
-    """Steps 5-8: same-artist retrieval, similar examples, evaluation, collectors."""
+    """Steps 5-10: same-artist retrieval, similar examples, evaluation, collectors, tune,
+    learning from the collectors."""
     from artrec.engine import Engine
     from artrec.evaluation.comparison import EvalData, compare, config_grid
     from artrec.evaluation.protocols import make_split
+    from artrec.recommend.serving import describe, load_serving_model
     from artrec.report.collect import (
         list_diversity,
         pick_queries,
@@ -456,6 +471,27 @@ def _analyse(
     )
     timings["collectors"] = time.perf_counter() - t0
     report("collectors", 1, 1)
+
+    # 9. tune: the workspace's chosen model
+    from artrec.evaluation.tuning import TuneBudget, tune_workspace
+
+    t0 = time.perf_counter()
+    report("tune", 0, 1)
+    tune_workspace(
+        ws,
+        k=k,
+        budget=TuneBudget(TUNE_TRIALS, TUNE_SECONDS),
+        target_kinds=("purchase",),
+        one_of_a_kind=True,
+    )
+    chosen = describe(load_serving_model(ws))
+    timings["tune"] = time.perf_counter() - t0
+    report("tune", 1, 1)
+
+    # 10. learning from the collectors
+    t0 = time.perf_counter()
+    learned = _learned_table(ws, data, split, k=k, eval_workers=eval_workers, report=report)
+    timings["learned"] = time.perf_counter() - t0
     return ReportResults(
         same_artist=same_artist,
         similar_examples=examples,
@@ -463,7 +499,49 @@ def _analyse(
         best_config=best,
         diversity=diversity,
         collectors=collectors,
+        learned=learned,
+        chosen_model=chosen,
     )
+
+
+def _learned_table(
+    ws: Workspace, data: Any, split: Any, *, k: int, eval_workers: int, report: Progress
+) -> Any:
+    """Step 10: the baselines, the notebook's method, every learning kind and the tuned
+    hybrid under time replay with :data:`LEARNED_WINDOWS` refits (on purchases and likes
+    before each window), paired-tested against the best single model by nDCG@k."""
+    from artrec.evaluation.comparison import compare_results, evaluate_configs
+    from artrec.evaluation.configs import LEARNING, Config
+    from artrec.evaluation.protocols import make_split
+    from artrec.evaluation.windowed import Refit
+
+    if split.protocol != "time-replay":
+        split = make_split("time-replay", data.interactions, data.catalog)
+    auto = Config(
+        "auto", k=k, max_trials=TUNE_TRIALS, max_seconds=TUNE_SECONDS,
+        target_kinds="purchase", one_of_a_kind=True, by_time=True,
+    )  # fmt: skip
+    configs = [
+        *(Config(b) for b in BASELINES),
+        Config("visrank", embedding=HYBRID),
+        *(Config(kind) for kind in LEARNING if kind != "auto"),
+        auto,
+    ]
+    report("learning models", 0, len(configs))
+    results = evaluate_configs(
+        configs,
+        data,
+        split,
+        k,
+        diversity_vectors=data.vectors(HYBRID),
+        workers=eval_workers,
+        refit=Refit(LEARNED_WINDOWS, ws.interactions()),
+        progress=lambda done, total: report("learning models", done, total),
+    )
+    ndcg = f"ndcg@{k}"
+    single = [r for c, r in zip(configs, results, strict=True) if c.kind != "auto"]
+    best = max(single, key=lambda r: np.nan_to_num(r.summary[ndcg].mean, nan=-1.0)).name
+    return evaluation_table(compare_results(results, best, configs), baseline=best)
 
 
 def write_workspace_report(

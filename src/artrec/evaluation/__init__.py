@@ -22,6 +22,8 @@ _MODULES = ("metrics", "protocols", "configs", "evaluator", "comparison")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:  # ``from artrec.evaluation import metrics``: the submodule itself
+        return importlib.import_module(f"artrec.evaluation.{name}")
     if not name.startswith("_"):
         for module in _MODULES:
             mod = importlib.import_module(f"artrec.evaluation.{module}")

@@ -11,6 +11,10 @@
   variance of each embedding. A workspace imported from the notebook's assets (no titles, no
   artists, remote images) works too: captions fall back to ids, images to placeholders.
 
+Either way the header names the workspace's chosen model (``artrec tune``), its validation
+score and, when the catalogue or log moved on since, how to refresh it
+(:func:`chosen_model_facts`).
+
 The helpers (:func:`pick_queries`, :func:`sample_collectors`, :func:`list_diversity`,
 :func:`same_artist_table`) are shared with :mod:`artrec.demo`.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -243,7 +248,7 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
     if use_demo:
         stored = stored_demo_results(workspace)
         if stored is not None:
-            return stored
+            return replace(stored, chosen_model=chosen_model_facts(workspace))
     from artrec.data.simulate import interactions_simulated, stored_simulation
     from artrec.engine import Engine
     from artrec.evaluation.comparison import load_vectors
@@ -299,7 +304,24 @@ def collect_results(workspace: Workspace, *, k: int = 10, use_demo: bool = True)
         map_embedding=default,
         main_config=notebook,
         best_config=None if evaluation is None else best_config(evaluation, notebook),
+        chosen_model=chosen_model_facts(workspace),
     )
+
+
+def chosen_model_facts(workspace: Workspace) -> dict[str, Any]:
+    """The workspace's chosen model as the report shows it
+    (:func:`artrec.recommend.serving.describe`: name, kind, validation scores, staleness
+    now); ``{}`` when the workspace has none, and its one-line error as ``stale`` when it
+    cannot be loaded."""
+    from artrec.recommend.serving import default_model_name, describe, load_serving_model
+
+    name = default_model_name(workspace)
+    if name is None:
+        return {}
+    try:
+        return describe(load_serving_model(workspace))
+    except ArtrecError as exc:
+        return {"name": name, "kind": "?", "validation": None, "stale": str(exc)}
 
 
 def best_config(evaluation: EvaluationTable, prefer: str | None = None) -> str | None:

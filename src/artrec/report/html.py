@@ -144,13 +144,17 @@ def table_metrics(table: EvaluationTable) -> list[str]:
     return [m for m in (t.format(k=table.k) for t in TABLE_METRICS) if m in present]
 
 
-def _metrics_table(results: ReportResults) -> str:
-    ev = results.evaluation
+def _metrics_table(results: ReportResults, table: EvaluationTable | None = None) -> str:
+    """The metrics table of ``table`` (default: the report's evaluation): one row per set of
+    identical results, the baseline's row and the best one marked."""
+    ev = results.evaluation if table is None else table
     if ev is None or not ev.rows:
         return '<p class="muted">No evaluation results in this workspace.</p>'
     metrics = table_metrics(ev)
     base, best, label = ev.baseline, results.best_config, results.label
     notebook = results.notebook_config()
+    if table is not None:
+        best = ev.best(f"ndcg@{ev.k}")
     head = "".join(f"<th>{escape(m).replace('@', '<wbr>@')}</th>" for m in metrics)
     out = [
         f'<table class="metrics" data-label="{escape(label or "")}"><thead><tr><th class="name">configuration'
@@ -221,6 +225,26 @@ def _metrics_table(results: ReportResults) -> str:
         f"{identical} Cases skipped: {escape(counts_text(ev.skipped))}.</p>"
     )
     return "".join(out)
+
+
+def _learned_section(results: ReportResults) -> str:
+    """The models that learn from the collectors, under time replay with refits."""
+    ev = results.learned
+    if ev is None or not ev.rows:
+        return ""
+    label = results.label
+    windows = next((c.params.get("windows") for c in ev.configs if c.params.get("windows")), None)
+    refits = f"{windows} windows" if windows else "windows"
+    return (
+        f"<h2>Learning from the collectors{' (' + escape(label) + ')' if label else ''}</h2>"
+        "<p>Every baseline, every model that learns from the purchases and likes "
+        "(time-aware popularity, item-kNN, EASE, iALS, BPR, metadata affinity, the content "
+        "source) and the hybrid tuned on a validation split of its own training events "
+        f"(<b>auto</b>), under time replay with refits: the test period is cut into {refits} "
+        "and every model is fitted on the events before each window's first case, so none "
+        "sees the future of a case it ranks. Paired tests are against the best single model "
+        f"(<b>{escape(ev.baseline or 'none')}</b>).</p>" + _metrics_table(results, ev)
+    )
 
 
 def _breakable(name: str) -> str:
@@ -332,6 +356,15 @@ def _facts(results: ReportResults, catalog: Catalog) -> str:
         ]
     if results.evaluation is not None:
         facts.append(("evaluation cases", results.evaluation.n_cases))
+    chosen = results.chosen_model
+    if chosen:
+        val = chosen.get("validation") or {}
+        score = f", validation {val.get('metric', 'ndcg')} {number(val.get('ndcg'))}" if val else ""
+        facts.append(
+            ("the workspace's chosen model", f"{chosen.get('name')} ({chosen.get('kind')}{score})")
+        )
+        if chosen.get("stale"):
+            facts.append(("chosen model", str(chosen["stale"])))
     if results.timings:
         facts.append(("to compute these results", f"{sum(results.timings.values()):.0f} s"))
     return (
@@ -421,6 +454,7 @@ def render_report(
         f"<h2>Evaluation{' (' + escape(label) + ')' if label else ''}</h2>"
         + _metrics_table(results)
         + _same_artist_table(results),
+        _learned_section(results),
         _figures(workspace, catalog, results),
         _findings_section(findings),
     ]

@@ -173,6 +173,16 @@ class EvaluationTable:
         row = self.cell(config, metric)
         return None if row is None else row.mean
 
+    def best(self, metric: str) -> str | None:
+        """The configuration with the highest mean ``metric`` (first in table order on a
+        tie), or ``None`` when no configuration has a finite one."""
+        means = [
+            (r.mean, r.config)
+            for r in self.rows
+            if r.metric == metric and r.mean is not None and math.isfinite(r.mean)
+        ]
+        return max(means, key=lambda m: m[0])[1] if means else None
+
     def info(self, config: str) -> ConfigInfo | None:
         """The :class:`ConfigInfo` of ``config``."""
         return next((c for c in self.configs if c.name == config), None)
@@ -379,6 +389,10 @@ class ReportResults:
 
     ``simulation``, ``dataset`` and ``features`` are flat facts for the page's header;
     ``embedding_roles`` names the demo's ``cnn``, ``handcrafted`` and ``hybrid`` embeddings.
+    ``learned`` is the table of the models that learn from the collectors (every baseline,
+    every collaborative model and the tuned hybrid) under time replay with refits, paired-
+    tested against the best single model; ``chosen_model`` describes the workspace's chosen
+    model (:func:`artrec.recommend.serving.describe`).
     """
 
     title: str = ""
@@ -400,6 +414,8 @@ class ReportResults:
     main_config: str | None = None
     best_config: str | None = None
     created: str | None = None
+    learned: EvaluationTable | None = None
+    chosen_model: dict[str, Any] = field(default_factory=dict)
 
     def notebook_config(self) -> str | None:
         """The evaluated configuration that is the notebook's method (see
@@ -442,6 +458,8 @@ class ReportResults:
             main_config=d.get("main_config"),
             best_config=d.get("best_config"),
             created=d.get("created"),
+            learned=EvaluationTable.from_json(lr) if (lr := d.get("learned")) else None,
+            chosen_model=_mapping(d, "chosen_model"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -468,6 +486,8 @@ class ReportResults:
             "main_config": self.main_config,
             "best_config": self.best_config,
             "created": self.created,
+            "learned": None if self.learned is None else self.learned.to_json(),
+            "chosen_model": self.chosen_model,
         }
 
 
