@@ -73,3 +73,14 @@ def test_compare_windows_with_learning_kinds(ws: Workspace, capsys) -> None:  # 
         )
         assert ndcg[name]["mean"] == pytest.approx(expected.summary["ndcg@10"].mean, abs=1e-12)
         assert ndcg[name]["p_ttest"] is not None  # paired against the baseline
+
+
+def test_learning_kinds_compare_in_worker_processes(ws: Workspace, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Their configurations pickle (parameter classes by reference), so --workers 2 runs
+    them in worker processes with the same numbers."""
+    args = ["compare", "-w", str(ws.root), "--windows", "2", "-k", "10", "--no-record"]
+    args += ["--recommenders", "item-knn", "content", "--baselines", "popular", "--format", "json"]
+    assert main(args) == 0
+    one = json.loads(capsys.readouterr().out)["rows"]
+    assert main([*args, "--workers", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == one

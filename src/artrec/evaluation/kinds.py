@@ -324,7 +324,15 @@ def model_kind(kind: str) -> ModelKind:
 
 def params_dataclass(spec: ModelKind) -> type:
     """A frozen dataclass of ``spec``'s parameters whose ``__post_init__`` coerces each
-    value with its :class:`Param` (a bad value is a :class:`DataError` naming it)."""
+    value with its :class:`Param` (a bad value is a :class:`DataError` naming it).
+
+    One class per kind, kept as an attribute of this module under its name, so that its
+    instances pickle by reference (configurations sent to worker processes by ``compare
+    --workers`` and the demo)."""
+    name = "".join(part.capitalize() for part in spec.kind.replace("-", "_").split("_")) + "Params"
+    known = globals().get(name)
+    if isinstance(known, type) and getattr(known, "__artrec_kind__", None) == spec.kind:
+        return known
     schema = {p.name: p for p in spec.params}
 
     def __post_init__(self: Any) -> None:
@@ -332,11 +340,13 @@ def params_dataclass(spec: ModelKind) -> type:
             object.__setattr__(self, name, param.coerce(getattr(self, name)))
 
     cls = dataclasses.make_dataclass(
-        "".join(part.capitalize() for part in spec.kind.replace("-", "_").split("_")) + "Params",
+        name,
         [(p.name, Any, dataclasses.field(default=p.default)) for p in spec.params],
         frozen=True,
         namespace={"__post_init__": __post_init__, "__module__": __name__},
     )
+    cls.__artrec_kind__ = spec.kind  # type: ignore[attr-defined]
+    globals()[name] = cls
     return cls
 
 
