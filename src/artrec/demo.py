@@ -490,7 +490,7 @@ def _analyse(
 
     # 10. learning from the collectors
     t0 = time.perf_counter()
-    learned = _learned_table(ws, data, split, k=k, eval_workers=eval_workers, report=report)
+    learned = _learned_table(ws, data, split, k=k, report=report)
     timings["learned"] = time.perf_counter() - t0
     return ReportResults(
         same_artist=same_artist,
@@ -504,9 +504,7 @@ def _analyse(
     )
 
 
-def _learned_table(
-    ws: Workspace, data: Any, split: Any, *, k: int, eval_workers: int, report: Progress
-) -> Any:
+def _learned_table(ws: Workspace, data: Any, split: Any, *, k: int, report: Progress) -> Any:
     """Step 10: the baselines, the notebook's method, every learning kind and the tuned
     hybrid under time replay with :data:`LEARNED_WINDOWS` refits (on purchases and likes
     before each window), paired-tested against the best single model by nDCG@k."""
@@ -528,13 +526,15 @@ def _learned_table(
         auto,
     ]
     report("learning models", 0, len(configs))
+    # In this process: the tuning before this step started OpenMP threads (implicit), and a
+    # process forked after that can hang in them.
     results = evaluate_configs(
         configs,
         data,
         split,
         k,
         diversity_vectors=data.vectors(HYBRID),
-        workers=eval_workers,
+        workers=1,
         refit=Refit(LEARNED_WINDOWS, ws.interactions()),
         progress=lambda done, total: report("learning models", done, total),
     )

@@ -33,9 +33,9 @@ applied by :meth:`Engine.model_for`): the workspace's chosen model (saved by ``a
 tune``) when it has one, else VisRank as before. A query that names a VisRank choice (a
 configuration, an aggregation, metric, embedding, ``m`` or a raw feature set) or
 ``recommender="visrank"`` runs VisRank exactly as before; ``recommender=NAME`` runs the
-saved model ``NAME``. The
-model is loaded and refreshed once per engine (so once per server worker) and kept; a
-profile is folded in at scoring time, so a new like changes that visitor's list at once.
+saved model ``NAME``. The model is loaded and refreshed once per engine (so once per server
+worker) and kept; a profile is folded in at scoring time, so a new like changes that
+visitor's list at once.
 Each :class:`Recommendation` carries its reason code and sentence
 (:mod:`artrec.recommend.reasons`).
 """
