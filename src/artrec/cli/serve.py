@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Serve the REST API (OpenAPI docs at /docs) and the web gallery of a workspace "
             "with uvicorn. Likes and stock changes go to the workspace's SQLite database, "
-            "or to PostgreSQL with --database-url."
+            "or to PostgreSQL with --database-url. Recommendations come from the workspace's "
+            "chosen model (`artrec tune`) when it has one, loaded once per worker, with a "
+            "reason each; --recommender visrank or a VisRank option serves VisRank. /health "
+            "names the model and whether it is stale."
         ),
     )
     opts.add_workspace_arg(parser)
@@ -33,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "else the workspace's SQLite)",
     )
     opts.add_index_arg(parser, "exact", help="similarity index (default: exact)")
-    opts.add_visrank_args(parser)
+    opts.add_recommender_arg(parser)
+    opts.add_visrank_args(parser, explicit=True)
     parser.add_argument(
         "--image-root",
         action="append",
@@ -117,9 +121,12 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise opts.missing_extra("serve", "web", exc) from None
     from artrec.data.workspace import Workspace
+    from artrec.recommend.serving import VISRANK, chosen_model
 
     _limit_blas_threads(args.blas_threads)
     Workspace.open(args.workspace)
+    visrank_options = opts.names_visrank(args)
+    chosen_model(None, args.recommender, visrank_options=visrank_options)  # refuses a clash
     admin = None
     if args.admin_token_file is not None:
         admin = args.admin_token_file.read_text(encoding="utf-8").strip()
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         max_k=args.max_k,
         visrank=opts.visrank_config(args),
+        recommender=VISRANK if visrank_options else args.recommender,
         index=args.index,
         image_roots=tuple(p.resolve() for p in args.image_root),
         admin_token=admin,

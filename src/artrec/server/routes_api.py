@@ -109,6 +109,7 @@ async def health(state: State) -> schemas.Health:
         embeddings=list(state.engine.embedding_names),
         database="postgresql" if state.store.backend == "postgresql" else "sqlite",
         database_ok=ok,
+        model=service.model_info(state),
     )
 
 

@@ -24,6 +24,7 @@ from pydantic import (
 
 from artrec.config import AGGREGATIONS
 from artrec.limits import MAX_ID_LENGTH
+from artrec.recommend.reasons import REASONS
 from artrec.similarity import METRICS
 
 #: Text without C0 or C1 control characters (no NUL, no newline, no escape sequences).
@@ -57,8 +58,25 @@ JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
 
 #: One of :data:`artrec.similarity.METRICS` (their owner), as a type.
 MetricName: Any = Literal.__getitem__(METRICS)
+#: One of :data:`artrec.recommend.reasons.REASONS` (their owner), as a type.
+ReasonCode: Any = Literal.__getitem__(REASONS)
 #: One of :data:`artrec.config.AGGREGATIONS` (their owner), as a type.
 AggregationName: Any = Literal.__getitem__(AGGREGATIONS)
+
+
+class ModelInfo(BaseModel):
+    """The workspace's chosen model (saved by ``artrec tune``) that answers recommendations."""
+
+    name: str
+    kind: str
+    validation_ndcg: float | None = Field(
+        None, description="Its nDCG@k on the validation split of the training events."
+    )
+    stale: str | None = Field(
+        None,
+        description="Null when fitted on the current catalogue and log; else what moved on "
+        "and the command that refreshes it.",
+    )
 
 
 class Health(BaseModel):
@@ -70,6 +88,11 @@ class Health(BaseModel):
     embeddings: list[str]
     database: Literal["sqlite", "postgresql"]
     database_ok: bool
+    model: ModelInfo | None = Field(
+        None,
+        description="The chosen model that answers recommendations; null: VisRank "
+        "(content only) answers.",
+    )
 
 
 class Item(BaseModel):
@@ -140,7 +163,19 @@ class Recommendation(BaseModel):
     item: Item
     score: float
     because: Reason | None = Field(
-        description="The liked or bought artwork this one resembles most (null only for an empty profile)."
+        description="The liked or bought artwork behind it: the one it resembles most "
+        "(VisRank), or the one the chosen model's reason names; null when the reason names "
+        "none."
+    )
+    reason: ReasonCode = Field(
+        "",
+        description="Why, as a code: similar, co_bought, artist, century, medium, museum, "
+        "trending, popular (empty: none).",
+    )
+    reason_text: str = Field(
+        "",
+        description="Why, as a sentence: 'because you liked X', 'popular with collectors "
+        "who bought X', 'by an artist you collect', 'trending this month', ...",
     )
 
 
@@ -150,9 +185,14 @@ class Recommendations(BaseModel):
     user_id: str | None = None
     profile: list[str] = Field(description="Item ids the recommendations are based on.")
     k: int
-    aggregation: str
-    metric: str
-    embedding: str
+    recommender: str = Field(
+        "visrank",
+        description="Who answered: 'visrank' (content only), or the name of the workspace's "
+        "chosen model (see /health).",
+    )
+    aggregation: str | None = Field(description="VisRank's aggregation (null for a model).")
+    metric: str | None = Field(description="VisRank's metric (null for a model).")
+    embedding: str | None = Field(description="VisRank's embedding (null for a model).")
     diversify: float | None = None
     results: list[Recommendation]
 

@@ -20,6 +20,7 @@ from typing import Any
 from artrec.config import AGGREGATIONS, VisRankConfig
 from artrec.errors import DataError, UnknownIdError, check_choice, short_repr
 from artrec.limits import MAX_ID_LENGTH
+from artrec.recommend.serving import VISRANK
 from artrec.server import schemas
 from artrec.server.schemas import CONTROL_CHARACTERS, MAX_QUERY_LENGTH
 from artrec.server.state import ServerState
@@ -170,6 +171,21 @@ def similar(
     )
 
 
+def model_info(state: ServerState) -> schemas.ModelInfo | None:
+    """The chosen model that answers recommendations, as ``/health`` shows it (its
+    staleness as of when this server process loaded it); ``None`` when VisRank answers."""
+    serving = state.model
+    if serving is None:
+        return None
+    validation = serving.info.extra.get("validation") or {}
+    return schemas.ModelInfo(
+        name=serving.info.name,
+        kind=serving.info.kind,
+        validation_ndcg=_finite(validation.get("ndcg")),
+        stale=serving.staleness,
+    )
+
+
 def recommend(
     state: ServerState,
     profile: list[str],
@@ -185,26 +201,38 @@ def recommend(
 ) -> schemas.Recommendations:
     """Recommendations for a profile of item ids, each with its reason.
 
-    Profile items unknown to the recommender, or without a vector in the embedding, are
-    left out. Sold items are excluded when
-    ``only_in_stock``: the engine reads them from the store, the one owner of stock.
+    The workspace's chosen model answers (loaded once, :attr:`ServerState.model`), unless
+    the server runs VisRank or the request names a VisRank option (aggregation, metric,
+    embedding): the rule of :func:`artrec.recommend.serving.chosen_model`. The profile is
+    folded in at scoring time, so a like recorded a moment ago counts at once. Profile items
+    unknown to the catalogue (and, for VisRank, those without a vector in the embedding)
+    are left out. Sold items are excluded when ``only_in_stock``: the engine reads them from
+    the store, the one owner of stock.
     """
     k = cap_k(state, k)
+    visrank = any(option is not None for option in (aggregation, metric, embedding))
+    model = None if visrank else state.model
     cfg = request_config(state, metric=metric, aggregation=aggregation, embedding=embedding)
     catalog = state.engine.catalog
-    known = state.engine.with_vectors(list(dict.fromkeys(profile)), cfg.embedding)
+    if model is None:
+        known = state.engine.with_vectors(list(dict.fromkeys(profile)), cfg.embedding)
+    else:
+        known = [i for i in dict.fromkeys(profile) if catalog.has(i)]
     results: list[schemas.Recommendation] = []
     if known:
         excluded = set(known)
         excluded.update(i for i in exclude or () if catalog.has(i))
         sold = state.store.sold_set()
+        options: dict[str, Any] = {"config": cfg, "recommender": VISRANK}
+        if model is not None:
+            options = {"recommender": model.info.name}
         found = state.engine.recommend(
             known,
             k,
-            config=cfg,
             exclude_item_ids=sorted(excluded),
             diversify=diversify,
             only_in_stock=only_in_stock,
+            **options,
         )
         wanted = [r.item_id for r in found] + [
             r.because_item_id for r in found if r.because_item_id
@@ -230,13 +258,22 @@ def recommend(
                     item=cached_item_model(state, records[rec.item_id]),
                     score=_finite(rec.score) or 0.0,
                     because=because,
+                    reason=rec.reason,
+                    reason_text=rec.reason_text,
                 )
             )
     assert cfg.embedding is not None
+    if model is not None:
+        return schemas.Recommendations(
+            user_id=user_id, profile=known, k=k, recommender=model.info.name,
+            aggregation=None, metric=None, embedding=None, diversify=diversify,
+            results=results,
+        )  # fmt: skip
     return schemas.Recommendations(
         user_id=user_id,
         profile=known,
         k=k,
+        recommender=VISRANK,
         aggregation=cfg.aggregation,
         metric=cfg.metric,
         embedding=cfg.embedding,

@@ -47,6 +47,11 @@ class Settings:
     visrank
         The default VisRank configuration; its embedding ``None`` means the workspace's
         default embedding.
+    recommender
+        Which recommender answers (:func:`artrec.recommend.serving.chosen_model`): ``None``
+        (default) the workspace's chosen model (saved by ``artrec tune``) when it has one,
+        else VisRank; ``"visrank"``: VisRank; another name: that saved model. A request that
+        names a VisRank option (aggregation, metric, embedding) is answered by VisRank.
     index
         Index kind handed to :meth:`artrec.engine.Engine.from_workspace` (``"exact"``,
         ``"faiss-hnsw"``, ...).
@@ -91,6 +96,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_profile_items: int = 1000
     visrank: VisRankConfig = field(default_factory=VisRankConfig)
+    recommender: str | None = None
     index: str = "exact"
     index_params: dict[str, Any] = field(default_factory=dict)
     image_roots: tuple[Path, ...] = ()

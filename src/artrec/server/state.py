@@ -19,6 +19,7 @@ from artrec.server.settings import Settings
 
 if TYPE_CHECKING:
     from artrec.engine import Engine
+    from artrec.recommend.serving import ServingModel
     from artrec.server.store import Store
 
 
@@ -42,6 +43,9 @@ class ServerState:
         Signs and checks visitor cookies, CSRF and API tokens (:mod:`artrec.server.auth`).
     writes
         The per-identity write limit.
+    model
+        The chosen model that answers recommendations (``None``: VisRank), loaded once per
+        server process when the state is built (:meth:`artrec.engine.Engine.model_for`).
     item_models
         Validated item models of the hot endpoints, by ``(item_id, in_stock)``. Item
         metadata never changes while the server runs (only stock does, which is in the key).
@@ -54,6 +58,7 @@ class ServerState:
     image_roots: tuple[Path, ...]
     auth: Auth
     writes: WriteLimiter
+    model: ServingModel | None = None
     item_models: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     @property
@@ -99,10 +104,11 @@ def build_state(settings: Settings) -> ServerState:
             index_params=dict(settings.index_params) or None,
             stock=store,
         )
+        model = engine.model_for(settings.recommender)  # loaded once, before any request
     except BaseException:
         store.close()
         raise
     roots = [workspace.images_dir, *settings.image_roots]
     resolved = tuple(dict.fromkeys(Path(r).resolve() for r in roots))
     writes = WriteLimiter(settings.max_writes_per_minute)
-    return ServerState(settings, engine, store, config, resolved, auth, writes)
+    return ServerState(settings, engine, store, config, resolved, auth, writes, model)

@@ -66,7 +66,9 @@
     var a = el("a", null, item.title || "Untitled"); a.href = artworkHref(item.item_id);
     h.appendChild(a); cb.appendChild(h);
     cb.appendChild(el("p", "card-artist", (item.artist || "Unknown artist") + yearText(item.year)));
-    if (opts.reason) {
+    if (opts.why) {
+      cb.appendChild(el("p", "reason", opts.why.charAt(0).toUpperCase() + opts.why.slice(1)));
+    } else if (opts.reason) {
       var p = el("p", "reason", "Because you liked ");
       var ra = el("a", null, opts.reason.item.title || opts.reason.item.item_id);
       ra.href = artworkHref(opts.reason.item.item_id);
@@ -169,7 +171,10 @@
     api("GET", userBase + "/recommendations?" + params.toString()).then(function (res) {
       if (mine !== seq) return;
       recs.textContent = "";
-      res.results.forEach(function (r) { recs.appendChild(buildCard(r.item, { reason: r.because })); });
+      res.results.forEach(function (r) { recs.appendChild(buildCard(r.item, {
+        reason: r.because,
+        why: r.reason && r.reason !== "similar" ? r.reason_text : null
+      })); });
       var empty = document.getElementById("recs-empty");
       if (empty) empty.hidden = res.results.length > 0;
       var pc = document.getElementById("profile-count");
