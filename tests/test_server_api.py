@@ -117,6 +117,7 @@ def test_health_reports_catalogue_and_store(client: TestClient, workspace: Path)
         "embeddings": [EMBEDDING],
         "database": "sqlite",
         "database_ok": True,
+        "model": None,  # no chosen model in this workspace: VisRank answers
     }
 
 
