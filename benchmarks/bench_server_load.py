@@ -23,7 +23,10 @@ Two more measurements:
 
 ``--src DIR`` (repeatable) measures the server of each source tree in turn (its
 ``PYTHONPATH``), in one run, and prints the ratios to the first: a before/after comparison
-on the same machine at the same time. The workspace is never modified by the benchmark
+on the same machine at the same time. ``--recommender NAME`` (repeatable; ``serve
+--recommender``) does the same for who answers recommendations: ``visrank``, or the
+workspace's chosen model (``auto`` after ``artrec tune``; the server's default when the
+workspace has one), so VisRank and the tuned hybrid are measured side by side. The workspace is never modified by the benchmark
 itself, but a server may write its signing secret there: give it a copy.
 
 Every run records its environment with the results, as the server process sees it
@@ -155,7 +158,12 @@ def free_port() -> int:
 
 
 def start_server(
-    workspace: Path, port: int, workers: int, src: Path | None = None, token: str = ""
+    workspace: Path,
+    port: int,
+    workers: int,
+    src: Path | None = None,
+    token: str = "",
+    recommender: str | None = None,
 ) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
@@ -172,6 +180,7 @@ def start_server(
         str(workers),
         "--log-level",
         "warning",
+        *(["--recommender", recommender] if recommender else []),
     ]
     env = dict(os.environ)
     if src is not None:
@@ -363,6 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="source tree to serve from (its PYTHONPATH); repeat to compare, in one run",
     )
+    parser.add_argument(
+        "--recommender",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve --recommender (visrank, or a saved model such as auto); repeat to "
+        "compare, in one run (default: the server's own choice)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -380,8 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     runs = []
     for src in args.src or [None]:
-        print(f"== serving from {src or 'the current PYTHONPATH'}", file=sys.stderr)
-        runs.append(measure(workspace, args, src))
+        for recommender in args.recommender or [None]:
+            print(
+                f"== serving from {src or 'the current PYTHONPATH'}"
+                f"{', recommender ' + recommender if recommender else ''}",
+                file=sys.stderr,
+            )
+            runs.append(measure(workspace, args, src, recommender))
     for results in runs:
         print(f"\n### {results['src']}")
         print(json.dumps(results, indent=2))
@@ -480,15 +502,18 @@ def _user_ids(workspace: Path, n: int = 200) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def measure(workspace: Path, args: argparse.Namespace, src: Path | None) -> dict[str, Any]:
-    """Start a server (from ``src``), measure every endpoint and /health under load."""
+def measure(
+    workspace: Path, args: argparse.Namespace, src: Path | None, recommender: str | None = None
+) -> dict[str, Any]:
+    """Start a server (from ``src``, with ``recommender``), measure every endpoint and
+    /health under load."""
     import secrets
 
     token = secrets.token_urlsafe(24)
     auth = f"Authorization: Bearer {token}\r\n"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(workspace, port, args.workers, src, token)
+    proc = start_server(workspace, port, args.workers, src, token, recommender)
     try:
         health = wait_ready(base, proc)
         import httpx
@@ -516,8 +541,12 @@ def measure(workspace: Path, args: argparse.Namespace, src: Path | None) -> dict
         def user_recommend(rng: random.Random) -> tuple[str, str, None]:
             return "GET", f"/users/{rng.choice(users)}/recommendations?k={k}", None
 
+        model = health.get("model") or {}
+        answered_by = model.get("name") or "visrank"
         results: dict[str, Any] = {
-            "src": str(src or "current PYTHONPATH"),
+            "src": f"{src or 'current PYTHONPATH'} ({answered_by})",
+            "recommender": answered_by,
+            "model": model or None,
             "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})",
             "python": platform.python_version(),
             "workspace": str(workspace),

@@ -307,6 +307,37 @@ def test_metadata_reasons_name_the_matching_field() -> None:
     assert cen.score([np.array([0])])[0, 1] > 0 and cen.score([np.array([0])])[0, 2] == 0
 
 
+@pytest.mark.parametrize("mode", ["share", "count"])
+@pytest.mark.parametrize("smoothing", [0.0, 1.0])
+def test_metadata_small_batches_equal_the_sparse_products_exactly(
+    mode: str, smoothing: float
+) -> None:
+    """A serving request's few profiles are scored one at a time (bincount); the floats are
+    the sparse batch path's, bit for bit (duplicates, unknown values and empty profiles
+    included)."""
+    from artrec.recommend.metadata import DENSE_BATCH
+
+    rng = np.random.default_rng(7)
+    n = 80
+    artists = np.array([f"a{a}" if a < 9 else None for a in rng.integers(0, 12, n)], object)
+    data = TrainData(
+        n,
+        interactions_rows=rng.integers(0, n, 300),
+        artists=artists,
+        metadata={
+            "artist": artists,
+            "century": rng.integers(15, 20, n).astype(object),
+            "medium": np.array([("oil", "ink", None)[i] for i in rng.integers(0, 3, n)], object),
+        },
+    )
+    rec = MetadataAffinityRecommender(mode=mode, smoothing=smoothing).fit(data)
+    profiles = [rng.integers(0, n, size=int(rng.integers(0, 7))) for _ in range(3 * DENSE_BATCH)]
+    batch = rec.score(profiles)  # more than DENSE_BATCH profiles: sparse products
+    for j in range(0, len(profiles), 2):
+        small = rec.score(profiles[j : j + 2])
+        np.testing.assert_array_equal(small, batch[j : j + 2])
+
+
 def test_metadata_needs_one_known_field() -> None:
     with pytest.raises(DataError, match="catalogue fields"):
         MetadataAffinityRecommender().fit(TrainData(3))

@@ -97,6 +97,11 @@ def _encode(values: list[str | None]) -> np.ndarray:
     return codes
 
 
+#: Profiles up to this many are scored one at a time (:meth:`MetadataAffinityRecommender.
+#: _score_each`); larger batches by sparse products.
+DENSE_BATCH = 8
+
+
 class MetadataAffinityRecommender(SavableRecommender):
     """Affinity of items to a profile through shared metadata (see the module doc).
 
@@ -179,6 +184,7 @@ class MetadataAffinityRecommender(SavableRecommender):
         self.n_values_ = [int(c.max(initial=-1)) + 1 for c in codes]
         self.field_weights_ = np.array([float(self.weights[f]) for f in fields])
         n_items = codes.shape[1] if codes.ndim == 2 else 0
+        self._known = [np.flatnonzero(c >= 0) for c in codes]
         self._onehot = []
         for c, n_values in zip(codes, self.n_values_, strict=True):
             known = np.flatnonzero(c >= 0)
@@ -216,6 +222,8 @@ class MetadataAffinityRecommender(SavableRecommender):
         for j, r in enumerate(rows):
             if r.size and (r.min() < 0 or r.max() >= n_items):
                 raise DataError(f"profile {j} holds a row outside 0..{n_items - 1}")
+        if len(rows) <= DENSE_BATCH:
+            return self._score_each(rows, out)
         indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
         idx = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         # profile x item counts (a row listed twice counts twice, as in the definition)
@@ -231,6 +239,25 @@ class MetadataAffinityRecommender(SavableRecommender):
                 scale = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)
                 counts = sp.csr_matrix(counts.multiply(scale[:, None]))
             out += weight * np.asarray((counts @ onehot.T).toarray())
+        return out
+
+    def _score_each(self, rows: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+        """:meth:`score` one profile at a time with value counts (``bincount``) instead of
+        sparse products: the same operations in the same order, so the same floats, at a
+        fraction of the cost for the few profiles of a serving request."""
+        for j, r in enumerate(rows):
+            for f, codes in enumerate(self.codes_):
+                weight = self.field_weights_[f]
+                if weight == 0:
+                    continue
+                pc = codes[r]
+                pc = pc[pc >= 0]
+                counts = np.bincount(pc, minlength=max(self.n_values_[f], 1)).astype(np.float64)
+                if self.mode == "share":
+                    denom = len(pc) + self.smoothing
+                    counts *= 1.0 / denom if denom > 0 else 0.0
+                known = self._known[f]
+                out[j, known] += weight * counts[codes[known]]
         return out
 
     def explain_reasons(
