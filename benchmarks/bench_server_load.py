@@ -26,8 +26,9 @@ Two more measurements:
 on the same machine at the same time. ``--recommender NAME`` (repeatable; ``serve
 --recommender``) does the same for who answers recommendations: ``visrank``, or the
 workspace's chosen model (``auto`` after ``artrec tune``; the server's default when the
-workspace has one), so VisRank and the tuned hybrid are measured side by side. The workspace is never modified by the benchmark
-itself, but a server may write its signing secret there: give it a copy.
+workspace has one), so VisRank and the tuned hybrid are measured side by side. The
+workspace is never modified by the benchmark itself, but a server may write its signing
+secret there: give it a copy.
 
 Every run records its environment with the results, as the server process sees it
 (``server_environment``: the versions of artrec, numpy, scipy, FastAPI, Starlette, uvicorn,

@@ -4,10 +4,11 @@ The run is written to ``<workspace>/recommendations/<run>/`` (see
 :mod:`artrec.recommend.batch` for the files) and can be resumed after an interruption by
 running the same command again. The workspace's chosen model (``artrec tune``) ranks when
 it has one and no VisRank option (``--embedding``, ``--metric``, ``--aggregation``, ``-m``,
-an index kind) is given (:func:`artrec.recommend.serving.chosen_model`). ``--index visrank`` scores every item for every user
-(exact VisRank); an index kind (``exact``, ``faiss-hnsw``, ...) generates candidates from
-the nearest neighbours of each profile item, which scales to millions of items. A saved
-index (``artrec index build``) is used when there is one for the embedding, kind and metric.
+an index kind) is given (:func:`artrec.recommend.serving.chosen_model`). ``--index
+visrank`` scores every item for every user (exact VisRank); an index kind (``exact``,
+``faiss-hnsw``, ...) generates candidates from the nearest neighbours of each profile item,
+which scales to millions of items. A saved index (``artrec index build``) is used when
+there is one for the embedding, kind and metric.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Rank k artworks for every user with events of --kinds, --chunk-size users at a "
             "time (with the workspace's chosen model from `artrec tune` when it has one and "
-            "no VisRank option is given, else VisRank), and write them to <workspace>/recommendations/<run>/ (rows, scores, "
-            "explanations as .npy, user and item ids as JSON). Rerunning the same command "
+            "no VisRank option is given, else VisRank), and write them to "
+            "<workspace>/recommendations/<run>/ (rows, scores, explanations as .npy, user and "
+            "item ids as JSON). Rerunning the same command "
             "resumes an interrupted run. --index visrank scores every item exactly; an index "
             "kind takes --candidates nearest neighbours per profile item as candidates and "
             "scores them exactly, which scales to millions of items."
