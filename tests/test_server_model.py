@@ -51,7 +51,8 @@ def client(ws: Workspace, reference: ServingModel) -> Iterator[TestClient]:
 
 def _expected(reference: ServingModel, ws: Workspace, liked: list[str], k: int) -> list[str]:
     cat = reference.catalog
-    ranking = reference.recommend([cat.rows_of(liked)], k, available=cat.in_stock)
+    rows = cat.rows_of(liked) if liked else np.zeros(0, dtype=np.int64)
+    ranking = reference.recommend([rows], k, available=cat.in_stock)
     return [str(cat.item_ids[r]) for r in ranking.rows[0] if r >= 0]
 
 
@@ -88,6 +89,21 @@ def test_a_like_changes_the_models_list_at_once(
     # a visitor without an account gets the same list for the same likes
     anon = client.post("/recommendations", json={"liked_item_ids": ["w001", top], "k": 8})
     assert [r["item"]["item_id"] for r in anon.json()["results"]] == after
+
+
+def test_a_new_user_gets_the_cold_start_list_then_their_own(
+    client: TestClient, ws: Workspace, reference: ServingModel
+) -> None:
+    user = f"user-{uuid.uuid4().hex[:12]}"
+    cold = client.get(f"/users/{user}/recommendations", params={"k": 6}).json()
+    assert cold["profile"] == [] and cold["recommender"] == "auto"
+    ids = [r["item"]["item_id"] for r in cold["results"]]
+    assert ids == _expected(reference, ws, [], 6)
+    assert {r["reason"] for r in cold["results"]} == {"trending"}
+    assert {r["reason_text"] for r in cold["results"]} == {"trending this month"}
+    client.post(f"/users/{user}/interactions", json={"item_id": "w001", "kind": "like"})
+    warm = client.get(f"/users/{user}/recommendations", params={"k": 6}).json()
+    assert [r["item"]["item_id"] for r in warm["results"]] == _expected(reference, ws, ["w001"], 6)
 
 
 def test_a_visrank_option_keeps_visrank(client: TestClient, ws: Workspace) -> None:

@@ -189,3 +189,16 @@ def test_cli_recommend_all_ranks_with_the_model(ws: Workspace, capsys) -> None: 
     # an explicit VisRank option keeps the VisRank run
     assert main([*args, "--metric", "cosine"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["run"] == "vis-visrank-cosine-k5"
+
+
+def test_a_cold_start_gets_the_models_trending_list(ws: Workspace) -> None:
+    engine = Engine.from_workspace(ws)
+    cold = engine.recommend([], 10)
+    serving = engine.model_for()
+    assert serving is not None
+    direct = serving.recommend([np.zeros(0, np.int64)], 10, available=~engine.sold_mask())
+    assert [r.item_id for r in cold] == [str(engine.catalog.item_ids[i]) for i in direct.rows[0]]
+    assert len(cold) == 10 and {r.reason for r in cold} == {R.TRENDING}
+    assert all(r.reason_text == "trending this month" for r in cold)
+    with pytest.raises(DataError, match="no liked items given"):
+        engine.recommend([], 10, recommender=VISRANK)

@@ -527,7 +527,9 @@ class Engine:
         Parameters
         ----------
         liked_item_ids
-            The profile (duplicates count once). Liked items are never recommended.
+            The profile (duplicates count once). Liked items are never recommended. Empty
+            only with a chosen model: a cold start (its cold-start source, time-aware
+            popularity, diversified; "trending this month").
         k
             Number of recommendations (>= 1); fewer come back when fewer items qualify.
         config
@@ -551,17 +553,18 @@ class Engine:
         UnknownIdError
             For an id not in the catalogue.
         DataError
-            For an empty profile, a profile with no vectors, or bad options.
+            For an empty profile under VisRank, a profile with no vectors, or bad options.
         """
         _check_k(k)
         if isinstance(liked_item_ids, str):
             liked_item_ids = [liked_item_ids]
-        if not len(liked_item_ids):
-            raise DataError("no liked items given")
-        liked = self.catalog.rows_of(list(dict.fromkeys(str(i) for i in liked_item_ids)))
         visrank_options = _names_visrank(config, aggregation, metric, embedding, features, m)
         model = self.model_for(recommender, visrank_options=visrank_options)
-        if model is not None:
+        if not len(liked_item_ids) and model is None:
+            raise DataError("no liked items given")
+        ids = list(dict.fromkeys(str(i) for i in liked_item_ids))
+        liked = self.catalog.rows_of(ids) if ids else np.zeros(0, dtype=np.int64)
+        if model is not None:  # an empty profile is a cold start: the model's own rule
             exclude = [np.concatenate([liked, self._rows(exclude_item_ids)])]
             return self._recommend_model(
                 model, [liked], exclude, k, diversify, only_in_stock, verb="liked"

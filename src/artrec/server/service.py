@@ -204,7 +204,8 @@ def recommend(
     The workspace's chosen model answers (loaded once, :attr:`ServerState.model`), unless
     the server runs VisRank or the request names a VisRank option (aggregation, metric,
     embedding): the rule of :func:`artrec.recommend.serving.chosen_model`. The profile is
-    folded in at scoring time, so a like recorded a moment ago counts at once. Profile items
+    folded in at scoring time, so a like recorded a moment ago counts at once; a person with
+    no events gets the model's cold-start list (time-aware popularity). Profile items
     unknown to the catalogue (and, for VisRank, those without a vector in the embedding)
     are left out. Sold items are excluded when ``only_in_stock``: the engine reads them from
     the store, the one owner of stock.
@@ -219,7 +220,7 @@ def recommend(
     else:
         known = [i for i in dict.fromkeys(profile) if catalog.has(i)]
     results: list[schemas.Recommendation] = []
-    if known:
+    if known or model is not None:  # a model ranks an empty profile too: a cold start
         excluded = set(known)
         excluded.update(i for i in exclude or () if catalog.has(i))
         sold = state.store.sold_set()
