@@ -91,6 +91,21 @@ def test_tune_records_kinds_that_cannot_run(world) -> None:  # type: ignore[no-u
     assert {s["name"] for s in result.sources} == {"item-knn", "ease", "time-popular"}
 
 
+def test_the_favourite_artist_baseline_is_a_default_source(world) -> None:  # type: ignore[no-untyped-def]
+    from artrec.evaluation.tuning import DEFAULT_SOURCES
+
+    cat, events, _ = world
+    data = train_data_from(cat, events)
+    assert "artist" in DEFAULT_SOURCES
+    result = tune(
+        data, k=10, sources=("artist", "item-knn"), budget=TuneBudget(max_trials=0),
+        item_ids=cat.item_ids,
+    )  # fmt: skip
+    assert "artist" not in result.validation["skipped"]
+    assert result.validation["sources"]["artist"] > 0
+    assert [t.params for t in result.trials if t.source == "artist"] == [{}]
+
+
 def _workspace(tmp_path: Path, world, poison: bool = False) -> Workspace:  # type: ignore[no-untyped-def]
     cat, events, _ = world
     from artrec.data.splits import last_fraction_mask

@@ -51,6 +51,7 @@ validation split comes from that protocol's training events.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -353,9 +354,24 @@ def _alternatives(spec: ModelKind, best: dict[str, Any]) -> list[tuple[Param, An
     return out
 
 
+def _source_spec(kind: str) -> ModelKind | None:
+    """The schema of a blend source: a learning kind, or a baseline of
+    :data:`~artrec.evaluation.configs.KINDS` without parameters (the favourite-artist
+    baseline), which is fitted as it is and never searched."""
+    spec = MODEL_KINDS.get(kind)
+    if spec is not None:
+        return spec
+    from artrec.evaluation.configs import KINDS
+
+    base = KINDS.get(kind)
+    if base is None or not base.baseline or dataclasses.fields(base.params):
+        return None
+    return ModelKind(kind, lambda: build_model(kind), help=base.name, tunable=False)
+
+
 def _usable(kind: str, data: TrainData) -> str | None:
     """Why ``kind`` cannot be tuned on ``data``, or ``None``."""
-    spec = MODEL_KINDS.get(kind)
+    spec = _source_spec(kind)
     if spec is None:
         return f"unknown kind {kind!r}"
     if spec.needs_embedding and data.vectors is None:
@@ -443,7 +459,8 @@ def tune(
             plan.append(kind)
         else:
             skipped[kind] = why
-    total = sum(1 + len(_alternatives(MODEL_KINDS[kd], MODEL_KINDS[kd].defaults())) for kd in plan)
+    specs = {kd: _source_spec(kd) for kd in plan}
+    total = sum(1 + len(_alternatives(sp, sp.defaults())) for sp in specs.values() if sp)
     trials: list[Trial] = []
     best_params: dict[str, dict[str, Any]] = {}
     best_score: dict[str, float] = {}
@@ -461,7 +478,8 @@ def tune(
 
     # stage 1: the defaults of every kind first, so each source exists whatever the budget
     for kind in plan:
-        spec = MODEL_KINDS[kind]
+        spec = specs[kind]
+        assert spec is not None
         params = spec.defaults()
         s = time.perf_counter()
         ndcg, err, _ = _trial((kind, kind, params, val, k, 0))
@@ -473,7 +491,8 @@ def tune(
             continue
         best_params[kind], best_score[kind] = params, ndcg
     for kind in list(best_params):
-        spec = MODEL_KINDS[kind]
+        spec = specs[kind]
+        assert spec is not None
         for p in spec.params:
             if not p.search or out_of_budget():
                 continue
