@@ -652,7 +652,8 @@ class Engine:
         """
         _check_k(k)
         kinds = self.workspace.check_kinds(kinds)
-        profiles = self.profiles(kinds, history=history)
+        one = None if user_ids is None or len(user_ids) != 1 else str(user_ids[0])
+        profiles = self.profiles(kinds, history=history, user_id=one)
         if user_ids is None:
             users = list(profiles)
         else:
