@@ -2,7 +2,8 @@
 
 Compares, on the artists with at least 5 known works:
 
-- EfficientNet-Lite0 (1280-d, offline ImageNet weights),
+- EfficientNet-Lite0 (1280-d, offline ImageNet weights), and with ``--backbones`` also
+  EfficientNet-Lite1 and Lite2 (each with the runner's extraction throughput beside it),
 - the hand-engineered attractiveness features (18-d),
 - their hybrid: concat, z-score, PCA (``artrec.embedding.Embedding``), without block weights,
   with equal variance shares (``block_weights="equal"``) and with the hand-engineered block
@@ -40,7 +41,15 @@ def main() -> int:
     parser.add_argument("--n-components", type=int, default=64)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--hand-weight", type=float, default=5.0)
+    parser.add_argument(
+        "--backbones",
+        default="efficientnet_lite0",
+        help="comma-separated CNN extractors to compare (e.g. "
+        "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2); the first one is the "
+        "hybrid's CNN",
+    )
     args = parser.parse_args()
+    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
 
     from artrec.data.public_art import load_public_art, locate_public_art
     from artrec.embedding import EQUAL_BLOCKS, Embedding
@@ -57,20 +66,29 @@ def main() -> int:
     raw_artists = raw_catalog.artists()
     sets = {}
     timings = {}
-    for name in ("efficientnet_lite0", "handcrafted"):
+    throughput: dict[str, str] = {}
+    for name in [*backbones, "handcrafted"]:
+        load = os.getloadavg()[0]
         t0 = time.perf_counter()
         fs, report = extract_with_report(
             catalog, name, output_dir=args.cache, num_workers=args.workers
         )
         timings[name] = time.perf_counter() - t0
+        throughput[name] = (
+            f"{report.n_extracted / timings[name]:.1f} items/s (load {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after)"
+            if report.n_extracted
+            else "cached"
+        )
         print(
             f"{name}: {len(fs)} items, {report.n_extracted} extracted, {report.n_bad} bad, "
             f"{timings[name]:.1f} s",
             file=sys.stderr,
         )
         sets[name] = fs
-    common = sets["efficientnet_lite0"].align(sets["handcrafted"].item_ids)
     hand = sets["handcrafted"]
+    cnns = {b: sets[b].align(hand.item_ids) for b in backbones}
+    common = cnns[backbones[0]]
     rows = catalog.rows_of(hand.item_ids)
     label_sets = {
         "as given": raw_artists[rows] if raw_artists is not None else None,
@@ -78,7 +96,7 @@ def main() -> int:
     }
     rng = np.random.default_rng(0)
     spaces = {
-        "efficientnet_lite0 (1280-d)": np.asarray(common.matrix),
+        **{f"{b} ({cnns[b].dim}-d)": np.asarray(cnns[b].matrix) for b in backbones},
         "handcrafted (18-d)": np.asarray(hand.matrix),
     }
     shares = {}
@@ -113,9 +131,9 @@ def main() -> int:
     pk = f"P@{args.k}"
     print(
         f"| features | handcrafted share of variance | {pk}, artists as given | "
-        f"{pk}, normalised | mAP, as given | mAP, normalised |"
+        f"{pk}, normalised | mAP, as given | mAP, normalised | extraction (runner, this run) |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for r in results:
         share = r["block_variance_share"]
         share_text = f"{share[hand.name]:.3f}" if isinstance(share, dict) else ""
@@ -123,7 +141,8 @@ def main() -> int:
         assert isinstance(given, dict) and isinstance(norm, dict)
         print(
             f"| {r['features']} | {share_text} | {given[pk]:.4f} | {norm[pk]:.4f} | "
-            f"{given['mAP']:.4f} | {norm['mAP']:.4f} |"
+            f"{given['mAP']:.4f} | {norm['mAP']:.4f} | "
+            f"{throughput.get(str(r['features']).split(' (')[0], '')} |"
         )
     for names in label_sets:
         base = results[-1][names]

