@@ -56,6 +56,8 @@ SAVABLE: dict[str, str] = {
     "metadata": "artrec.recommend.metadata:MetadataAffinityRecommender",
     "content": "artrec.recommend.content:ContentRecommender",
     "hybrid": "artrec.recommend.hybrid:HybridRecommender",
+    "curatornet": "artrec.recommend.curatornet:CuratorNetRecommender",
+    "vbpr": "artrec.recommend.vbpr:VBPRRecommender",
 }
 
 #: Libraries whose versions are recorded with every model (when installed).

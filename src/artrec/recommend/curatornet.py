@@ -1,0 +1,393 @@
+r"""CuratorNet: a visual taste learned from purchases, with no user or item ids.
+
+After Messina et al., "CuratorNet: visually-aware recommendation of art images" (2020).
+Every part of the model works on features, so a person never seen in training is scored
+from their profile and a work nobody has bought yet from its vector:
+
+* **item transform** :math:`g`: an MLP with SELU activations applied to every item's frozen
+  input (an embedding or feature set, optionally with one-hot metadata, see
+  :class:`~artrec.recommend.neural.ItemInputs`), shared by profile and candidate items;
+* **profile encoder**: the transformed vectors of the profile's items are pooled by mean
+  and by max, concatenated, and mapped by a second SELU MLP :math:`h` to a user vector
+  :math:`u = h([\mathrm{mean}_{p \in P} g(x_p); \max_{p \in P} g(x_p)])`;
+* **score**: :math:`s(P, i) = u \cdot g(x_i)`.
+
+Hidden layers use SELU (self-normalising, as in the paper); the last layer of each MLP is
+linear. An empty profile pools to zeros.
+
+Training
+--------
+Each epoch draws (profile, positive, negative) triples from the training log and minimises
+the BPR loss :math:`-\log \sigma(s(P, i^+) - s(P, i^-))` (or, with ``loss="hinge"``, the
+triplet hinge :math:`\max(0, m - s(P, i^+) + s(P, i^-))`). The positive strategies
+(``strategies``, weights of a mixture) are:
+
+``next``
+    the user's history up to a purchase predicts that purchase (a user's first purchase
+    falls back to ``hidden``);
+``hidden``
+    the rest of the history predicts one held-out item of it.
+
+Negatives are works the user never touched: uniform over the catalogue, or, for a share
+``hard_fraction`` of them, *hard* negatives that share the positive's artist
+(``hard_negatives="artist"``) or its k-means visual cluster (``"cluster"``, ``n_clusters``
+clusters of the item inputs). Users with a single event give no triple. Profiles longer
+than ``max_profile`` keep their most recent items.
+
+Explanations
+------------
+The work of the profile that contributed most to a recommendation is the profile item
+whose transformed vector has the largest dot product with the recommended item's,
+:math:`\arg\max_{p \in P} g(x_p) \cdot g(x_i)` (first in profile order on ties): the
+profile work closest to the recommendation in the learned item space.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from artrec.errors import DataError
+from artrec.features.extractor import import_torch
+from artrec.recommend.base import TrainData
+from artrec.recommend.neural import (
+    ItemInputs,
+    NegativeSampler,
+    NeuralRecommender,
+    artist_groups,
+    load_module_arrays,
+    module_arrays,
+    user_histories,
+    visual_clusters,
+)
+
+#: Positive sampling strategies.
+STRATEGIES: tuple[str, ...] = ("next", "hidden")
+#: Hard-negative kinds.
+HARD_NEGATIVES: tuple[str, ...] = ("artist", "cluster")
+#: Losses.
+LOSSES: tuple[str, ...] = ("bpr", "hinge")
+
+
+def _mlp(torch: Any, dims: Sequence[int]) -> Any:
+    nn = torch.nn
+    layers: list[Any] = []
+    for j, (a, b) in enumerate(itertools.pairwise(dims)):
+        layers.append(nn.Linear(a, b))
+        if j < len(dims) - 2:
+            layers.append(nn.SELU())
+    return nn.Sequential(*layers)
+
+
+def _network(torch: Any, d_in: int, item_dims: Sequence[int], user_dims: Sequence[int]) -> Any:
+    """The two MLPs: ``item`` (input -> embedding) and ``user`` (pooled profile -> embedding)."""
+    net = torch.nn.Module()
+    net.item = _mlp(torch, [d_in, *item_dims])
+    d = item_dims[-1]
+    net.user = _mlp(torch, [2 * d, *user_dims, d])
+    return net
+
+
+def _encode_users(torch: Any, user_mlp: Any, emb: Any, mask: Any) -> Any:
+    """User vectors from padded profile item embeddings ``(B, L, d)`` and their mask ``(B, L)``:
+    mean and max pooling over the real entries (zeros for an empty profile), then the MLP."""
+    m = mask.unsqueeze(-1).to(emb.dtype)
+    mean = (emb * m).sum(1) / m.sum(1).clamp(min=1.0)
+    mx = emb.masked_fill(~mask.unsqueeze(-1), torch.finfo(emb.dtype).min).amax(1)
+    mx = torch.where(mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
+    return user_mlp(torch.cat([mean, mx], dim=1))
+
+
+class CuratorNetRecommender(NeuralRecommender):
+    """CuratorNet (see the module docstring): scores any profile and any work from features.
+
+    Parameters
+    ----------
+    item_dims
+        Output sizes of the item transform's layers (the last is the embedding size).
+    user_dims
+        Hidden sizes of the profile encoder (its output layer has the embedding size).
+    loss
+        ``"bpr"`` or ``"hinge"``.
+    margin
+        Margin of the hinge loss.
+    strategies
+        Positive strategy -> weight in the mixture (see :data:`STRATEGIES`).
+    hard_negatives
+        ``None``, ``"artist"`` or ``"cluster"``.
+    hard_fraction
+        Share of negatives drawn hard.
+    n_clusters
+        k-means clusters for ``"cluster"`` negatives (``None``: ``sqrt(n_items / 2)``).
+    max_profile
+        Longest profile used in training (most recent items).
+    instances_per_epoch
+        Triples per epoch (``None``: one per training event).
+    weight_decay
+        L2 penalty on all weights (Adam's ``weight_decay``).
+    epochs, batch_size, lr, seed, device, precision, threads, metadata
+        See :class:`~artrec.recommend.neural.NeuralRecommender`.
+    """
+
+    name = "curatornet"
+    kind = "curatornet"
+    PARAMS = (
+        "item_dims",
+        "user_dims",
+        "loss",
+        "margin",
+        "strategies",
+        "hard_negatives",
+        "hard_fraction",
+        "n_clusters",
+        "max_profile",
+        "instances_per_epoch",
+        "weight_decay",
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "device",
+        "precision",
+        "threads",
+        "metadata",
+    )
+
+    def __init__(
+        self,
+        item_dims: Sequence[int] = (256, 128),
+        user_dims: Sequence[int] = (256, 256),
+        loss: str = "bpr",
+        margin: float = 1.0,
+        strategies: Mapping[str, float] | None = None,
+        hard_negatives: str | None = None,
+        hard_fraction: float = 0.3,
+        n_clusters: int | None = None,
+        max_profile: int = 64,
+        instances_per_epoch: int | None = None,
+        weight_decay: float = 1e-5,
+        epochs: int = 30,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        seed: int = 0,
+        device: str = "auto",
+        precision: str = "fp32",
+        threads: int | None = None,
+        metadata: Sequence[str] = (),
+    ) -> None:
+        self.item_dims = tuple(item_dims)
+        self.user_dims = tuple(user_dims)
+        self.loss = loss
+        self.margin = margin
+        self.strategies = (
+            dict(strategies) if strategies is not None else {"next": 0.5, "hidden": 0.5}
+        )
+        self.hard_negatives = hard_negatives
+        self.hard_fraction = hard_fraction
+        self.n_clusters = n_clusters
+        self.max_profile = max_profile
+        self.instances_per_epoch = instances_per_epoch
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.precision = precision
+        self.threads = threads
+        self.metadata = tuple(metadata)
+
+    # -- configuration ---------------------------------------------------------------------
+    def _check_params(self) -> None:
+        for label, dims in (("item_dims", self.item_dims), ("user_dims", self.user_dims)):
+            if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
+                raise DataError(f"{label} must be positive layer sizes, got {list(dims)}")
+        if self.loss not in LOSSES:
+            raise DataError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown:
+            raise DataError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+        weights = np.asarray(list(self.strategies.values()), dtype=np.float64)
+        if not len(weights) or (weights < 0).any() or weights.sum() <= 0:
+            raise DataError("strategies need non-negative weights with a positive sum")
+        if self.hard_negatives not in (None, *HARD_NEGATIVES):
+            raise DataError(
+                f"unknown hard negatives {self.hard_negatives!r}; choose "
+                f"{', '.join(HARD_NEGATIVES)} or None"
+            )
+        if not 0.0 <= self.hard_fraction <= 1.0:
+            raise DataError(f"hard_fraction must lie in [0, 1], got {self.hard_fraction}")
+        if self.max_profile < 1:
+            raise DataError(f"max_profile must be >= 1, got {self.max_profile}")
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-ready)."""
+        params = super().get_params()
+        params["strategies"] = dict(self.strategies)
+        return params
+
+    # -- training hooks ----------------------------------------------------------------------
+    def _build(self, torch: Any, data: TrainData, inputs: np.ndarray) -> Any:
+        return _network(torch, inputs.shape[1], self.item_dims, self.user_dims)
+
+    def _prepare(self, data: TrainData, inputs: np.ndarray) -> None:
+        self._histories = user_histories(data)
+        self._consumed = [set(h.tolist()) for h in self._histories]
+        groups = None
+        if self.hard_negatives == "artist":
+            groups = artist_groups(data)
+        elif self.hard_negatives == "cluster":
+            k = self.n_clusters or round(float(np.sqrt(data.n_items / 2)))
+            groups = visual_clusters(inputs, k, self.seed)
+        self._sampler = NegativeSampler(data.n_items, groups, self.hard_fraction)
+        lengths = np.array([len(h) for h in self._histories])
+        self._event_users = np.repeat(np.arange(len(lengths)), lengths)
+        positions = [np.arange(n) for n in lengths]
+        self._event_pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        eligible = lengths[self._event_users] >= 2
+        self._event_users = self._event_users[eligible]
+        self._event_pos = self._event_pos[eligible]
+        if not len(self._event_users):
+            raise DataError("CuratorNet needs users with two or more distinct training items")
+        names = list(self.strategies)
+        w = np.asarray([self.strategies[s] for s in names], dtype=np.float64)
+        self._strategy_names = names
+        self._strategy_p = w / w.sum()
+
+    def _epoch_batches(
+        self, data: TrainData, rng: np.random.Generator
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        n_events = len(self._event_users)
+        n = self.instances_per_epoch or n_events
+        picks = rng.integers(n_events, size=n)
+        kinds = rng.choice(len(self._strategy_names), size=n, p=self._strategy_p)
+        for start in range(0, n, self.batch_size):
+            stop = min(n, start + self.batch_size)
+            profiles: list[np.ndarray] = []
+            pos = np.empty(stop - start, dtype=np.int64)
+            neg = np.empty(stop - start, dtype=np.int64)
+            for j, e in enumerate(picks[start:stop].tolist()):
+                u = int(self._event_users[e])
+                t = int(self._event_pos[e])
+                hist = self._histories[u]
+                strategy = self._strategy_names[kinds[start + j]]
+                prof = hist[:t] if strategy == "next" and t > 0 else np.delete(hist, t)
+                profiles.append(prof[-self.max_profile :])
+                pos[j] = hist[t]
+                neg[j] = self._sampler.draw(rng, int(hist[t]), self._consumed[u])
+            rows, mask = _pad(profiles)
+            yield stop - start, {"profile": rows, "mask": mask, "pos": pos, "neg": neg}
+
+    def _batch_loss(self, torch: Any, batch: dict[str, Any]) -> Any:
+        prof, mask = batch["profile"], batch["mask"]
+        pos, neg = batch["pos"], batch["neg"]
+        needed = torch.cat([prof[mask], pos, neg])
+        uniq, inverse = torch.unique(needed, return_inverse=True)
+        emb = self.net_.item(self.x_[uniq])
+        n_prof = int(mask.sum())
+        prof_emb = emb.new_zeros((*prof.shape, emb.shape[1]))
+        prof_emb[mask] = emb[inverse[:n_prof]]
+        users = _encode_users(torch, self.net_.user, prof_emb, mask)
+        e_pos = emb[inverse[n_prof : n_prof + len(pos)]]
+        e_neg = emb[inverse[n_prof + len(pos) :]]
+        diff = (users * e_pos).sum(1) - (users * e_neg).sum(1)
+        if self.loss == "hinge":
+            return torch.relu(self.margin - diff).mean()
+        return -torch.nn.functional.logsigmoid(diff).mean()
+
+    def _make_optimizer(self, torch: Any) -> Any:
+        return torch.optim.Adam(
+            self.net_.parameters(), lr=self.lr, weight_decay=float(self.weight_decay)
+        )
+
+    def _refresh(self, torch: Any) -> None:
+        """Item embeddings of the whole catalogue and a float64 CPU copy of the user MLP."""
+        with torch.no_grad():
+            self.item_emb_ = self.net_.item(self.x_).double().cpu().numpy()
+        self.user_mlp_ = copy.deepcopy(self.net_.user).cpu().double().eval()
+
+    # -- scoring -----------------------------------------------------------------------------
+    def user_vectors(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """The ``(len(profiles), d)`` user vectors of the profiles (float64)."""
+        plist = self._check_profiles(profiles)
+        torch = import_torch()
+        rows, mask = _pad(plist)
+        emb = torch.as_tensor(self.item_emb_)
+        r = torch.as_tensor(np.maximum(rows, 0))
+        m = torch.as_tensor(mask)
+        with torch.no_grad():
+            users = _encode_users(torch, self.user_mlp_, emb[r], m).numpy()
+        return np.asarray(users, dtype=np.float64)
+
+    def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """``u(P) . g(x_i)`` for every catalogue row and profile: ``(len(profiles), n_items)``."""
+        if not len(profiles):
+            self._check_fitted()
+            return np.zeros((0, self.data_.n_items))
+        return self.user_vectors(profiles) @ self.item_emb_.T
+
+    def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """The profile row with the largest item-space dot product with each recommended row."""
+        plist = self._check_profiles(profiles)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full(rows.shape, -1, dtype=np.int64)
+        for j, prof in enumerate(plist):
+            valid = rows[j] >= 0
+            if not prof.size or not valid.any():
+                continue
+            sims = self.item_emb_[rows[j, valid]] @ self.item_emb_[prof].T
+            out[j, valid] = prof[np.argmax(sims, axis=1)]
+        return out
+
+    # -- state ---------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Parameters, input vocabularies and dimensions; weights and item embeddings."""
+        self._check_fitted()
+        in_params, in_arrays = self.inputs_.get_state()
+        params = {
+            **self.get_params(),
+            "inputs": in_params,
+            "d_in": int(self.inputs_.dim_),
+            "epochs_trained": int(self.epochs_done_),
+        }
+        arrays = {
+            **module_arrays(self.net_, "net"),
+            **{f"inputs.{k}": v for k, v in in_arrays.items()},
+            "item_embeddings": self.item_emb_.astype(np.float32),
+        }
+        return params, arrays
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> CuratorNetRecommender:
+        """A fitted model rebuilt from :meth:`get_state` (scores the saved catalogue)."""
+        torch = import_torch()
+        rec = cls(**{k: params[k] for k in cls.PARAMS})
+        rec._check_params()
+        rec.device_ = "cpu"
+        rec.inputs_ = ItemInputs.from_state(
+            params["inputs"],
+            {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
+        )
+        rec.net_ = _network(torch, int(params["d_in"]), rec.item_dims, rec.user_dims)
+        load_module_arrays(rec.net_, arrays, "net")
+        rec.net_.eval()
+        rec.item_emb_ = np.asarray(arrays["item_embeddings"], dtype=np.float64)
+        rec.user_mlp_ = copy.deepcopy(rec.net_.user).double().eval()
+        rec.epochs_done_ = int(params["epochs_trained"])
+        rec.data_ = TrainData(len(rec.item_emb_))
+        return rec
+
+
+def _pad(profiles: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Profiles as a ``(B, L)`` row matrix padded with -1 (L >= 1) and its boolean mask."""
+    width = max([1, *(len(p) for p in profiles)])
+    rows = np.full((len(profiles), width), -1, dtype=np.int64)
+    for j, p in enumerate(profiles):
+        rows[j, : len(p)] = p
+    return rows, rows >= 0

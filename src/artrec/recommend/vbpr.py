@@ -1,0 +1,404 @@
+r"""VBPR: visual Bayesian personalised ranking (He & McAuley, AAAI 2016).
+
+The preference of user :math:`u` for item :math:`i` with input vector :math:`f_i` (an
+embedding or feature set, optionally with one-hot metadata, see
+:class:`~artrec.recommend.neural.ItemInputs`) is
+
+.. math:: \hat x_{ui} = \beta_i + \gamma_u \cdot \gamma_i
+          + \theta_u \cdot (E^\top f_i) + \beta'^\top f_i
+
+with latent factors :math:`\gamma_u, \gamma_i \in R^K`, visual factors
+:math:`\theta_u \in R^{K'}`, the learned projection :math:`E \in R^{d \times K'}`, item biases
+:math:`\beta_i` and the visual bias :math:`\beta'` (global and user biases cancel in a
+ranking). Training minimises the BPR loss over (user, bought item, other item) triples,
+:math:`-\log \sigma(\hat x_{ui} - \hat x_{uj})`, plus
+:math:`\lambda (\lVert\gamma_u\rVert^2 + \lVert\theta_u\rVert^2 + \lVert\gamma_i\rVert^2 +
+\lVert\gamma_j\rVert^2 + \beta_i^2 + \beta_j^2) + \lambda_E (\lVert E\rVert^2 + \lVert\beta'\rVert^2)`
+on the batch. Negatives are uniform, or partly hard (same artist or visual cluster), as in
+:mod:`artrec.recommend.curatornet`.
+
+People and works the model has not seen
+----------------------------------------
+* **New works** (and works nobody bought in training) are scored through the visual part
+  alone: their :math:`\gamma_i` and :math:`\beta_i` are 0. Works with no training event get
+  only negative gradient in BPR, so their trained factors are set to 0 after training too.
+* **Profiles** are always *folded in*: scoring gets a profile (rows), not a user id, so the
+  user's :math:`(\gamma_u, \theta_u)` are fitted to it with the item side frozen, by
+  ``fold_in_steps`` Adam steps on the same regularised BPR loss, every profile item against
+  ``fold_in_negatives`` fresh uniform negatives per step. The negatives come from a stream
+  seeded by the model's seed and the profile's rows, so a profile always gets the same
+  vector, whatever batch it is scored in. An empty profile keeps zero factors: its scores
+  are the item and visual biases.
+
+Explanations
+------------
+The profile work that contributed most to a recommendation is the profile item whose joint
+item vector :math:`q_p = [\gamma_p; E^\top f_p]` has the largest dot product with the
+recommended item's :math:`q_i` (first in profile order on ties).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from artrec.errors import DataError
+from artrec.features.extractor import import_torch
+from artrec.recommend.base import TrainData
+from artrec.recommend.curatornet import HARD_NEGATIVES
+from artrec.recommend.neural import (
+    ItemInputs,
+    NegativeSampler,
+    NeuralRecommender,
+    artist_groups,
+    load_module_arrays,
+    module_arrays,
+    profile_seed,
+    user_histories,
+    visual_clusters,
+)
+
+
+def _network(torch: Any, n_users: int, n_items: int, d_in: int, k: int, k_visual: int) -> Any:
+    nn = torch.nn
+    net = nn.Module()
+    net.gamma_user = nn.Embedding(n_users, k)
+    net.theta_user = nn.Embedding(n_users, k_visual)
+    net.gamma_item = nn.Embedding(n_items, k)
+    net.beta_item = nn.Embedding(n_items, 1)
+    net.E = nn.Linear(d_in, k_visual, bias=False)
+    net.beta_visual = nn.Linear(d_in, 1, bias=False)
+    for emb in (net.gamma_user, net.theta_user, net.gamma_item):
+        nn.init.normal_(emb.weight, std=0.01)
+    nn.init.zeros_(net.beta_item.weight)
+    nn.init.normal_(net.E.weight, std=0.01)
+    nn.init.zeros_(net.beta_visual.weight)
+    return net
+
+
+class VBPRRecommender(NeuralRecommender):
+    """VBPR (see the module docstring), with profiles folded in at scoring time.
+
+    Parameters
+    ----------
+    k
+        Size of the latent (non-visual) factors.
+    k_visual
+        Size of the visual factors (columns of ``E``).
+    reg
+        L2 weight on the factors and item biases of each batch.
+    reg_visual
+        L2 weight on ``E`` and the visual bias.
+    hard_negatives, hard_fraction, n_clusters
+        Hard negatives as in :class:`~artrec.recommend.curatornet.CuratorNetRecommender`.
+    instances_per_epoch
+        Triples per epoch (``None``: one per training event).
+    fold_in_steps, fold_in_lr, fold_in_negatives
+        The fold-in of a profile: Adam steps, learning rate and negatives per step.
+    epochs, batch_size, lr, seed, device, precision, threads, metadata
+        See :class:`~artrec.recommend.neural.NeuralRecommender`.
+    """
+
+    name = "vbpr"
+    kind = "vbpr"
+    PARAMS = (
+        "k",
+        "k_visual",
+        "reg",
+        "reg_visual",
+        "hard_negatives",
+        "hard_fraction",
+        "n_clusters",
+        "instances_per_epoch",
+        "fold_in_steps",
+        "fold_in_lr",
+        "fold_in_negatives",
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "device",
+        "precision",
+        "threads",
+        "metadata",
+    )
+
+    def __init__(
+        self,
+        k: int = 32,
+        k_visual: int = 32,
+        reg: float = 1e-4,
+        reg_visual: float = 1e-5,
+        hard_negatives: str | None = None,
+        hard_fraction: float = 0.3,
+        n_clusters: int | None = None,
+        instances_per_epoch: int | None = None,
+        fold_in_steps: int = 40,
+        fold_in_lr: float = 0.05,
+        fold_in_negatives: int = 32,
+        epochs: int = 30,
+        batch_size: int = 256,
+        lr: float = 5e-3,
+        seed: int = 0,
+        device: str = "auto",
+        precision: str = "fp32",
+        threads: int | None = None,
+        metadata: Sequence[str] = (),
+    ) -> None:
+        self.k = k
+        self.k_visual = k_visual
+        self.reg = reg
+        self.reg_visual = reg_visual
+        self.hard_negatives = hard_negatives
+        self.hard_fraction = hard_fraction
+        self.n_clusters = n_clusters
+        self.instances_per_epoch = instances_per_epoch
+        self.fold_in_steps = fold_in_steps
+        self.fold_in_lr = fold_in_lr
+        self.fold_in_negatives = fold_in_negatives
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.precision = precision
+        self.threads = threads
+        self.metadata = tuple(metadata)
+
+    def _check_params(self) -> None:
+        for name in ("k", "k_visual", "fold_in_negatives"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise DataError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.fold_in_steps, int) or self.fold_in_steps < 0:
+            raise DataError(f"fold_in_steps must be >= 0, got {self.fold_in_steps!r}")
+        if self.reg < 0 or self.reg_visual < 0 or self.fold_in_lr <= 0:
+            raise DataError("reg and reg_visual must be >= 0 and fold_in_lr > 0")
+        if self.hard_negatives not in (None, *HARD_NEGATIVES):
+            raise DataError(
+                f"unknown hard negatives {self.hard_negatives!r}; choose "
+                f"{', '.join(HARD_NEGATIVES)} or None"
+            )
+        if not 0.0 <= self.hard_fraction <= 1.0:
+            raise DataError(f"hard_fraction must lie in [0, 1], got {self.hard_fraction}")
+
+    # -- training hooks ----------------------------------------------------------------------
+    def _build(self, torch: Any, data: TrainData, inputs: np.ndarray) -> Any:
+        return _network(torch, data.n_users, data.n_items, inputs.shape[1], self.k, self.k_visual)
+
+    def _prepare(self, data: TrainData, inputs: np.ndarray) -> None:
+        histories = user_histories(data)
+        self._consumed = [set(h.tolist()) for h in histories]
+        lengths = np.array([len(h) for h in histories])
+        self._event_users = np.repeat(np.arange(len(lengths)), lengths)
+        self._event_items = np.concatenate(histories) if histories else np.zeros(0, np.int64)
+        groups = None
+        if self.hard_negatives == "artist":
+            groups = artist_groups(data)
+        elif self.hard_negatives == "cluster":
+            k = self.n_clusters or round(float(np.sqrt(data.n_items / 2)))
+            groups = visual_clusters(inputs, k, self.seed)
+        self._sampler = NegativeSampler(data.n_items, groups, self.hard_fraction)
+        self.trained_items_ = np.zeros(data.n_items, dtype=bool)
+        self.trained_items_[self._event_items] = True
+
+    def _epoch_batches(
+        self, data: TrainData, rng: np.random.Generator
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        n_events = len(self._event_users)
+        n = self.instances_per_epoch or n_events
+        picks = rng.integers(n_events, size=n)
+        for start in range(0, n, self.batch_size):
+            sel = picks[start : start + self.batch_size]
+            users = self._event_users[sel]
+            pos = self._event_items[sel]
+            neg = np.fromiter(
+                (
+                    self._sampler.draw(rng, int(p), self._consumed[int(u)])
+                    for u, p in zip(users.tolist(), pos.tolist(), strict=True)
+                ),
+                dtype=np.int64,
+                count=len(sel),
+            )
+            yield len(sel), {"user": users, "pos": pos, "neg": neg}
+
+    def _item_side(self, torch: Any, rows: Any) -> tuple[Any, Any]:
+        """Joint item vectors ``[gamma_i; E^T f_i]`` and biases ``beta_i + beta'^T f_i``."""
+        net = self.net_
+        x = self.x_[rows]
+        q = torch.cat([net.gamma_item(rows), net.E(x)], dim=1)
+        b = net.beta_item(rows).squeeze(1) + net.beta_visual(x).squeeze(1)
+        return q, b
+
+    def _batch_loss(self, torch: Any, batch: dict[str, Any]) -> Any:
+        net = self.net_
+        u, i, j = batch["user"], batch["pos"], batch["neg"]
+        p = torch.cat([net.gamma_user(u), net.theta_user(u)], dim=1)
+        qi, bi = self._item_side(torch, i)
+        qj, bj = self._item_side(torch, j)
+        diff = (p * (qi - qj)).sum(1) + bi - bj
+        loss = -torch.nn.functional.logsigmoid(diff).mean()
+        reg = (
+            p.pow(2).sum(1)
+            + net.gamma_item(i).pow(2).sum(1)
+            + net.gamma_item(j).pow(2).sum(1)
+            + net.beta_item(i).squeeze(1).pow(2)
+            + net.beta_item(j).squeeze(1).pow(2)
+        ).mean()
+        reg_visual = net.E.weight.pow(2).sum() + net.beta_visual.weight.pow(2).sum()
+        return loss + self.reg * reg + self.reg_visual * reg_visual
+
+    def _refresh(self, torch: Any) -> None:
+        """Joint item vectors and biases of the catalogue (float64, on the CPU)."""
+        net = self.net_
+        with torch.no_grad():
+            rows = torch.arange(len(self.x_), device=self.x_.device)
+            n_fitted = net.gamma_item.num_embeddings
+            known = rows < n_fitted
+            gamma = torch.zeros((len(rows), self.k), device=self.x_.device)
+            beta = torch.zeros(len(rows), device=self.x_.device)
+            gamma[known] = net.gamma_item(rows[known])
+            beta[known] = net.beta_item(rows[known]).squeeze(1)
+            visual = net.E(self.x_)
+            vbias = net.beta_visual(self.x_).squeeze(1)
+        trained = np.zeros(len(rows), dtype=bool)
+        trained[: len(self.trained_items_)] = self.trained_items_
+        gamma_np = gamma.double().cpu().numpy()
+        beta_np = beta.double().cpu().numpy()
+        gamma_np[~trained] = 0.0
+        beta_np[~trained] = 0.0
+        self.item_vectors_ = np.ascontiguousarray(
+            np.concatenate([gamma_np, visual.double().cpu().numpy()], axis=1)
+        )
+        self.item_bias_ = beta_np + vbias.double().cpu().numpy()
+
+    # -- scoring -----------------------------------------------------------------------------
+    def user_vectors(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """Folded-in ``[gamma_u; theta_u]`` of every profile: ``(len(profiles), k + k_visual)``."""
+        plist = self._check_profiles(profiles)
+        torch = import_torch()
+        n_items = len(self.item_vectors_)
+        dim = self.item_vectors_.shape[1]
+        out = np.zeros((len(plist), dim))
+        live = [j for j, p in enumerate(plist) if len(p)]
+        if not live or self.fold_in_steps == 0:
+            return out
+        width = max(len(plist[j]) for j in live)
+        pos = np.zeros((len(live), width), dtype=np.int64)
+        pmask = np.zeros((len(live), width), dtype=bool)
+        negs = np.empty((len(live), self.fold_in_steps, self.fold_in_negatives), dtype=np.int64)
+        for b, j in enumerate(live):
+            prof = plist[j]
+            pos[b, : len(prof)] = prof
+            pmask[b, : len(prof)] = True
+            rng = np.random.default_rng(profile_seed(self.seed, prof))
+            negs[b] = rng.integers(n_items, size=negs.shape[1:])
+        consumed = np.zeros((len(live), n_items), dtype=bool)
+        for b, j in enumerate(live):
+            consumed[b, plist[j]] = True
+        nmask = ~consumed[np.arange(len(live))[:, None, None], negs]
+        q = torch.as_tensor(self.item_vectors_)
+        bias = torch.as_tensor(self.item_bias_)
+        q_pos, b_pos = q[torch.as_tensor(pos)], bias[torch.as_tensor(pos)]
+        pm = torch.as_tensor(pmask, dtype=torch.float64)
+        x = torch.zeros((len(live), dim), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([x], lr=self.fold_in_lr)
+        for step in range(self.fold_in_steps):
+            neg = torch.as_tensor(negs[:, step])
+            nm = torch.as_tensor(nmask[:, step], dtype=torch.float64)
+            s_pos = torch.einsum("bd,bld->bl", x, q_pos) + b_pos  # (B, L)
+            s_neg = torch.einsum("bd,bnd->bn", x, q[neg]) + bias[neg]  # (B, N)
+            pair = torch.nn.functional.logsigmoid(s_pos[:, :, None] - s_neg[:, None, :])
+            w = pm[:, :, None] * nm[:, None, :]
+            per_user = -(pair * w).sum((1, 2)) / w.sum((1, 2)).clamp(min=1.0)
+            loss = (per_user + self.reg * x.pow(2).sum(1)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        out[live] = x.detach().numpy()
+        return out
+
+    def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """``x_u . q_i + b_i`` with folded-in user factors: ``(len(profiles), n_items)``."""
+        if not len(profiles):
+            self._check_fitted()
+            return np.zeros((0, self.data_.n_items))
+        return self.user_vectors(profiles) @ self.item_vectors_.T + self.item_bias_
+
+    def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """The profile row whose joint item vector has the largest dot product with each row's."""
+        plist = self._check_profiles(profiles)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full(rows.shape, -1, dtype=np.int64)
+        for j, prof in enumerate(plist):
+            valid = rows[j] >= 0
+            if not prof.size or not valid.any():
+                continue
+            sims = self.item_vectors_[rows[j, valid]] @ self.item_vectors_[prof].T
+            out[j, valid] = prof[np.argmax(sims, axis=1)]
+        return out
+
+    # -- state ---------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Parameters and input vocabularies; item-side weights and the scoring cache.
+
+        User factors of the training users are not saved: scoring always folds in.
+        """
+        self._check_fitted()
+        in_params, in_arrays = self.inputs_.get_state()
+        params = {
+            **self.get_params(),
+            "inputs": in_params,
+            "d_in": int(self.inputs_.dim_),
+            "n_items_fitted": int(self.net_.gamma_item.num_embeddings),
+            "epochs_trained": int(self.epochs_done_),
+        }
+        net = self.net_
+        arrays = {
+            "gamma_item": net.gamma_item.weight.detach().cpu().float().numpy(),
+            "beta_item": net.beta_item.weight.detach().cpu().float().numpy(),
+            "E": net.E.weight.detach().cpu().float().numpy(),
+            "beta_visual": net.beta_visual.weight.detach().cpu().float().numpy(),
+            "trained_items": self.trained_items_,
+            "item_vectors": self.item_vectors_,
+            "item_bias": self.item_bias_,
+            **{f"inputs.{k}": v for k, v in in_arrays.items()},
+        }
+        return params, arrays
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> VBPRRecommender:
+        """A fitted model rebuilt from :meth:`get_state` (scores the saved catalogue)."""
+        torch = import_torch()
+        rec = cls(**{k: params[k] for k in cls.PARAMS})
+        rec._check_params()
+        rec.device_ = "cpu"
+        rec.inputs_ = ItemInputs.from_state(
+            params["inputs"],
+            {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
+        )
+        n_fitted = int(params["n_items_fitted"])
+        rec.net_ = _network(torch, 1, n_fitted, int(params["d_in"]), rec.k, rec.k_visual)
+        weights = module_arrays(rec.net_, "net")  # user factors are not saved: keep the dummies
+        for key in ("gamma_item", "beta_item", "E", "beta_visual"):
+            weights[f"net.{key}.weight"] = arrays[key]
+        load_module_arrays(rec.net_, weights, "net")
+        rec.net_.eval()
+        rec.trained_items_ = np.asarray(arrays["trained_items"], dtype=bool)
+        rec.item_vectors_ = np.asarray(arrays["item_vectors"], dtype=np.float64)
+        rec.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float64)
+        rec.epochs_done_ = int(params["epochs_trained"])
+        rec.data_ = TrainData(len(rec.item_bias_))
+        return rec
+
+    def _on_new_items(self, data: TrainData) -> None:
+        n_fitted = self.net_.gamma_item.num_embeddings
+        if data.n_items < n_fitted:
+            raise DataError(
+                f"the new catalogue has {data.n_items} items; VBPR was fitted on {n_fitted} "
+                "and needs them first, in the same order"
+            )

@@ -1,0 +1,280 @@
+"""The trainer of the learned models: validation nDCG, early stopping, refit, checkpoints."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from artrec.data.catalog import Catalog, Interactions
+from artrec.data.workspace import Workspace
+from artrec.errors import DataError
+from artrec.vectors import FeatureSet
+
+pytest.importorskip("torch")
+
+from artrec.evaluation.training import (  # noqa: E402
+    EpochLog,
+    train_in_workspace,
+    train_recommender,
+)
+from artrec.recommend.curatornet import CuratorNetRecommender  # noqa: E402
+from artrec.recommend.store import data_fingerprint, load_model, read_model_info  # noqa: E402
+from artrec.recommend.vbpr import VBPRRecommender  # noqa: E402
+
+N_ITEMS = 60
+PROFILES = [np.array([0, 1]), np.array([20, 21, 22]), np.array([59])]
+
+
+def small_models(**kw: Any) -> dict[str, Any]:
+    common = {"epochs": 6, "batch_size": 32, "seed": 5, "threads": 1, "device": "cpu", **kw}
+    return {
+        "curatornet": CuratorNetRecommender(item_dims=(32, 16), user_dims=(32,), **common),
+        "vbpr": VBPRRecommender(k=8, k_visual=8, fold_in_steps=10, **common),
+    }
+
+
+def clustered_log(seed: int = 0, n_users: int = 40) -> tuple[Catalog, Interactions, np.ndarray]:
+    """60 works in 3 visual clusters of 20 (one artist each); every user buys 3 to 6 works of
+    one cluster over time."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 3.0, size=(3, 12))
+    vectors = (np.repeat(centres, 20, axis=0) + rng.normal(0, 0.5, (N_ITEMS, 12))).astype(
+        np.float32
+    )
+    catalog = Catalog(
+        np.array([f"w{r:02d}" for r in range(N_ITEMS)]),
+        metadata={"artist": np.array([f"artist {r // 20}" for r in range(N_ITEMS)], dtype=object)},
+    )
+    users, items, times = [], [], []
+    for u in range(n_users):
+        c = u % 3
+        n = int(rng.integers(3, 7))
+        for j, r in enumerate(rng.choice(20, size=n, replace=False) + 20 * c):
+            users.append(f"user{u}")
+            items.append(f"w{r:02d}")
+            times.append(1000.0 * u + j)
+    events = Interactions(np.array(users), np.array(items), np.array(times))
+    return catalog, events, vectors
+
+
+@pytest.mark.parametrize("kind", ["curatornet", "vbpr"])
+def test_validation_then_refit_reports_every_epoch(kind: str) -> None:
+    catalog, events, vectors = clustered_log()
+    logs: list[EpochLog] = []
+    model = small_models()[kind]
+    result = train_recommender(
+        model, catalog, events, vectors=vectors, k=10, patience=2, progress=logs.append
+    )
+    val = [h for h in logs if h.phase == "validation"]
+    refit = [h for h in logs if h.phase == "refit"]
+    assert [h.epoch for h in val] == list(range(1, len(val) + 1))
+    assert all(0.0 <= h.ndcg <= 1.0 and h.loss > 0 for h in val)
+    best = max(range(len(val)), key=lambda j: (val[j].ndcg, -j))
+    assert result.best_epoch == best + 1 and result.best_ndcg == val[best].ndcg
+    # the refit runs exactly the best number of epochs, on every training event
+    assert [h.epoch for h in refit] == list(range(1, result.best_epoch + 1))
+    assert all(math.isnan(h.ndcg) for h in refit)
+    assert result.model.epochs_done_ == result.best_epoch
+    assert result.model.data_.n_users == len(set(events.user_ids.tolist()))
+    if result.stopped_early:
+        assert len(val) == result.best_epoch + 2
+    assert result.history == logs
+    assert np.isfinite(result.model.score(PROFILES)).all()
+
+
+def test_early_stopping_stops_when_validation_stalls() -> None:
+    catalog, events, vectors = clustered_log()
+    model = small_models(epochs=40, lr=0.05)["curatornet"]
+    result = train_recommender(model, catalog, events, vectors=vectors, k=10, patience=1)
+    val = [h for h in result.history if h.phase == "validation"]
+    assert result.stopped_early and len(val) < 40
+    assert val[-1].ndcg <= result.best_ndcg and len(val) == result.best_epoch + 1
+
+
+def test_without_refit_the_best_validation_weights_are_kept() -> None:
+    catalog, events, vectors = clustered_log()
+    model = small_models(epochs=5)["curatornet"]
+    result = train_recommender(
+        model, catalog, events, vectors=vectors, k=10, patience=5, refit=False
+    )
+    assert all(h.phase == "validation" for h in result.history)
+    assert result.model.epochs_done_ == result.best_epoch
+    # the kept weights give back the best validation nDCG
+    from artrec.evaluation.evaluator import evaluate
+    from artrec.evaluation.validation import validation_split
+
+    split = validation_split(events, catalog)
+    again = evaluate(result.model, catalog, split, k=10, fit=False)
+    assert again.summary["ndcg@10"].mean == pytest.approx(result.best_ndcg, abs=1e-9)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize(("kind", "crash_at"), [("curatornet", 2), ("vbpr", 2), ("curatornet", -1)])
+def test_resume_after_a_crash_gives_the_uninterrupted_model(
+    kind: str, crash_at: int, tmp_path: Path
+) -> None:
+    catalog, events, vectors = clustered_log()
+    full = train_recommender(small_models()[kind], catalog, events, vectors=vectors, k=10)
+
+    def crash(log: EpochLog) -> None:
+        # crash_at > 0: during validation; -1: in the first refit epoch
+        if (log.phase == "validation" and log.epoch == crash_at) or (
+            crash_at < 0 and log.phase == "refit" and log.epoch == 1
+        ):
+            raise Crash
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Crash):
+        train_recommender(
+            small_models()[kind],
+            catalog,
+            events,
+            vectors=vectors,
+            k=10,
+            progress=crash,
+            checkpoint_dir=ckpt,
+        )
+    assert (ckpt / "checkpoint.json").is_file() and (ckpt / "checkpoint.npz").is_file()
+    resumed = train_recommender(
+        small_models()[kind],
+        catalog,
+        events,
+        vectors=vectors,
+        k=10,
+        checkpoint_dir=ckpt,
+        resume=True,
+    )
+    assert resumed.resumed_from is not None
+    assert resumed.best_epoch == full.best_epoch
+    assert [(h.phase, h.epoch, h.loss, h.ndcg) for h in resumed.history] == [
+        (h.phase, h.epoch, h.loss, h.ndcg) for h in full.history
+    ]
+    np.testing.assert_array_equal(resumed.model.score(PROFILES), full.model.score(PROFILES))
+
+
+def test_a_checkpoint_of_other_parameters_is_refused(tmp_path: Path) -> None:
+    catalog, events, vectors = clustered_log()
+    ckpt = tmp_path / "ckpt"
+    train_recommender(
+        small_models(epochs=2)["curatornet"],
+        catalog,
+        events,
+        vectors=vectors,
+        k=10,
+        checkpoint_dir=ckpt,
+    )
+    with pytest.raises(DataError, match="another params"):
+        train_recommender(
+            small_models(epochs=2, lr=0.01)["curatornet"],
+            catalog,
+            events,
+            vectors=vectors,
+            k=10,
+            checkpoint_dir=ckpt,
+            resume=True,
+        )
+    more = Interactions(
+        np.concatenate([events.user_ids, ["new"]]),
+        np.concatenate([events.item_ids, ["w00"]]),
+        np.concatenate([events.timestamps, [1.0]]),
+    )
+    with pytest.raises(DataError, match="another fingerprint"):
+        train_recommender(
+            small_models(epochs=2)["curatornet"],
+            catalog,
+            more,
+            vectors=vectors,
+            k=10,
+            checkpoint_dir=ckpt,
+            resume=True,
+        )
+
+
+def test_bad_arguments() -> None:
+    catalog, events, vectors = clustered_log()
+    model = small_models()["curatornet"]
+    with pytest.raises(DataError, match="patience"):
+        train_recommender(model, catalog, events, vectors=vectors, patience=0)
+    with pytest.raises(DataError, match="shape"):
+        train_recommender(model, catalog, events, vectors=vectors[:10])
+
+
+def _workspace(root: Path, with_test: bool, seed: int = 0) -> Workspace:
+    catalog, events, vectors = clustered_log()
+    ws = Workspace.create(root)
+    ws.upsert_items(catalog)
+    splits = np.full(len(events), "train", dtype=object)
+    if with_test:  # the test split: each user's last event, differently drawn per seed
+        test_items = np.random.default_rng(seed).integers(N_ITEMS, size=40)
+        extra = Interactions(
+            np.array([f"user{u}" for u in range(40)]),
+            np.array([f"w{r:02d}" for r in test_items]),
+            np.full(40, 1e7),
+            splits=np.full(40, "test", dtype=object),
+        )
+        events = Interactions.concat(
+            [
+                Interactions(events.user_ids, events.item_ids, events.timestamps, splits=splits),
+                extra,
+            ]
+        )
+    ws.add_interactions(events)
+    FeatureSet("emb", catalog.item_ids, vectors, {}).save(ws.embeddings_dir)
+    ws.set_meta("default_embedding", "emb")
+    return ws
+
+
+def test_train_in_workspace_saves_a_fingerprinted_model(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", with_test=False)
+    params = {
+        "epochs": 3,
+        "batch_size": 32,
+        "seed": 1,
+        "threads": 1,
+        "device": "cpu",
+        "item_dims": [32, 16],
+        "user_dims": [32],
+    }
+    result, folder = train_in_workspace(ws, "curatornet", params=params, k=10)
+    assert folder == ws.models_dir / "curatornet" and (folder / "arrays.npz").is_file()
+    assert not (ws.models_dir / ".curatornet.checkpoint").exists()
+    model, info = load_model(ws.models_dir, "curatornet")
+    np.testing.assert_allclose(model.score(PROFILES), result.model.score(PROFILES), atol=1e-5)
+    assert info.extra["embedding"] == "emb" and info.extra["training"]["best_epoch"] >= 1
+    current = data_fingerprint(ws.catalog().item_ids, ws.interactions())
+    assert info.staleness(current) is None
+    ws.add_interactions(Interactions(np.array(["late"]), np.array(["w01"]), np.array([5e6])))
+    message = info.staleness(data_fingerprint(ws.catalog().item_ids, ws.interactions()))
+    assert message is not None and "artrec train" in message
+    assert ws.runs("train")
+
+
+def test_test_split_events_never_reach_training(tmp_path: Path) -> None:
+    params = {
+        "epochs": 3,
+        "batch_size": 32,
+        "seed": 1,
+        "threads": 1,
+        "device": "cpu",
+        "k": 8,
+        "k_visual": 8,
+        "fold_in_steps": 5,
+    }
+    a, _ = train_in_workspace(_workspace(tmp_path / "a", True, seed=1), "vbpr", params=params)
+    b, _ = train_in_workspace(_workspace(tmp_path / "b", True, seed=2), "vbpr", params=params)
+    c, _ = train_in_workspace(_workspace(tmp_path / "c", False), "vbpr", params=params)
+    # different test events, same training events: the same history and the same model
+    def without_time(r: Any) -> list[tuple[str, int, float, float]]:
+        return [(h.phase, h.epoch, h.loss, h.ndcg) for h in r.history]
+
+    assert without_time(a) == without_time(b) == without_time(c)
+    np.testing.assert_array_equal(a.model.score(PROFILES), b.model.score(PROFILES))
+    with pytest.raises(DataError, match="unknown learned model"):
+        train_in_workspace(_workspace(tmp_path / "d", False), "deepfm")
