@@ -16,14 +16,14 @@ from artrec.vectors import FeatureSet
 
 pytest.importorskip("torch")
 
-from artrec.evaluation.training import (  # noqa: E402
+from artrec.evaluation.training import (
     EpochLog,
     train_in_workspace,
     train_recommender,
 )
-from artrec.recommend.curatornet import CuratorNetRecommender  # noqa: E402
-from artrec.recommend.store import data_fingerprint, load_model, read_model_info  # noqa: E402
-from artrec.recommend.vbpr import VBPRRecommender  # noqa: E402
+from artrec.recommend.curatornet import CuratorNetRecommender
+from artrec.recommend.store import data_fingerprint, load_model
+from artrec.recommend.vbpr import VBPRRecommender
 
 N_ITEMS = 60
 PROFILES = [np.array([0, 1]), np.array([20, 21, 22]), np.array([59])]
@@ -270,6 +270,7 @@ def test_test_split_events_never_reach_training(tmp_path: Path) -> None:
     a, _ = train_in_workspace(_workspace(tmp_path / "a", True, seed=1), "vbpr", params=params)
     b, _ = train_in_workspace(_workspace(tmp_path / "b", True, seed=2), "vbpr", params=params)
     c, _ = train_in_workspace(_workspace(tmp_path / "c", False), "vbpr", params=params)
+
     # different test events, same training events: the same history and the same model
     def without_time(r: Any) -> list[tuple[str, int, float, float]]:
         return [(h.phase, h.epoch, h.loss, h.ndcg) for h in r.history]

@@ -128,7 +128,7 @@ class CuratorNetRecommender(NeuralRecommender):
     instances_per_epoch
         Triples per epoch (``None``: one per training event).
     weight_decay
-        L2 penalty on all weights (Adam's ``weight_decay``).
+        Decoupled weight decay of all weights (AdamW).
     epochs, batch_size, lr, seed, device, precision, threads, metadata
         See :class:`~artrec.recommend.neural.NeuralRecommender`.
     """
@@ -300,7 +300,9 @@ class CuratorNetRecommender(NeuralRecommender):
         return -torch.nn.functional.logsigmoid(diff).mean()
 
     def _make_optimizer(self, torch: Any) -> Any:
-        return torch.optim.Adam(
+        """AdamW: the weight decay is decoupled from the adaptive step, so it never turns
+        into full-size steps once the ranking loss has no gradient left."""
+        return torch.optim.AdamW(
             self.net_.parameters(), lr=self.lr, weight_decay=float(self.weight_decay)
         )
 
