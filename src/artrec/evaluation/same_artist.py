@@ -8,7 +8,8 @@ the items by the same artist are the relevant ones.
   "Anonymous"; see :data:`artrec.data.catalog.UNKNOWN_ARTISTS`) are left out entirely:
   they are neither queries nor candidates, since "unknown" is not a shared artist.
 - Queries are the items whose artist has at least ``min_works`` works among the known
-  items; candidates are all known-artist items (artists with fewer works are distractors).
+  items (optionally only those in a ``queries`` mask, e.g. artists held out of a fit);
+  candidates are all known-artist items (artists with fewer works are distractors).
 - The query itself is never in its own ranking.
 - ``P@k`` = (relevant items in the top k) / k; ``AP`` = the mean, over the query's relevant
   items, of the precision at each one's rank in the full ranking; both averaged over
@@ -44,6 +45,7 @@ def same_artist_retrieval(
     k: int = 10,
     min_works: int = 5,
     *,
+    queries: np.ndarray | None = None,
     chunk_size: int = 512,
 ) -> dict[str, Any]:
     """P@k and mAP of same-artist retrieval under cosine similarity.
@@ -58,6 +60,8 @@ def same_artist_retrieval(
         Cut-off of the precision.
     min_works
         Only items whose artist has at least this many known works are queries.
+    queries
+        Boolean mask over the items: only these may be queries (candidates are unchanged).
     chunk_size
         Queries scored per matrix product (bounds memory).
 
@@ -88,10 +92,14 @@ def same_artist_retrieval(
     labels = [_known(a) for a in artists]
     cand = np.asarray([i for i, a in enumerate(labels) if a is not None], dtype=np.int64)
     counts = Counter(labels[i] for i in cand.tolist())
-    queries = np.asarray(
-        [i for i in cand.tolist() if counts[labels[i]] >= min_works], dtype=np.int64
+    allowed = np.ones(len(labels), dtype=bool) if queries is None else np.asarray(queries, bool)
+    if allowed.shape != (len(labels),):
+        raise DataError(f"same_artist_retrieval: queries mask has shape {allowed.shape}")
+    query_rows = np.asarray(
+        [i for i in cand.tolist() if counts[labels[i]] >= min_works and allowed[i]],
+        dtype=np.int64,
     )
-    if len(queries) == 0:
+    if len(query_rows) == 0:
         raise DataError(f"same_artist_retrieval: no artist has {min_works} or more known works")
     codes = {a: j for j, a in enumerate(sorted(counts))}
     cand_code = np.asarray([codes[labels[i]] for i in cand.tolist()], dtype=np.int64)
@@ -100,10 +108,10 @@ def same_artist_retrieval(
     cand_vecs = unit[cand]
     position = {int(r): j for j, r in enumerate(cand.tolist())}
     n_cand = len(cand)
-    p_at_k = np.empty(len(queries))
-    ap = np.empty(len(queries))
-    for start in range(0, len(queries), chunk_size):
-        q_rows = queries[start : start + chunk_size]
+    p_at_k = np.empty(len(query_rows))
+    ap = np.empty(len(query_rows))
+    for start in range(0, len(query_rows), chunk_size):
+        q_rows = query_rows[start : start + chunk_size]
         sims = unit[q_rows] @ cand_vecs.T
         for j, q in enumerate(q_rows.tolist()):
             s = sims[j].copy()
@@ -113,17 +121,17 @@ def same_artist_retrieval(
             p_at_k[start + j] = rel[:k].sum() / k
             hits = np.flatnonzero(rel)
             ap[start + j] = float(np.mean(np.arange(1, len(hits) + 1) / (hits + 1)))
-    n_rel = np.asarray([counts[labels[q]] - 1 for q in queries.tolist()], dtype=np.float64)
+    n_rel = np.asarray([counts[labels[q]] - 1 for q in query_rows.tolist()], dtype=np.float64)
     return {
         "precision_at_k": float(p_at_k.mean()),
         "map": float(ap.mean()),
         "random_precision_at_k": float((n_rel / max(n_cand - 1, 1)).mean()),
         "k": int(k),
         "min_works": int(min_works),
-        "n_queries": len(queries),
+        "n_queries": len(query_rows),
         "n_candidates": int(n_cand),
-        "n_artists": sum(1 for c in counts.values() if c >= min_works),
+        "n_artists": len({labels[q] for q in query_rows.tolist()}),
         "per_query_precision": p_at_k,
         "per_query_ap": ap,
-        "query_rows": queries,
+        "query_rows": query_rows,
     }

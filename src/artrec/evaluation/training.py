@@ -81,7 +81,9 @@ class EpochLog:
     loss
         Mean training loss of the epoch.
     ndcg
-        Validation nDCG@k after the epoch (NaN in the refit phase).
+        Validation nDCG@k after the epoch (NaN in the refit phase). The validation phase
+        starts with epoch 0, the untrained model (its loss is NaN), so early stopping can
+        also choose not to train at all.
     seconds
         Wall time of the epoch, validation included.
     """
@@ -143,12 +145,16 @@ class TrainingResult:
             "n_validation_cases": self.n_validation_cases,
             "seconds": round(self.seconds, 3),
             "resumed_from": list(self.resumed_from) if self.resumed_from else None,
-            "history": [{**asdict(h), "ndcg": _finite(h.ndcg)} for h in self.history],
+            "history": [_log_json(h) for h in self.history],
         }
 
 
 def _finite(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
+
+
+def _log_json(log: EpochLog) -> dict[str, Any]:
+    return {**asdict(log), "loss": _finite(log.loss), "ndcg": _finite(log.ndcg)}
 
 
 def train_recommender(
@@ -211,7 +217,7 @@ def train_recommender(
     fingerprint = data_fingerprint(catalog.item_ids, events)
     ckpt = _Checkpoint(checkpoint_dir, model, fingerprint, k, refit) if checkpoint_dir else None
     loaded = ckpt.load() if (ckpt is not None and resume) else None
-    state = loaded or _State("validation", 0, [], 0, -math.inf, None, False, False)
+    state = loaded or _State("validation", 0, [], -1, -math.inf, None, False, False)
     resumed_from = None if loaded is None else (loaded.phase, loaded.epoch)
 
     # 1. validation phase: fit on the validation split's training part, watch nDCG@k
@@ -248,10 +254,11 @@ def train_recommender(
             train_data_from(catalog, split.train, vectors=vectors, available=available),
             callback=on_val_epoch,
             resume=state.training,
+            report_start=True,
         )
         state.finished = True
         state.training = None
-    if state.best_epoch == 0:
+    if not math.isfinite(state.best_ndcg):
         raise DataError("training produced no epoch with a finite validation nDCG")
 
     # 2. the final model: refit on every training event, or the best validation weights
@@ -351,7 +358,7 @@ class _Checkpoint:
             **self.identity,
             "phase": state.phase,
             "epoch": state.epoch,
-            "history": [{**asdict(h), "ndcg": _finite(h.ndcg)} for h in state.history],
+            "history": [_log_json(h) for h in state.history],
             "best_epoch": state.best_epoch,
             "best_ndcg": _finite(state.best_ndcg) if state.best_ndcg > -math.inf else None,
             "stopped_early": state.stopped_early,
@@ -382,7 +389,7 @@ class _Checkpoint:
                 EpochLog(
                     str(h["phase"]),
                     int(h["epoch"]),
-                    float(h["loss"]),
+                    math.nan if h["loss"] is None else float(h["loss"]),
                     math.nan if h["ndcg"] is None else float(h["ndcg"]),
                     float(h["seconds"]),
                 )

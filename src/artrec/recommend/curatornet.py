@@ -15,6 +15,22 @@ from their profile and a work nobody has bought yet from its vector:
 Hidden layers use SELU (self-normalising, as in the paper); the last layer of each MLP is
 linear. An empty profile pools to zeros.
 
+Starting from similarity
+------------------------
+With ``skip=True`` (the default) the item embedding is :math:`[w \odot x_i ; g(x_i)]` and
+the user vector :math:`[\mathrm{mean}_{p \in P}\, w \odot x_p ; u]`, with a learned
+per-dimension weight :math:`w` initialised at 1 and the item MLP's output layer at 0, so that
+
+.. math:: s(P, i) = \sum_d w_d^2\, \overline{x_{P,d}}\, x_{i,d} + u \cdot g(x_i)
+
+starts as VisRank's mean aggregation on the inputs (cosine similarity with ``inputs="l2"``;
+one-hot metadata blocks then add the share of profile works with the same artist, medium,
+century or museum) and training learns a reweighting plus the paper's non-linear taste
+on top. Purchase logs are small; this keeps a model trained on few of them from falling
+below plain similarity, and lets early stopping (which also scores the untrained model,
+see :mod:`artrec.evaluation.training`) keep the similarity alone when training does not
+help on the validation split. ``skip=False`` is the paper's architecture alone.
+
 Training
 --------
 Each epoch draws (profile, positive, negative) triples from the training log and minimises
@@ -83,23 +99,48 @@ def _mlp(torch: Any, dims: Sequence[int]) -> Any:
     return nn.Sequential(*layers)
 
 
-def _network(torch: Any, d_in: int, item_dims: Sequence[int], user_dims: Sequence[int]) -> Any:
-    """The two MLPs: ``item`` (input -> embedding) and ``user`` (pooled profile -> embedding)."""
-    net = torch.nn.Module()
-    net.item = _mlp(torch, [d_in, *item_dims])
+def _network(
+    torch: Any, d_in: int, item_dims: Sequence[int], user_dims: Sequence[int], skip: bool
+) -> Any:
+    """``item`` (input -> embedding) and ``user`` (pooled profile -> user vector) modules.
+
+    With ``skip``, the item embedding is ``[w * x ; g(x)]`` (a learned per-dimension weight
+    ``w``, initialised at 1, in front of the input) and the item MLP's last layer starts at 0.
+    """
+    nn = torch.nn
+
+    class ItemTransform(nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.mlp = _mlp(torch, [d_in, *item_dims])
+            self.skip = nn.Parameter(torch.ones(d_in)) if skip else None
+            if skip:
+                nn.init.zeros_(self.mlp[-1].weight)
+                nn.init.zeros_(self.mlp[-1].bias)
+
+        def forward(self, x: Any) -> Any:
+            out = self.mlp(x)
+            return out if self.skip is None else torch.cat([x * self.skip, out], dim=-1)
+
+    net = nn.Module()
+    net.item = ItemTransform()
     d = item_dims[-1]
     net.user = _mlp(torch, [2 * d, *user_dims, d])
+    net.d_skip = d_in if skip else 0
     return net
 
 
-def _encode_users(torch: Any, user_mlp: Any, emb: Any, mask: Any) -> Any:
+def _encode_users(torch: Any, user_mlp: Any, emb: Any, mask: Any, d_skip: int = 0) -> Any:
     """User vectors from padded profile item embeddings ``(B, L, d)`` and their mask ``(B, L)``:
-    mean and max pooling over the real entries (zeros for an empty profile), then the MLP."""
+    mean and max pooling over the real entries (zeros for an empty profile), then the MLP.
+    The first ``d_skip`` columns (the skip path) are mean-pooled and passed on unchanged."""
     m = mask.unsqueeze(-1).to(emb.dtype)
     mean = (emb * m).sum(1) / m.sum(1).clamp(min=1.0)
-    mx = emb.masked_fill(~mask.unsqueeze(-1), torch.finfo(emb.dtype).min).amax(1)
+    learned = emb[..., d_skip:]
+    mx = learned.masked_fill(~mask.unsqueeze(-1), torch.finfo(emb.dtype).min).amax(1)
     mx = torch.where(mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
-    return user_mlp(torch.cat([mean, mx], dim=1))
+    users = user_mlp(torch.cat([mean[:, d_skip:], mx], dim=1))
+    return users if not d_skip else torch.cat([mean[:, :d_skip], users], dim=1)
 
 
 class CuratorNetRecommender(NeuralRecommender):
@@ -129,6 +170,12 @@ class CuratorNetRecommender(NeuralRecommender):
         Triples per epoch (``None``: one per training event).
     weight_decay
         Decoupled weight decay of all weights (AdamW).
+    skip
+        Add the similarity path (see "Starting from similarity" in the module docstring);
+        ``False`` is the paper's architecture alone.
+    inputs
+        Scaling of the item vectors (:data:`~artrec.recommend.neural.SCALINGS`): ``"l2"``
+        (unit length, cosine geometry, the default) or ``"zscore"``.
     epochs, batch_size, lr, seed, device, precision, threads, metadata
         See :class:`~artrec.recommend.neural.NeuralRecommender`.
     """
@@ -147,6 +194,8 @@ class CuratorNetRecommender(NeuralRecommender):
         "max_profile",
         "instances_per_epoch",
         "weight_decay",
+        "skip",
+        "inputs",
         "epochs",
         "batch_size",
         "lr",
@@ -170,9 +219,11 @@ class CuratorNetRecommender(NeuralRecommender):
         max_profile: int = 64,
         instances_per_epoch: int | None = None,
         weight_decay: float = 1e-5,
+        skip: bool = True,
+        inputs: str = "l2",
         epochs: int = 30,
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr: float = 1e-4,
         seed: int = 0,
         device: str = "auto",
         precision: str = "fp32",
@@ -192,6 +243,8 @@ class CuratorNetRecommender(NeuralRecommender):
         self.max_profile = max_profile
         self.instances_per_epoch = instances_per_epoch
         self.weight_decay = weight_decay
+        self.skip = skip
+        self.inputs = inputs
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -232,7 +285,7 @@ class CuratorNetRecommender(NeuralRecommender):
 
     # -- training hooks ----------------------------------------------------------------------
     def _build(self, torch: Any, data: TrainData, inputs: np.ndarray) -> Any:
-        return _network(torch, inputs.shape[1], self.item_dims, self.user_dims)
+        return _network(torch, inputs.shape[1], self.item_dims, self.user_dims, self.skip)
 
     def _prepare(self, data: TrainData, inputs: np.ndarray) -> None:
         self._histories = user_histories(data)
@@ -291,7 +344,7 @@ class CuratorNetRecommender(NeuralRecommender):
         n_prof = int(mask.sum())
         prof_emb = emb.new_zeros((*prof.shape, emb.shape[1]))
         prof_emb[mask] = emb[inverse[:n_prof]]
-        users = _encode_users(torch, self.net_.user, prof_emb, mask)
+        users = _encode_users(torch, self.net_.user, prof_emb, mask, self.net_.d_skip)
         e_pos = emb[inverse[n_prof : n_prof + len(pos)]]
         e_neg = emb[inverse[n_prof + len(pos) :]]
         diff = (users * e_pos).sum(1) - (users * e_neg).sum(1)
@@ -322,7 +375,7 @@ class CuratorNetRecommender(NeuralRecommender):
         r = torch.as_tensor(np.maximum(rows, 0))
         m = torch.as_tensor(mask)
         with torch.no_grad():
-            users = _encode_users(torch, self.user_mlp_, emb[r], m).numpy()
+            users = _encode_users(torch, self.user_mlp_, emb[r], m, self.net_.d_skip).numpy()
         return np.asarray(users, dtype=np.float64)
 
     def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
@@ -352,7 +405,7 @@ class CuratorNetRecommender(NeuralRecommender):
         in_params, in_arrays = self.inputs_.get_state()
         params = {
             **self.get_params(),
-            "inputs": in_params,
+            "item_inputs": in_params,
             "d_in": int(self.inputs_.dim_),
             "epochs_trained": int(self.epochs_done_),
         }
@@ -373,10 +426,10 @@ class CuratorNetRecommender(NeuralRecommender):
         rec._check_params()
         rec.device_ = "cpu"
         rec.inputs_ = ItemInputs.from_state(
-            params["inputs"],
+            params["item_inputs"],
             {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
         )
-        rec.net_ = _network(torch, int(params["d_in"]), rec.item_dims, rec.user_dims)
+        rec.net_ = _network(torch, int(params["d_in"]), rec.item_dims, rec.user_dims, rec.skip)
         load_module_arrays(rec.net_, arrays, "net")
         rec.net_.eval()
         rec.item_emb_ = np.asarray(arrays["item_embeddings"], dtype=np.float64)

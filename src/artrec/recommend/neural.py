@@ -55,6 +55,9 @@ from artrec.recommend.store import SavableRecommender
 #: Metadata columns that :class:`ItemInputs` can one-hot encode (``museum`` is the collection).
 METADATA_COLUMNS: tuple[str, ...] = ("artist", "medium", "century", "museum")
 
+#: Ways :class:`ItemInputs` scales the item vectors.
+SCALINGS: tuple[str, ...] = ("zscore", "l2", "none")
+
 #: Training precisions.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
@@ -82,8 +85,10 @@ class ItemInputs:
     min_count
         A value needs at least this many catalogue works to get a slot (a value seen once
         cannot tell works apart).
-    standardize
-        Z-score the vectors per dimension (mean and population std of the catalogue).
+    scaling
+        ``"zscore"``: z-score the vectors per dimension (mean and population std of the
+        catalogue); ``"l2"``: scale every vector to unit length (cosine geometry, as VisRank's
+        cosine metric); ``"none"``.
 
     Attributes
     ----------
@@ -100,12 +105,12 @@ class ItemInputs:
         metadata: Sequence[str] = (),
         max_values: int = 256,
         min_count: int = 2,
-        standardize: bool = True,
+        scaling: str = "zscore",
     ) -> None:
         self.metadata = tuple(metadata)
         self.max_values = max_values
         self.min_count = min_count
-        self.standardize = standardize
+        self.scaling = scaling
 
     def fit(self, data: TrainData) -> ItemInputs:
         """Learn the standardisation and the metadata vocabularies from the catalogue."""
@@ -114,8 +119,12 @@ class ItemInputs:
             raise DataError(
                 f"unknown metadata column {unknown[0]!r}; choose from {', '.join(METADATA_COLUMNS)}"
             )
+        if self.scaling not in SCALINGS:
+            raise DataError(
+                f"unknown input scaling {self.scaling!r}; choose one of {', '.join(SCALINGS)}"
+            )
         vectors = _vectors(data)
-        if self.standardize:
+        if self.scaling == "zscore":
             self.mean_ = vectors.mean(axis=0)
             std = vectors.std(axis=0)
             self.scale_ = np.where(std > 0, std, 1.0)
@@ -144,7 +153,11 @@ class ItemInputs:
                 f"item vectors have {vectors.shape[1]} dimensions; the model was fitted on "
                 f"{len(self.mean_)}"
             )
-        blocks = [((vectors - self.mean_) / self.scale_).astype(np.float32)]
+        scaled = (vectors - self.mean_) / self.scale_
+        if self.scaling == "l2":
+            norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+            scaled = scaled / np.where(norms > 0, norms, 1.0)
+        blocks = [scaled.astype(np.float32)]
         for column, values in self.vocab_.items():
             slot = {v: j for j, v in enumerate(values)}
             col = data.metadata.get(column)
@@ -163,7 +176,7 @@ class ItemInputs:
             "metadata": list(self.metadata),
             "max_values": self.max_values,
             "min_count": self.min_count,
-            "standardize": self.standardize,
+            "scaling": self.scaling,
             "vocab": self.vocab_,
         }
         return params, {"mean": self.mean_, "scale": self.scale_}
@@ -172,7 +185,7 @@ class ItemInputs:
     def from_state(cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> ItemInputs:
         """Rebuild fitted inputs from :meth:`get_state`."""
         inputs = cls(
-            params["metadata"], params["max_values"], params["min_count"], params["standardize"]
+            params["metadata"], params["max_values"], params["min_count"], params["scaling"]
         )
         inputs.mean_ = np.asarray(arrays["mean"], dtype=np.float64)
         inputs.scale_ = np.asarray(arrays["scale"], dtype=np.float64)
@@ -470,10 +483,10 @@ class NeuralRecommender(SavableRecommender):
         return type(self)(**params)
 
     def _check_common(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name, low in (("epochs", 0), ("batch_size", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise DataError(f"{name} must be a positive integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise DataError(f"lr must be positive, got {self.lr!r}")
         if self.precision not in PRECISIONS:
@@ -490,6 +503,7 @@ class NeuralRecommender(SavableRecommender):
         *,
         callback: EpochCallback | None = None,
         resume: TrainingState | None = None,
+        report_start: bool = False,
     ) -> NeuralRecommender:
         """Train on ``data``'s per-user log; returns self.
 
@@ -503,11 +517,16 @@ class NeuralRecommender(SavableRecommender):
         resume
             A :meth:`training_state` taken after some epoch of a fit with the same
             parameters and data: training continues from it.
+        report_start
+            Also call ``callback`` before the first epoch (``epoch=0``, loss NaN), so the
+            untrained model can be scored too; returning ``False`` then skips training.
         """
         self._check_common()
         self._check_params()
         self.device_ = resolve_device(self.device)
-        inputs_model = ItemInputs(self.metadata).fit(data)
+        inputs_model = ItemInputs(self.metadata, scaling=getattr(self, "inputs", "zscore")).fit(
+            data
+        )
         inputs = inputs_model.transform(data)
         self.inputs_ = inputs_model
         self.data_ = data
@@ -521,7 +540,10 @@ class NeuralRecommender(SavableRecommender):
                 start = self._restore_training(resume)
             self.epochs_done_ = start
             self._refresh(torch)
-            for epoch in range(start, self.epochs):
+            stop = False
+            if report_start and callback is not None and start == 0:
+                stop = callback(self, EpochReport(0, float("nan"), 0, 0.0)) is False
+            for epoch in range(start, 0 if stop else self.epochs):
                 t0 = time.perf_counter()
                 rng = np.random.default_rng([int(self.seed), epoch])
                 total, count = 0.0, 0

@@ -350,7 +350,7 @@ class VBPRRecommender(NeuralRecommender):
         in_params, in_arrays = self.inputs_.get_state()
         params = {
             **self.get_params(),
-            "inputs": in_params,
+            "item_inputs": in_params,
             "d_in": int(self.inputs_.dim_),
             "n_items_fitted": int(self.net_.gamma_item.num_embeddings),
             "epochs_trained": int(self.epochs_done_),
@@ -378,7 +378,7 @@ class VBPRRecommender(NeuralRecommender):
         rec._check_params()
         rec.device_ = "cpu"
         rec.inputs_ = ItemInputs.from_state(
-            params["inputs"],
+            params["item_inputs"],
             {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
         )
         n_fitted = int(params["n_items_fitted"])
