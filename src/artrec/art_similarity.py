@@ -230,7 +230,7 @@ class MetadataSupervisedTransform:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * int(has.sum())
+                total += float(loss.detach()) * int(has.sum())
                 count += int(has.sum())
             current = linear.weight.detach().double().numpy().T
             score = float("nan")
@@ -252,6 +252,11 @@ class MetadataSupervisedTransform:
         """The embedding of already whitened vectors (with the current map)."""
         weight = getattr(self, "weight_", None)
         return self._normalise(z if weight is None else z @ weight)
+
+    def whitening_only(self, vectors: np.ndarray) -> np.ndarray:
+        """The embedding without the learned map: power normalisation and whitening alone
+        (unit rows), i.e. the transform before training, for comparison."""
+        return self._normalise(self._whiten(self._power(vectors)))
 
     @staticmethod
     def _normalise(y: np.ndarray) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""Art similarity learned from the catalogue's metadata, measured on artists held out of the fit.
+
+For each of ``--folds`` folds of the public-art artists with at least 5 known works, a
+:class:`~artrec.art_similarity.MetadataSupervisedTransform` is fitted on the works of the
+*other* artists (and the works of unknown or rarer artists), early-stopped on validation
+artists carved from those (:func:`artrec.evaluation.similarity_training.fit_metadata_transform`),
+and the fold's artists are then the queries of same-artist retrieval
+(:func:`artrec.evaluation.same_artist.same_artist_retrieval`, P@10 and mAP; candidates: every
+known-artist work). Every artist is held out exactly once, so the pooled result covers the
+same 182 artists and queries as the raw-feature figure in docs/benchmarks.md. Side by side,
+per query: the raw features, the whitening alone (the transform before training) and the
+learned transform; a paired Wilcoxon test compares learned with raw.
+
+Features come from a workspace's ``features/`` (``-w``; never modified) or a feature folder
+(``--features-dir``), e.g. the backbone cache of ``bench_same_artist.py``.
+
+    .venv/bin/python benchmarks/bench_metadata_similarity.py -w /path/to/copy-of-demo-workspace
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-w", "--workspace", type=Path, required=True)
+    parser.add_argument("--features-dir", type=Path, default=None)
+    parser.add_argument("--features", default="efficientnet_lite0")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    from scipy import stats
+
+    from artrec.data.workspace import Workspace
+    from artrec.evaluation.same_artist import same_artist_retrieval
+    from artrec.evaluation.similarity_training import artist_folds, fit_metadata_transform
+    from artrec.vectors import FeatureSet
+
+    load = [os.getloadavg()[0]]
+    ws = Workspace.open(args.workspace)
+    catalog = ws.catalog()
+    fdir = args.features_dir or ws.features_dir
+    x = np.asarray(FeatureSet.load(fdir, args.features).align(catalog.item_ids).matrix)
+    artists = catalog.artists()
+    folds = artist_folds(artists, n_folds=args.folds, seed=args.seed)
+    per_query: dict[str, list[np.ndarray]] = {"raw": [], "whitening": [], "learned": []}
+    ap: dict[str, list[np.ndarray]] = {"raw": [], "whitening": [], "learned": []}
+    fold_rows = []
+    t_start = time.perf_counter()
+    for f, held in enumerate(folds):
+        t0 = time.perf_counter()
+        is_held = np.array([a in held for a in artists.tolist()])
+        transform = fit_metadata_transform(
+            x, catalog, fit_rows=np.flatnonzero(~is_held), seed=args.seed, threads=args.threads
+        )
+        spaces = {
+            "raw": x,
+            "whitening": transform.whitening_only(x),
+            "learned": transform.transform(x),
+        }
+        results = {
+            name: same_artist_retrieval(v, artists, k=args.k, min_works=5, queries=is_held)
+            for name, v in spaces.items()
+        }
+        for name, r in results.items():
+            per_query[name].append(r["per_query_precision"])
+            ap[name].append(r["per_query_ap"])
+        fold_rows.append(
+            (
+                f,
+                results["raw"]["n_artists"],
+                results["raw"]["n_queries"],
+                *(results[n]["precision_at_k"] for n in per_query),
+                transform.best_epoch_,
+                time.perf_counter() - t0,
+            )
+        )
+        print(f"  fold {f}: {fold_rows[-1]}", file=sys.stderr)
+    wall = time.perf_counter() - t_start
+    load.append(os.getloadavg()[0])
+    pooled = {n: np.concatenate(v) for n, v in per_query.items()}
+    pooled_ap = {n: np.concatenate(v) for n, v in ap.items()}
+    base = pooled["raw"].mean()
+    p_w = stats.wilcoxon(pooled["learned"], pooled["raw"]).pvalue
+    p_t = stats.ttest_rel(pooled["learned"], pooled["raw"]).pvalue
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} cores; load average {load[0]:.1f} at the "
+        f"start, {load[1]:.1f} at the end; {wall:.0f} s for {args.folds} fits"
+    )
+    print(
+        f"features: {args.features} ({x.shape[1]}-d) of {catalog.n_items} public-art works; "
+        f"{len(pooled['raw'])} queries of {sum(len(h) for h in folds)} artists, each artist held "
+        f"out of exactly one fit; k = {args.k}"
+    )
+    print()
+    print(f"| space | P@{args.k} on held-out artists | mAP | P@{args.k} / raw |")
+    print("|---|---:|---:|---:|")
+    for name in per_query:
+        print(
+            f"| {name} | {pooled[name].mean():.4f} | {pooled_ap[name].mean():.4f} | "
+            f"{pooled[name].mean() / base:.2f}x |"
+        )
+    print()
+    print(
+        f"learned vs raw, paired over the {len(pooled['raw'])} queries: t-test p = {p_t:.1e}, "
+        f"Wilcoxon p = {p_w:.1e}"
+    )
+    print()
+    print(f"| fold | artists | queries | raw P@{args.k} | whitening | learned | best epoch | s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in fold_rows:
+        print(
+            "| "
+            + " | ".join(
+                f"{v:.4f}"
+                if isinstance(v, float) and i < 6
+                else (f"{v:.0f}" if isinstance(v, float) else str(v))
+                for i, v in enumerate(row)
+            )
+            + " |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
