@@ -11,11 +11,12 @@ What runs, in one process:
    models are fitted on the purchases before the cut (the first ``--train-share`` of all
    purchases) and evaluated on every repeat purchase after it (profile: all the buyer's
    earlier purchases, candidates: the works in stock at that moment, minus the profile);
-4. VisRank (cosine, ``sum`` and ``max``), most popular, CuratorNet and VBPR (each with the
-   embedding alone and with one-hot metadata: artist, medium, century, museum), the learned
-   ones trained with :func:`artrec.evaluation.training.train_recommender` at their default
-   settings (validation split carved from the training purchases only, early stopping on
-   its nDCG@k, refit);
+4. VisRank (cosine, ``sum`` and ``max``), most popular, favourite artist, CuratorNet and
+   VBPR (each with the embedding alone and with one-hot metadata: artist, medium, century,
+   museum), the learned ones trained with :func:`artrec.evaluation.training.train_recommender`
+   at their default settings (validation split carved from the training purchases only,
+   early stopping on its nDCG@k, refit); for transparency also CuratorNet with metadata
+   *untrained* (0 epochs: its similarity path alone);
 5. nDCG@k (and AUC, R@k, HR@k) with 95% CIs, and paired tests (t-test and Wilcoxon,
    Holm-adjusted) of every model against VisRank-sum and against VisRank-max.
 
@@ -85,7 +86,7 @@ def main() -> int:
     from artrec.evaluation.comparison import compare_results
     from artrec.evaluation.evaluator import evaluate
     from artrec.evaluation.training import train_recommender
-    from artrec.recommend.baselines import PopularRecommender
+    from artrec.recommend.baselines import FavouriteArtistRecommender, PopularRecommender
     from artrec.recommend.curatornet import CuratorNetRecommender
     from artrec.recommend.neural import METADATA_COLUMNS
     from artrec.recommend.vbpr import VBPRRecommender
@@ -105,7 +106,9 @@ def main() -> int:
         "visrank-sum": VisRankRecommender("cosine", "sum"),
         "visrank-max": VisRankRecommender("cosine", "max"),
         "popular": PopularRecommender(),
+        "artist": FavouriteArtistRecommender(),
         "curatornet": CuratorNetRecommender(**common),
+        "curatornet+metadata untrained": CuratorNetRecommender(**common, **meta, epochs=0),
         "curatornet+metadata": CuratorNetRecommender(**common, **meta),
         "vbpr": VBPRRecommender(**common),
         "vbpr+metadata": VBPRRecommender(**common, **meta),

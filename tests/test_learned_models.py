@@ -135,7 +135,7 @@ def test_curatornet_overfits_a_tiny_log(skip: bool) -> None:
 
 
 #: Epochs of full-batch training to fit the taste log (the similarity path starts far from it).
-EPOCHS_TO_OVERFIT = {False: 200, True: 400}
+EPOCHS_TO_OVERFIT = {False: 200, True: 600}
 
 
 def test_vbpr_overfits_a_tiny_log() -> None:

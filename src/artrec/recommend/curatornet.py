@@ -288,16 +288,20 @@ class CuratorNetRecommender(NeuralRecommender):
         return _network(torch, inputs.shape[1], self.item_dims, self.user_dims, self.skip)
 
     def _prepare(self, data: TrainData, inputs: np.ndarray) -> None:
-        self._histories = user_histories(data)
-        self._consumed = [set(h.tolist()) for h in self._histories]
+        histories = user_histories(data)
         groups = None
         if self.hard_negatives == "artist":
             groups = artist_groups(data)
         elif self.hard_negatives == "cluster":
             k = self.n_clusters or round(float(np.sqrt(data.n_items / 2)))
             groups = visual_clusters(inputs, k, self.seed)
-        self._sampler = NegativeSampler(data.n_items, groups, self.hard_fraction)
-        lengths = np.array([len(h) for h in self._histories])
+        self._sampler = NegativeSampler(data.n_items, histories, groups, self.hard_fraction)
+        lengths = np.array([len(h) for h in histories], dtype=np.int64)
+        # histories as a padded matrix: row u holds user u's works in time order
+        self._hist = np.full((len(histories), max(1, int(lengths.max(initial=1)))), -1, np.int64)
+        for u, h in enumerate(histories):
+            self._hist[u, : len(h)] = h
+        self._lengths = lengths
         self._event_users = np.repeat(np.arange(len(lengths)), lengths)
         positions = [np.arange(n) for n in lengths]
         self._event_pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
@@ -308,7 +312,7 @@ class CuratorNetRecommender(NeuralRecommender):
             raise DataError("CuratorNet needs users with two or more distinct training items")
         names = list(self.strategies)
         w = np.asarray([self.strategies[s] for s in names], dtype=np.float64)
-        self._strategy_names = names
+        self._next_code = names.index("next") if "next" in names else -1
         self._strategy_p = w / w.sum()
 
     def _epoch_batches(
@@ -317,23 +321,26 @@ class CuratorNetRecommender(NeuralRecommender):
         n_events = len(self._event_users)
         n = self.instances_per_epoch or n_events
         picks = rng.integers(n_events, size=n)
-        kinds = rng.choice(len(self._strategy_names), size=n, p=self._strategy_p)
+        kinds = rng.choice(len(self._strategy_p), size=n, p=self._strategy_p)
         for start in range(0, n, self.batch_size):
-            stop = min(n, start + self.batch_size)
-            profiles: list[np.ndarray] = []
-            pos = np.empty(stop - start, dtype=np.int64)
-            neg = np.empty(stop - start, dtype=np.int64)
-            for j, e in enumerate(picks[start:stop].tolist()):
-                u = int(self._event_users[e])
-                t = int(self._event_pos[e])
-                hist = self._histories[u]
-                strategy = self._strategy_names[kinds[start + j]]
-                prof = hist[:t] if strategy == "next" and t > 0 else np.delete(hist, t)
-                profiles.append(prof[-self.max_profile :])
-                pos[j] = hist[t]
-                neg[j] = self._sampler.draw(rng, int(hist[t]), self._consumed[u])
-            rows, mask = _pad(profiles)
-            yield stop - start, {"profile": rows, "mask": mask, "pos": pos, "neg": neg}
+            sel = picks[start : start + self.batch_size]
+            users = self._event_users[sel]
+            t = self._event_pos[sel]
+            lengths = self._lengths[users]
+            width = int(lengths.max())
+            j = np.arange(width)[None, :]
+            nxt = (kinds[start : start + len(sel)] == self._next_code) & (t > 0)
+            # next: the works before t; hidden: every work but t
+            mask = np.where(
+                nxt[:, None], j < t[:, None], (j < lengths[:, None]) & (j != t[:, None])
+            )
+            # keep the max_profile most recent works of each profile
+            from_end = np.cumsum(mask[:, ::-1], axis=1)[:, ::-1]
+            mask &= from_end <= self.max_profile
+            rows = np.where(mask, self._hist[users, :width], -1)
+            pos = self._hist[users, t]
+            neg = self._sampler.draw(rng, users, pos)
+            yield len(sel), {"profile": rows, "mask": mask, "pos": pos, "neg": neg}
 
     def _batch_loss(self, torch: Any, batch: dict[str, Any]) -> Any:
         prof, mask = batch["profile"], batch["mask"]

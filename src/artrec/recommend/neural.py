@@ -225,16 +225,19 @@ def visual_clusters(inputs: np.ndarray, n_clusters: int, seed: int) -> np.ndarra
 
 
 class NegativeSampler:
-    """Draws, for a positive item, a negative the user never interacted with.
+    """Draws, for (user, positive) pairs, negatives the users never interacted with.
 
-    With probability ``1 - hard_fraction`` (or when no hard candidate exists) the negative is
+    With probability ``1 - hard_fraction`` (or when the positive has no group) a negative is
     uniform over the catalogue; otherwise it is a *hard* negative sharing something with the
-    positive: its artist (``"artist"``) or its k-means visual cluster (``"cluster"``).
+    positive: its artist (``"artist"``) or its k-means visual cluster (``"cluster"``). A draw
+    that hits one of the user's own works is redrawn uniformly (up to ``retries`` rounds).
 
     Parameters
     ----------
     n_items
         Catalogue size.
+    histories
+        Each user's distinct rows (the works that are never negatives for them).
     groups
         Group of every item for hard negatives (artist code or cluster), ``-1`` for none;
         ``None`` for uniform sampling only.
@@ -242,35 +245,57 @@ class NegativeSampler:
         Share of negatives drawn from the positive's group.
     """
 
-    def __init__(self, n_items: int, groups: np.ndarray | None, hard_fraction: float) -> None:
+    retries = 20
+
+    def __init__(
+        self,
+        n_items: int,
+        histories: Sequence[np.ndarray],
+        groups: np.ndarray | None,
+        hard_fraction: float,
+    ) -> None:
         self.n_items = n_items
         self.hard_fraction = hard_fraction if groups is not None else 0.0
-        self.groups = groups
-        self.members: dict[int, np.ndarray] = {}
+        users = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+        rows = np.concatenate(histories) if len(histories) else np.zeros(0, np.int64)
+        self._owned = np.unique(users.astype(np.int64) * n_items + rows)
         if groups is not None:
-            order = np.argsort(groups, kind="stable")
-            keys, starts = np.unique(groups[order], return_index=True)
-            bounds = [*starts.tolist(), len(order)]
-            for g, lo, hi in zip(keys.tolist(), bounds[:-1], bounds[1:], strict=True):
-                if g >= 0 and hi - lo > 1:
-                    self.members[int(g)] = order[lo:hi]
+            g = np.asarray(groups, dtype=np.int64)
+            self._order = np.argsort(g, kind="stable")
+            sizes = np.bincount(g[g >= 0], minlength=int(g.max(initial=-1)) + 1)
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + int((g < 0).sum())
+            usable = sizes > 1
+            self._start = np.where(g >= 0, starts[np.maximum(g, 0)], 0)
+            self._size = np.where(
+                g >= 0, np.where(usable[np.maximum(g, 0)], sizes[np.maximum(g, 0)], 0), 0
+            )
 
-    def draw(self, rng: np.random.Generator, positive: int, consumed: set[int]) -> int:
-        """One negative for ``positive``, outside ``consumed`` (uniform after 20 misses)."""
-        if self.hard_fraction > 0 and rng.random() < self.hard_fraction:
-            assert self.groups is not None
-            pool = self.members.get(int(self.groups[positive]))
-            if pool is not None:
-                for _ in range(8):
-                    cand = int(pool[rng.integers(len(pool))])
-                    if cand not in consumed:
-                        return cand
-        cand = int(rng.integers(self.n_items))
-        for _ in range(20):
-            if cand not in consumed:
-                return cand
-            cand = int(rng.integers(self.n_items))
-        return cand
+    def owned(self, users: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Whether each ``rows[j]`` is one of ``users[j]``'s works."""
+        codes = users.astype(np.int64) * self.n_items + rows
+        pos = np.searchsorted(self._owned, codes)
+        pos = np.minimum(pos, max(len(self._owned) - 1, 0))
+        return (self._owned[pos] == codes) if len(self._owned) else np.zeros(len(codes), bool)
+
+    def draw(
+        self, rng: np.random.Generator, users: np.ndarray, positives: np.ndarray
+    ) -> np.ndarray:
+        """One negative per (user, positive) pair."""
+        n = len(users)
+        neg = rng.integers(self.n_items, size=n)
+        if self.hard_fraction > 0:
+            size = self._size[positives]
+            hard = (rng.random(n) < self.hard_fraction) & (size > 0)
+            offset = np.floor(rng.random(n) * np.maximum(size, 1)).astype(np.int64)
+            picks = self._order[self._start[positives] + offset]
+            neg = np.where(hard, picks, neg)
+        bad = self.owned(users, neg)
+        for _ in range(self.retries):
+            if not bad.any():
+                break
+            neg[bad] = rng.integers(self.n_items, size=int(bad.sum()))
+            bad = self.owned(users, neg)
+        return neg
 
 
 def artist_groups(data: TrainData) -> np.ndarray:

@@ -190,7 +190,6 @@ class VBPRRecommender(NeuralRecommender):
 
     def _prepare(self, data: TrainData, inputs: np.ndarray) -> None:
         histories = user_histories(data)
-        self._consumed = [set(h.tolist()) for h in histories]
         lengths = np.array([len(h) for h in histories])
         self._event_users = np.repeat(np.arange(len(lengths)), lengths)
         self._event_items = np.concatenate(histories) if histories else np.zeros(0, np.int64)
@@ -200,7 +199,7 @@ class VBPRRecommender(NeuralRecommender):
         elif self.hard_negatives == "cluster":
             k = self.n_clusters or round(float(np.sqrt(data.n_items / 2)))
             groups = visual_clusters(inputs, k, self.seed)
-        self._sampler = NegativeSampler(data.n_items, groups, self.hard_fraction)
+        self._sampler = NegativeSampler(data.n_items, histories, groups, self.hard_fraction)
         self.trained_items_ = np.zeros(data.n_items, dtype=bool)
         self.trained_items_[self._event_items] = True
 
@@ -214,14 +213,7 @@ class VBPRRecommender(NeuralRecommender):
             sel = picks[start : start + self.batch_size]
             users = self._event_users[sel]
             pos = self._event_items[sel]
-            neg = np.fromiter(
-                (
-                    self._sampler.draw(rng, int(p), self._consumed[int(u)])
-                    for u, p in zip(users.tolist(), pos.tolist(), strict=True)
-                ),
-                dtype=np.int64,
-                count=len(sel),
-            )
+            neg = self._sampler.draw(rng, users, pos)
             yield len(sel), {"user": users, "pos": pos, "neg": neg}
 
     def _item_side(self, torch: Any, rows: Any) -> tuple[Any, Any]:
