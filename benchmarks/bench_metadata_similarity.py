@@ -12,7 +12,9 @@ per query: the raw features, the whitening alone (the transform before training)
 learned transform; a paired Wilcoxon test compares learned with raw.
 
 Features come from a workspace's ``features/`` (``-w``; never modified) or a feature folder
-(``--features-dir``), e.g. the backbone cache of ``bench_same_artist.py``.
+(``--features-dir``), e.g. the backbone cache of ``bench_same_artist.py``. With several
+feature sets (``--features a,b``) the transform's input is their concatenation, and "raw"
+is the first of them.
 
     .venv/bin/python benchmarks/bench_metadata_similarity.py -w /path/to/copy-of-demo-workspace
 """
@@ -33,7 +35,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-w", "--workspace", type=Path, required=True)
     parser.add_argument("--features-dir", type=Path, default=None)
-    parser.add_argument("--features", default="efficientnet_lite0")
+    parser.add_argument(
+        "--features",
+        default="efficientnet_lite0",
+        help="feature set, or several joined by commas (concatenated as the transform's input)",
+    )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=10)
@@ -51,7 +57,10 @@ def main() -> int:
     ws = Workspace.open(args.workspace)
     catalog = ws.catalog()
     fdir = args.features_dir or ws.features_dir
-    x = np.asarray(FeatureSet.load(fdir, args.features).align(catalog.item_ids).matrix)
+    names = [n.strip() for n in args.features.split(",") if n.strip()]
+    blocks = [FeatureSet.load(fdir, n).align(catalog.item_ids).matrix for n in names]
+    x = np.hstack([np.asarray(b) for b in blocks])
+    raw_first = np.asarray(blocks[0])
     artists = catalog.artists()
     folds = artist_folds(artists, n_folds=args.folds, seed=args.seed)
     per_query: dict[str, list[np.ndarray]] = {"raw": [], "whitening": [], "learned": []}
@@ -65,7 +74,7 @@ def main() -> int:
             x, catalog, fit_rows=np.flatnonzero(~is_held), seed=args.seed, threads=args.threads
         )
         spaces = {
-            "raw": x,
+            "raw": raw_first,
             "whitening": transform.whitening_only(x),
             "learned": transform.transform(x),
         }
@@ -99,7 +108,8 @@ def main() -> int:
         f"start, {load[1]:.1f} at the end; {wall:.0f} s for {args.folds} fits"
     )
     print(
-        f"features: {args.features} ({x.shape[1]}-d) of {catalog.n_items} public-art works; "
+        f"features: {args.features} ({x.shape[1]}-d; raw = {names[0]}) of {catalog.n_items} "
+        "public-art works; "
         f"{len(pooled['raw'])} queries of {sum(len(h) for h in folds)} artists, each artist held "
         f"out of exactly one fit; k = {args.k}"
     )

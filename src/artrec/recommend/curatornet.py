@@ -77,6 +77,7 @@ from artrec.recommend.neural import (
     artist_groups,
     load_module_arrays,
     module_arrays,
+    torch_threads,
     user_histories,
     visual_clusters,
 )
@@ -227,7 +228,7 @@ class CuratorNetRecommender(NeuralRecommender):
         seed: int = 0,
         device: str = "auto",
         precision: str = "fp32",
-        threads: int | None = None,
+        threads: int | None = 1,
         metadata: Sequence[str] = (),
     ) -> None:
         self.item_dims = tuple(item_dims)
@@ -345,15 +346,18 @@ class CuratorNetRecommender(NeuralRecommender):
     def _batch_loss(self, torch: Any, batch: dict[str, Any]) -> Any:
         prof, mask = batch["profile"], batch["mask"]
         pos, neg = batch["pos"], batch["neg"]
-        needed = torch.cat([prof[mask], pos, neg])
-        uniq, inverse = torch.unique(needed, return_inverse=True)
-        emb = self.net_.item(self.x_[uniq])
-        n_prof = int(mask.sum())
-        prof_emb = emb.new_zeros((*prof.shape, emb.shape[1]))
-        prof_emb[mask] = emb[inverse[:n_prof]]
+        # embed each distinct work of the batch once; gather with index_select (its backward
+        # is a plain index_add, also under deterministic algorithms), padding -> a zero row
+        uniq, inverse = torch.unique(torch.cat([prof.reshape(-1), pos, neg]), return_inverse=True)
+        has_pad = bool((uniq[0] < 0).item())
+        emb = self.net_.item(self.x_[uniq.clamp(min=0)])
+        if has_pad:
+            emb = torch.cat([emb.new_zeros((1, emb.shape[1])), emb[1:]])
+        n_prof = prof.numel()
+        prof_emb = emb.index_select(0, inverse[:n_prof]).view(*prof.shape, emb.shape[1])
         users = _encode_users(torch, self.net_.user, prof_emb, mask, self.net_.d_skip)
-        e_pos = emb[inverse[n_prof : n_prof + len(pos)]]
-        e_neg = emb[inverse[n_prof + len(pos) :]]
+        e_pos = emb.index_select(0, inverse[n_prof : n_prof + len(pos)])
+        e_neg = emb.index_select(0, inverse[n_prof + len(pos) :])
         diff = (users * e_pos).sum(1) - (users * e_neg).sum(1)
         if self.loss == "hinge":
             return torch.relu(self.margin - diff).mean()
@@ -376,12 +380,11 @@ class CuratorNetRecommender(NeuralRecommender):
     def user_vectors(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """The ``(len(profiles), d)`` user vectors of the profiles (float64)."""
         plist = self._check_profiles(profiles)
-        torch = import_torch()
         rows, mask = _pad(plist)
-        emb = torch.as_tensor(self.item_emb_)
-        r = torch.as_tensor(np.maximum(rows, 0))
-        m = torch.as_tensor(mask)
-        with torch.no_grad():
+        with torch_threads(self.threads) as torch, torch.no_grad():
+            emb = torch.as_tensor(self.item_emb_)
+            r = torch.as_tensor(np.maximum(rows, 0))
+            m = torch.as_tensor(mask)
             users = _encode_users(torch, self.user_mlp_, emb[r], m, self.net_.d_skip).numpy()
         return np.asarray(users, dtype=np.float64)
 

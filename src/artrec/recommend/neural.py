@@ -20,7 +20,7 @@ random state is left as it was), and the training instances of epoch ``e`` come 
 ``numpy.random.default_rng([seed, e])``, so a resumed run draws exactly what an
 uninterrupted one draws. Deterministic algorithms are switched on for the duration of
 ``fit`` (and restored afterwards). The same seed on the same machine and thread count gives
-the same scores; ``threads`` pins the thread count for the fit when the caller's may vary.
+the same scores; ``threads`` pins the thread count for the fit (one by default).
 On CUDA, PyTorch also needs ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment for
 bit-identical results.
 
@@ -374,6 +374,19 @@ def load_optimizer_state(
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[Any]:
+    """torch with ``threads`` intra-op threads (``None``: unchanged); restores the setting."""
+    torch = import_torch()
+    prev = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(int(threads))
+        yield torch
+    finally:
+        torch.set_num_threads(prev)
+
+
+@contextlib.contextmanager
 def torch_session(seed: int, threads: int | None, device: str) -> Iterator[Any]:
     """Seeded, deterministic torch for the duration of a fit; restores the caller's settings."""
     torch = import_torch()
@@ -453,7 +466,9 @@ class NeuralRecommender(SavableRecommender):
     precision
         ``"fp32"`` or ``"bf16"`` (autocast for the forward passes).
     threads
-        torch threads during the fit; ``None`` keeps the caller's setting.
+        torch threads during the fit and the scoring (default 1: the batches are small, and
+        on shared cores a second thread waits at every parallel region; see
+        docs/benchmarks.md); ``None`` keeps the caller's setting.
     metadata
         Metadata columns appended to the item vectors (see :class:`ItemInputs`).
     """

@@ -56,6 +56,7 @@ from artrec.recommend.neural import (
     load_module_arrays,
     module_arrays,
     profile_seed,
+    torch_threads,
     user_histories,
     visual_clusters,
 )
@@ -144,7 +145,7 @@ class VBPRRecommender(NeuralRecommender):
         seed: int = 0,
         device: str = "auto",
         precision: str = "fp32",
-        threads: int | None = None,
+        threads: int | None = 1,
         metadata: Sequence[str] = (),
     ) -> None:
         self.k = k
@@ -270,7 +271,10 @@ class VBPRRecommender(NeuralRecommender):
     def user_vectors(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """Folded-in ``[gamma_u; theta_u]`` of every profile: ``(len(profiles), k + k_visual)``."""
         plist = self._check_profiles(profiles)
-        torch = import_torch()
+        with torch_threads(self.threads) as torch:
+            return self._fold_in(torch, plist)
+
+    def _fold_in(self, torch: Any, plist: list[np.ndarray]) -> np.ndarray:
         n_items = len(self.item_vectors_)
         dim = self.item_vectors_.shape[1]
         out = np.zeros((len(plist), dim))
