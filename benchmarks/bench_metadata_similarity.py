@@ -63,8 +63,10 @@ def main() -> int:
     raw_first = np.asarray(blocks[0])
     artists = catalog.artists()
     folds = artist_folds(artists, n_folds=args.folds, seed=args.seed)
-    per_query: dict[str, list[np.ndarray]] = {"raw": [], "whitening": [], "learned": []}
-    ap: dict[str, list[np.ndarray]] = {"raw": [], "whitening": [], "learned": []}
+    space_names = ["raw", *(["raw, inputs concatenated"] if len(names) > 1 else [])]
+    space_names += ["whitening", "learned"]
+    per_query: dict[str, list[np.ndarray]] = {n: [] for n in space_names}
+    ap: dict[str, list[np.ndarray]] = {n: [] for n in space_names}
     fold_rows = []
     t_start = time.perf_counter()
     for f, held in enumerate(folds):
@@ -75,9 +77,11 @@ def main() -> int:
         )
         spaces = {
             "raw": raw_first,
+            "raw, inputs concatenated": x,
             "whitening": transform.whitening_only(x),
             "learned": transform.transform(x),
         }
+        spaces = {n: spaces[n] for n in space_names}
         results = {
             name: same_artist_retrieval(v, artists, k=args.k, min_works=5, queries=is_held)
             for name, v in spaces.items()
@@ -90,7 +94,7 @@ def main() -> int:
                 f,
                 results["raw"]["n_artists"],
                 results["raw"]["n_queries"],
-                *(results[n]["precision_at_k"] for n in per_query),
+                *(results[n]["precision_at_k"] for n in ("raw", "whitening", "learned")),
                 transform.best_epoch_,
                 time.perf_counter() - t0,
             )
