@@ -16,7 +16,8 @@ What runs, in one process:
    museum), the learned ones trained with :func:`artrec.evaluation.training.train_recommender`
    at their default settings (validation split carved from the training purchases only,
    early stopping on its nDCG@k, refit); for transparency also CuratorNet with metadata
-   *untrained* (0 epochs: its similarity path alone);
+   *untrained* (0 epochs: its similarity path alone) and the paper's architecture alone
+   (no similarity path, z-scored inputs, lr 1e-3);
 5. nDCG@k (and AUC, R@k, HR@k) with 95% CIs, and paired tests (t-test and Wilcoxon,
    Holm-adjusted) of every model against VisRank-sum and against VisRank-max.
 
@@ -107,6 +108,9 @@ def main() -> int:
         "visrank-max": VisRankRecommender("cosine", "max"),
         "popular": PopularRecommender(),
         "artist": FavouriteArtistRecommender(),
+        "curatornet (paper: no similarity path)": CuratorNetRecommender(
+            **common, skip=False, inputs="zscore", lr=1e-3
+        ),
         "curatornet": CuratorNetRecommender(**common),
         "curatornet+metadata untrained": CuratorNetRecommender(**common, **meta, epochs=0),
         "curatornet+metadata": CuratorNetRecommender(**common, **meta),
