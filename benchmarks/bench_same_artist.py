@@ -48,6 +48,13 @@ def main() -> int:
         "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2); the first one is the "
         "hybrid's CNN",
     )
+    parser.add_argument(
+        "--forward-sample",
+        type=int,
+        default=0,
+        help="also time each backbone's bare forward on this many thumbnails (fp32, batches of "
+        "32, passes interleaved, best of 2): a throughput ratio robust to the machine's load",
+    )
     args = parser.parse_args()
     backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
 
@@ -86,6 +93,7 @@ def main() -> int:
             file=sys.stderr,
         )
         sets[name] = fs
+    forward_rate = _forward_rates(directory, backbones, args.forward_sample)
     hand = sets["handcrafted"]
     cnns = {b: sets[b].align(hand.item_ids) for b in backbones}
     common = cnns[backbones[0]]
@@ -152,10 +160,42 @@ def main() -> int:
             f"artists; candidates {base['n_candidates']} known-artist items; expected random "
             f"{pk} {base['random_expected_P@k']:.4f}"
         )
+    if forward_rate:
+        first = forward_rate[backbones[0]]
+        print(
+            f"bare forward (fp32, {args.forward_sample} thumbnails, batches of 32, interleaved, "
+            "best of 2): "
+            + ", ".join(f"{b} {r:.1f} items/s ({r / first:.2f}x)" for b, r in forward_rate.items())
+        )
     print(
         json.dumps({"results": results, "extraction_seconds": timings}, indent=1), file=sys.stderr
     )
     return 0
+
+
+def _forward_rates(directory: Path, backbones: list[str], n: int) -> dict[str, float]:
+    """Items per second of each backbone's bare forward on the first ``n`` thumbnails."""
+    if n <= 0:
+        return {}
+    from artrec.features.api import get_extractor
+    from artrec.images import read_image
+
+    paths = sorted((Path(directory) / "thumbnails").glob("*.jpg"))[:n]
+    images = [read_image(p) for p in paths]
+    extractors = {b: get_extractor(b) for b in backbones}
+    batches = {}
+    for b, ext in extractors.items():
+        ext.setup("cpu", "fp32")
+        batches[b] = np.stack([ext.preprocess(im) for im in images])
+        ext.forward(batches[b][:4])  # warm-up
+    best: dict[str, float] = {}
+    for _ in range(2):
+        for b, ext in extractors.items():
+            t0 = time.perf_counter()
+            for i in range(0, len(images), 32):
+                ext.forward(batches[b][i : i + 32])
+            best[b] = max(best.get(b, 0.0), len(images) / (time.perf_counter() - t0))
+    return best
 
 
 if __name__ == "__main__":
