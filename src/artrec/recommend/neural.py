@@ -29,7 +29,8 @@ Devices and precision
 ``device="auto"`` trains on CUDA when present, else on the CPU. ``precision="bf16"``
 runs the forward passes under bf16 autocast; whether it pays off is measured in
 ``docs/benchmarks.md`` (on the development CPU it does not, so the default is ``fp32``).
-Scores are always computed in float64 from float32 weights.
+User vectors are computed in float64 from the float32 weights; CuratorNet's final
+catalogue-wide product runs in float32, as VisRank's does.
 """
 
 from __future__ import annotations
