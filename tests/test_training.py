@@ -289,3 +289,55 @@ def test_test_split_events_never_reach_training(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.model.score(PROFILES), b.model.score(PROFILES))
     with pytest.raises(DataError, match="unknown learned model"):
         train_in_workspace(_workspace(tmp_path / "d", False), "deepfm")
+
+
+def test_configured_kinds_early_stop_on_the_training_log_when_fitted() -> None:
+    """``Config("curatornet")`` (what evaluate, compare and tune build) early-stops on a
+    validation split of the TrainData it is given, then refits on all of it for the best
+    number of epochs, the same model as fitting that many epochs directly."""
+    from artrec.evaluation.configs import Config
+    from artrec.recommend.base import train_data_from
+
+    catalog, events, vectors = clustered_log()
+    data = train_data_from(catalog, events, vectors=vectors)
+    model = Config("curatornet", epochs=5, seed=2, patience=2).build()
+    assert isinstance(model, CuratorNetRecommender)
+    model.fit(data)
+    val = model.validation_
+    assert val is not None and val["history"][0]["epoch"] == 0
+    assert model.epochs == val["best_epoch"] <= 5
+    best = max(h["ndcg@20"] for h in val["history"])
+    assert val["best_ndcg"] == best
+    direct = CuratorNetRecommender(epochs=model.epochs, seed=2, lr=1e-4).fit(data)
+    np.testing.assert_array_equal(model.score(PROFILES), direct.score(PROFILES))
+    # patience 0: exactly the epoch budget, no validation
+    plain = Config("vbpr", epochs=2, patience=0).build().fit(data)
+    assert isinstance(plain, VBPRRecommender) and plain.validation_ is None
+    assert plain.epochs_done_ == 2
+    with pytest.raises(DataError, match="metadata"):
+        Config("curatornet", metadata="colour").build().fit(data)
+
+
+def test_learned_models_are_savable_hybrid_sources(tmp_path: Path) -> None:
+    from artrec.evaluation.kinds import build_model
+    from artrec.recommend.base import train_data_from
+    from artrec.recommend.hybrid import HybridRecommender
+    from artrec.recommend.store import save_model
+
+    catalog, events, vectors = clustered_log()
+    data = train_data_from(catalog, events, vectors=vectors)
+    hybrid = HybridRecommender(
+        {
+            "time-popular": build_model("time-popular"),
+            "curatornet": build_model("curatornet", {"epochs": 2}),
+            "vbpr": build_model("vbpr", {"epochs": 2, "patience": 0}),
+        },
+        {"time-popular": 0.2, "curatornet": 1.0, "vbpr": 0.5},
+    ).fit(data)
+    scores = hybrid.score(PROFILES)
+    assert np.isfinite(scores).all()
+    save_model(tmp_path, "blend", hybrid, data_fingerprint(catalog.item_ids, events))
+    loaded, _ = load_model(tmp_path, "blend")
+    np.testing.assert_allclose(loaded.score(PROFILES), scores, rtol=1e-6, atol=1e-9)
+    ranking = loaded.rank([np.array([0, 1])], 3)
+    assert ranking.reasons is not None

@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "compare",
     "tune",
+    "train",
     "serve",
     "token",
     "index",

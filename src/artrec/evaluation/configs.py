@@ -132,7 +132,7 @@ KINDS: dict[str, Kind] = {
     )
 }
 # The learning kinds (time-aware popularity, item-kNN, EASE, iALS, BPR, metadata affinity,
-# the savable content source and the tuned hybrid ``auto``), with their parameter schemas
+# the savable content source, the learned CuratorNet and VBPR, the tuned hybrid ``auto``), with their parameter schemas
 # and search spaces in artrec.evaluation.kinds.
 KINDS.update({name: config_kind(spec, Kind) for name, spec in LEARNING_KINDS.items()})
 

@@ -1,10 +1,10 @@
 """The learning recommender kinds: parameter schemas, the values ``tune`` tries, builders.
 
 Every kind here (``content``, ``time-popular``, ``item-knn``, ``ease``, ``ials``, ``bpr``,
-``metadata``, ``auto``) is registered in the project's one registry of recommender kinds,
-:data:`artrec.evaluation.configs.KINDS`, through :func:`config_kind`: its :class:`Param`
-schema becomes the kind's frozen parameter dataclass (values coerced and checked in
-``__post_init__``), so ``Config("ease", lambda_=300)``, ``artrec evaluate --recommender ease
+``metadata``, the learned ``curatornet`` and ``vbpr``, ``auto``) is registered in the
+project's one registry of recommender kinds, :data:`artrec.evaluation.configs.KINDS`,
+through :func:`config_kind`: its :class:`Param` schema becomes the kind's frozen parameter
+dataclass (values coerced and checked in ``__post_init__``), so ``Config("ease", lambda_=300)``, ``artrec evaluate --recommender ease
 --param lambda_=300``, :func:`~artrec.evaluation.configs.config_grid` and stored runs work
 for them like for VisRank. What this module adds is the search space: each
 :class:`Param` lists the values :mod:`artrec.evaluation.tuning` tries.
@@ -181,6 +181,28 @@ def _metadata(
     return MetadataAffinityRecommender(kept, smoothing, mode)
 
 
+def _learned(kind: str, patience: int, k_validation: int, **params: Any) -> Recommender:
+    """A learned model (CuratorNet, VBPR) that early-stops on a validation split of the
+    training log when fitted (``patience`` 0: exactly ``epochs`` epochs)."""
+    from artrec.evaluation.training import early_stopping, make_learned
+
+    params.pop("embedding", None)
+    metadata = params.pop("metadata") or ""
+    params["metadata"] = tuple(c.strip() for c in metadata.split(",") if c.strip())
+    model = make_learned(kind, **params)
+    if patience:
+        model.fit_strategy = early_stopping(k_validation, patience)
+    return model
+
+
+def _curatornet(**params: Any) -> Recommender:
+    return _learned("curatornet", **params)
+
+
+def _vbpr(**params: Any) -> Recommender:
+    return _learned("vbpr", **params)
+
+
 #: The evaluation layer gives a kind with this parameter the named embedding's vectors.
 _EMBEDDING = Param(
     "embedding", str, None, optional=True, help="embedding name (default: the workspace's)"
@@ -191,6 +213,22 @@ _VISUAL = (
     Param("aggregation", str, "mean", ("max", "topm_mean"), help="aggregation over the profile"),
     Param("m", int, 3, help="profile items averaged by topm_mean"),
     _EMBEDDING,
+)
+
+#: Parameters every learned model (CuratorNet, VBPR) takes through a configuration.
+_LEARNED = (
+    _EMBEDDING,
+    Param("epochs", int, 30, help="largest number of epochs"),
+    Param("seed", int, 0, help="seed of the weights and the training instances"),
+    Param(
+        "metadata",
+        str,
+        "",
+        help="comma-separated metadata appended to the vectors (artist, medium, century, museum)",
+    ),
+    Param("hard_negatives", str, None, optional=True, help="'artist' or 'cluster' hard negatives"),
+    Param("patience", int, 3, help="early stopping patience on validation nDCG (0: none)"),
+    Param("k_validation", int, 20, help="cut-off of the validation nDCG"),
 )
 
 #: Kind name -> :class:`ModelKind`: the learning kinds and their search spaces.
@@ -284,6 +322,27 @@ for _spec in (
             Param("mode", str, "share", ("count",), help="share of the profile, or counts"),
         ),
         help="metadata affinity (artist, century, medium, museum)",
+    ),
+    ModelKind(
+        "curatornet",
+        _curatornet,
+        (*_LEARNED, Param("lr", float, 1e-4, help="AdamW learning rate")),
+        needs_embedding=True,
+        needs_log=True,
+        help="CuratorNet: learned visual taste, new people and new works without retraining",
+    ),
+    ModelKind(
+        "vbpr",
+        _vbpr,
+        (
+            *_LEARNED,
+            Param("k", int, 32, help="latent factors"),
+            Param("k_visual", int, 32, help="visual factors"),
+            Param("lr", float, 5e-3, help="Adam learning rate"),
+        ),
+        needs_embedding=True,
+        needs_log=True,
+        help="VBPR: latent factors plus a learned projection of the visual vector",
     ),
     ModelKind(
         "auto",

@@ -49,18 +49,22 @@ from artrec.errors import DataError
 from artrec.evaluation.evaluator import evaluate
 from artrec.evaluation.validation import DEFAULT_VALIDATION_FRACTION, validation_split
 from artrec.fileio import atomic_write, read_json, write_json
-from artrec.recommend.base import train_data_from
+from artrec.recommend.base import TrainData, train_data_from
 from artrec.recommend.neural import EpochReport, NeuralRecommender, TrainingState
-from artrec.recommend.store import DataFingerprint, data_fingerprint, save_model
+from artrec.recommend.serving import training_events
+from artrec.recommend.store import (
+    DataFingerprint,
+    data_fingerprint,
+    savable_class,
+    save_model,
+)
 
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
 
-#: Learned recommender kinds trainable by :func:`train_in_workspace`, by name.
-TRAINABLE: dict[str, str] = {
-    "curatornet": "artrec.recommend.curatornet:CuratorNetRecommender",
-    "vbpr": "artrec.recommend.vbpr:VBPRRecommender",
-}
+#: Learned recommender kinds trainable by :func:`train_in_workspace` (their classes are
+#: registered in :data:`artrec.recommend.store.SAVABLE`).
+TRAINABLE: tuple[str, ...] = ("curatornet", "vbpr")
 
 #: Event kinds a learned model is trained on by default.
 DEFAULT_KINDS: tuple[str, ...] = ("purchase", "like")
@@ -433,14 +437,10 @@ def _short(value: Any) -> str:
 
 # -- in a workspace -----------------------------------------------------------------------------
 def make_learned(kind: str, **params: Any) -> NeuralRecommender:
-    """A new learned recommender of ``kind`` (a key of :data:`TRAINABLE`)."""
-    import importlib
-
-    path = TRAINABLE.get(kind)
-    if path is None:
+    """A new learned recommender of ``kind`` (one of :data:`TRAINABLE`)."""
+    if kind not in TRAINABLE:
         raise DataError(f"unknown learned model {kind!r}; choose one of {', '.join(TRAINABLE)}")
-    module, cls_name = path.split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
+    cls = savable_class(kind)
     try:
         model = cls(**params)
     except TypeError as exc:
@@ -449,12 +449,58 @@ def make_learned(kind: str, **params: Any) -> NeuralRecommender:
     return model
 
 
-def training_events(workspace: Workspace, kinds: Sequence[str] = DEFAULT_KINDS) -> Interactions:
-    """The workspace's training events: of ``kinds``, and only the ``train`` side of a split."""
-    events = workspace.interactions(tuple(kinds))
-    if events.splits is not None:
-        events = events.select(np.asarray([s != "test" for s in events.splits.tolist()]))
-    return events
+def early_stopping(
+    k: int = 20, patience: int = 3, fraction: float | None = None
+) -> Callable[[NeuralRecommender, TrainData], NeuralRecommender]:
+    """A :attr:`~artrec.recommend.neural.NeuralRecommender.fit_strategy`: early stopping
+    on a validation split of the training log, then a refit on all of it.
+
+    The validation cases are :func:`artrec.evaluation.tuning.validation_cases` (each user's
+    last training events, the rule ``tune`` uses for every other source). A copy of the
+    model is fitted on the rest and scored (nDCG@``k``) before the first epoch and after
+    each; it stops after ``patience`` epochs without improvement. The model itself is then
+    fitted on every training event for the best number of epochs (its ``epochs`` becomes
+    that number) and keeps the history in ``validation_``. A log too small to carve
+    validation cases from is fitted for ``epochs`` as it is.
+    """
+    from artrec.evaluation.tuning import DEFAULT_FRACTION, score_validation, validation_cases
+
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise DataError(f"patience must be a positive integer, got {patience!r}")
+
+    def fit(model: NeuralRecommender, data: TrainData) -> NeuralRecommender:
+        model.fit_strategy = None
+        try:
+            val = validation_cases(data, fraction=fraction or DEFAULT_FRACTION)
+        except DataError:
+            val = None
+        try:
+            if val is None or val.n_cases == 0:
+                return model.fit(data)
+            cases = val
+            history: list[tuple[int, float]] = []
+
+            def on_epoch(m: NeuralRecommender, report: EpochReport) -> bool:
+                history.append((report.epoch, score_validation(m, cases, k)[0]))
+                best = max(history, key=lambda h: h[1])[0]
+                return report.epoch - best < patience
+
+            model.clone().fit(val.fit_data, callback=on_epoch, report_start=True)
+            best_epoch, best_ndcg = max(history, key=lambda h: h[1])
+            model.epochs = best_epoch
+            model.fit(data)
+            model.validation_ = {
+                "k": k,
+                "best_epoch": best_epoch,
+                "best_ndcg": best_ndcg,
+                "n_cases": val.n_cases,
+                "history": [{"epoch": e, f"ndcg@{k}": v} for e, v in history],
+            }
+            return model
+        finally:
+            model.fit_strategy = fit
+
+    return fit
 
 
 def train_in_workspace(
@@ -513,6 +559,10 @@ def train_in_workspace(
         source = {"embedding": vector_set.name}
     vectors = np.asarray(vector_set.align(catalog.item_ids).matrix, dtype=np.float32)
     events = training_events(workspace, kinds)
+    if len(events) == 0:
+        raise DataError(
+            f"{workspace.root} has no training events of kinds {', '.join(kinds)} to train on"
+        )
     checkpoint = workspace.models_dir / f".{name}.checkpoint"
     available = np.asarray(catalog.in_stock, dtype=bool)
     result = train_recommender(

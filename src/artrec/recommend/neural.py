@@ -434,6 +434,9 @@ class EpochReport:
 #: stop training.
 EpochCallback = Callable[["NeuralRecommender", EpochReport], bool]
 
+#: Fits a model in place of the plain epoch loop (see :attr:`NeuralRecommender.fit_strategy`).
+FitStrategy = Callable[["NeuralRecommender", TrainData], "NeuralRecommender"]
+
 
 @dataclass(frozen=True)
 class TrainingState:
@@ -476,6 +479,17 @@ class NeuralRecommender(SavableRecommender):
 
     #: Constructor arguments, in order (for get_params / clone / saving).
     PARAMS: ClassVar[tuple[str, ...]] = ()
+
+    #: When set, a plain ``fit(data)`` (no callback, no resume) calls ``fit_strategy(self,
+    #: data)`` instead of running ``epochs`` epochs: the evaluation layer sets it to early
+    #: stopping on a validation split of the training log
+    #: (:func:`artrec.evaluation.training.early_stopping`), so ``evaluate``, ``compare``
+    #: and the hybrid train these models the way ``artrec train`` does. Not a parameter:
+    #: :meth:`clone` and saved models do not carry it.
+    fit_strategy: FitStrategy | None = None
+
+    #: What the fit strategy reported (early stopping: the validation history), if one ran.
+    validation_: dict[str, Any] | None = None
 
     epochs: int
     batch_size: int
@@ -562,6 +576,8 @@ class NeuralRecommender(SavableRecommender):
             Also call ``callback`` before the first epoch (``epoch=0``, loss NaN), so the
             untrained model can be scored too; returning ``False`` then skips training.
         """
+        if self.fit_strategy is not None and callback is None and resume is None:
+            return self.fit_strategy(self, data)
         self._check_common()
         self._check_params()
         self.device_ = resolve_device(self.device)

@@ -1,0 +1,138 @@
+"""``artrec train``: train a learned recommender (CuratorNet, VBPR) on a workspace's training
+events with early stopping, and save it in the workspace (a thin wrapper of
+:func:`artrec.evaluation.training.train_in_workspace`)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from artrec.cli._common import (
+    add_format_arg,
+    add_kinds_arg,
+    add_progress_arg,
+    add_workspace_arg,
+    emit,
+    kinds_of,
+    non_negative_int,
+    positive_int,
+    progress_wanted,
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` subcommand."""
+    from artrec.evaluation.training import DEFAULT_KINDS, TRAINABLE
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "train",
+        help="train a learned recommender (CuratorNet, VBPR) and save it in the workspace",
+        description=(
+            "Train CuratorNet or VBPR on the workspace's training events (never an event "
+            "marked test): validation nDCG@k per epoch on a split carved from the training "
+            "events, early stopping, a refit on every training event for the best number of "
+            "epochs, checkpoints after every epoch (--resume continues an interrupted run), "
+            "and the model saved as models/NAME with its configuration and the fingerprint "
+            "of its training data."
+        ),
+    )
+    add_workspace_arg(parser)
+    parser.add_argument("--model", required=True, choices=TRAINABLE, help="the model to train")
+    parser.add_argument(
+        "--embedding", default=None, help="item vectors (default: the workspace's embedding)"
+    )
+    parser.add_argument(
+        "--features", default=None, metavar="NAME", help="a raw feature set instead"
+    )
+    parser.add_argument(
+        "--epochs", type=non_negative_int, default=None, help="epoch budget (default 30)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument(
+        "--metadata", default="", metavar="COLUMNS",
+        help="comma-separated metadata appended to the vectors: artist, medium, century, museum",
+    )  # fmt: skip
+    parser.add_argument(
+        "--patience", type=positive_int, default=3, help="early-stopping patience (default 3)"
+    )
+    parser.add_argument("-k", type=positive_int, default=20, help="validation nDCG cut-off")
+    add_kinds_arg(parser, DEFAULT_KINDS, "the model learns from")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--name", default=None, help="saved model name (default: the model)")
+    add_progress_arg(parser)
+    add_format_arg(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``artrec train``."""
+    from artrec.data.workspace import Workspace
+    from artrec.evaluation.training import EpochLog, make_learned, train_in_workspace
+
+    ws = Workspace.open(args.workspace)
+    params: dict[str, Any] = {"seed": args.seed}
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    metadata = tuple(c.strip() for c in args.metadata.split(",") if c.strip())
+    if metadata:
+        params["metadata"] = metadata
+
+    budget = args.epochs if args.epochs is not None else make_learned(args.model).epochs
+    bars: dict[str, Any] = {}
+
+    def progress(log: EpochLog) -> None:
+        from tqdm import tqdm
+
+        bar = bars.get(log.phase)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bar = bars[log.phase] = tqdm(
+                desc=log.phase, total=budget, unit="epoch", file=sys.stderr, dynamic_ncols=True
+            )
+        bar.update(log.epoch - bar.n)
+        info = {} if math.isnan(log.loss) else {"loss": f"{log.loss:.4f}"}
+        if not math.isnan(log.ndcg):
+            info[f"val ndcg@{args.k}"] = f"{log.ndcg:.4f}"
+        bar.set_postfix(info)
+
+    try:
+        result, folder = train_in_workspace(
+            ws,
+            args.model,
+            name=args.name,
+            embedding=args.embedding,
+            features=args.features,
+            kinds=kinds_of(args),
+            params=params,
+            k=args.k,
+            patience=args.patience,
+            resume=args.resume,
+            progress=progress if progress_wanted(args) else None,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
+    rows = [
+        {
+            "phase": h.phase,
+            "epoch": h.epoch,
+            "loss": None if math.isnan(h.loss) else round(h.loss, 5),
+            f"validation ndcg@{args.k}": None if math.isnan(h.ndcg) else round(h.ndcg, 4),
+            "seconds": round(h.seconds, 2),
+        }
+        for h in result.history
+    ]
+    emit(
+        rows,
+        args.format,
+        title=(
+            f"{args.model} saved as {folder.name!r}: best validation ndcg@{args.k} "
+            f"{result.best_ndcg:.4f} after {result.best_epoch} epochs on "
+            f"{result.n_validation_cases} validation users"
+            f"{' (stopped early)' if result.stopped_early else ''}, {result.seconds:.0f} s"
+        ),
+    )
+    return 0

@@ -1,0 +1,140 @@
+"""``artrec train`` on a real workspace (SQLite, a saved embedding), then the saved model
+reloaded, and the learned kinds through ``artrec evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from artrec.cli import main
+from artrec.data.catalog import Catalog, Interactions
+from artrec.data.workspace import Workspace
+from artrec.recommend.curatornet import CuratorNetRecommender
+from artrec.recommend.store import data_fingerprint, load_model
+from artrec.recommend.vbpr import VBPRRecommender
+from artrec.vectors import FeatureSet
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 works in two visual clusters (artist = cluster); 12 collectors, each buying four
+    works of one cluster over time."""
+    root = tmp_path_factory.mktemp("cli_train") / "ws"
+    rng = np.random.default_rng(0)
+    n = 40
+    clusters = np.arange(n) % 2
+    vectors = (np.eye(2)[clusters] * 4 + rng.normal(size=(n, 2))).astype(np.float32)
+    cat = Catalog(
+        np.asarray([f"w{r}" for r in range(n)], dtype=object),
+        {
+            "title": np.asarray([f"Work {r}" for r in range(n)], dtype=object),
+            "artist": np.asarray([f"Painter {c}" for c in clusters.tolist()], dtype=object),
+        },
+    )
+    users, items, times = [], [], []
+    for u in range(12):
+        pool = np.flatnonzero(clusters == u % 2)
+        for t, row in enumerate(rng.choice(pool, size=4, replace=False).tolist()):
+            users.append(f"user{u}")
+            items.append(f"w{row}")
+            times.append(1000.0 * u + t)
+    ws = Workspace.create(root)
+    ws.upsert_items(cat)
+    ws.add_interactions(
+        Interactions(
+            np.asarray(users, dtype=object), np.asarray(items, dtype=object), np.asarray(times)
+        )
+    )
+    FeatureSet("vis", cat.item_ids, vectors).save(ws.embeddings_dir)
+    ws.set_meta("default_embedding", "vis")
+    return root
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_saves_a_model_that_reloads_and_ranks(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(
+        ["train", "-w", str(workspace), "--model", "curatornet", "--epochs", "4",
+         "--seed", "3", "--name", "taste", "--format", "json", "--progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)
+    phases = [r["phase"] for r in rows]
+    assert phases[0] == "validation" and rows[0]["epoch"] == 0  # the untrained model, scored
+    assert all(r["validation ndcg@20"] is not None for r in rows if r["phase"] == "validation")
+    assert "validation" in err and "epoch" in err  # the progress bar
+    ws = Workspace.open(workspace)
+    model, info = load_model(ws.models_dir, "taste")
+    assert isinstance(model, CuratorNetRecommender)
+    assert model.seed == 3
+    refit = [r for r in rows if r["phase"] == "refit"]
+    assert model.epochs == len(refit)  # refitted for the best number of validation epochs
+    events = ws.interactions(("purchase", "like"))
+    assert info.fingerprint == data_fingerprint(ws.catalog().item_ids, events)
+    assert info.extra["embedding"] == "vis"
+    # the reloaded model ranks an unseen collector with one work of cluster 0
+    ranking = model.rank([np.array([0])], 5)
+    assert len(ranking.rows[0]) == 5 and 0 not in ranking.rows[0].tolist()
+    assert ws.runs("train")[0]["params"]["kind"] == "curatornet"
+
+
+def test_same_seed_same_saved_model(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["train", "-w", str(workspace), "--model", "vbpr", "--epochs", "3", "--seed", "1"]
+    for name in ("a", "b"):
+        code, _, err = run_cli([*base, "--name", name, "--no-progress"], capsys)
+        assert code == 0, err
+    ws = Workspace.open(workspace)
+    a, _ = load_model(ws.models_dir, "a")
+    b, _ = load_model(ws.models_dir, "b")
+    assert isinstance(a, VBPRRecommender)
+    profiles = [np.array([0, 2]), np.array([1])]
+    np.testing.assert_array_equal(a.score(profiles), b.score(profiles))
+
+
+def test_learned_kinds_through_evaluate(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for kind in ("curatornet", "vbpr"):
+        code, out, err = run_cli(
+            ["evaluate", "-w", str(workspace), "--recommender", kind, "--param", "epochs=3",
+             "--param", "metadata=artist", "--protocol", "leave-last-out", "-k", "5",
+             "--format", "json", "--no-record"],
+            capsys,
+        )  # fmt: skip
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["n_cases"] == 12
+        ndcg = {m["metric"]: m for m in result["metrics"]}["ndcg@5"]["mean"]
+        assert 0.0 <= ndcg <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "culprit"),
+    [
+        (["--model", "bogus"], "--model"),
+        (["--model", "vbpr", "--epochs", "-1"], "--epochs"),
+        (["--model", "vbpr", "--embedding", "missing"], "missing"),
+        (["--model", "curatornet", "--metadata", "colour"], "colour"),
+        (["--model", "curatornet", "--kinds", "view"], "view"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    workspace: Path, capsys: pytest.CaptureFixture[str], argv: list[str], culprit: str
+) -> None:
+    code, out, err = run_cli(["train", "-w", str(workspace), "--no-progress", *argv], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and culprit in err
+    assert out == ""
