@@ -81,16 +81,20 @@ def run(args: argparse.Namespace) -> int:
 
     budget = args.epochs if args.epochs is not None else make_learned(args.model).epochs
     bars: dict[str, Any] = {}
+    best = [(-math.inf, 0)]  # (validation nDCG, epoch): the refit runs to the best epoch
 
     def progress(log: EpochLog) -> None:
         from tqdm import tqdm
 
+        if log.phase == "validation" and log.ndcg > best[0][0]:
+            best[0] = (log.ndcg, log.epoch)
         bar = bars.get(log.phase)
         if bar is None:
             for old in bars.values():
                 old.close()
+            total = budget if log.phase == "validation" else best[0][1]
             bar = bars[log.phase] = tqdm(
-                desc=log.phase, total=budget, unit="epoch", file=sys.stderr, dynamic_ncols=True
+                desc=log.phase, total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True
             )
         bar.update(log.epoch - bar.n)
         info = {} if math.isnan(log.loss) else {"loss": f"{log.loss:.4f}"}
