@@ -138,3 +138,18 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2
     assert err.count("\n") == 1 and culprit in err
     assert out == ""
+
+
+def test_learned_kinds_in_a_comparison(workspace: Path) -> None:
+    from artrec.evaluation.comparison import compare
+    from artrec.evaluation.configs import Config
+
+    configs = [
+        Config("popular"),
+        Config("visrank", aggregation="max"),
+        Config("curatornet", epochs=2),
+        Config("vbpr", epochs=2, patience=0),
+    ]
+    result = compare(configs, Workspace.open(workspace), "leave-last-out", k=5)
+    assert len(result.results) == 4
+    assert {r.n_cases for r in result.results.values()} == {12}
