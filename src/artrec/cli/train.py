@@ -19,6 +19,7 @@ from artrec.cli._common import (
     non_negative_int,
     positive_int,
     progress_wanted,
+    simulated_note,
 )
 
 
@@ -68,6 +69,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``artrec train``."""
+    from artrec.data.simulate import interactions_simulated
     from artrec.data.workspace import Workspace
     from artrec.evaluation.training import EpochLog, make_learned, train_in_workspace
 
@@ -129,14 +131,12 @@ def run(args: argparse.Namespace) -> int:
         }
         for h in result.history
     ]
-    emit(
-        rows,
-        args.format,
-        title=(
-            f"{args.model} saved as {folder.name!r}: best validation ndcg@{args.k} "
-            f"{result.best_ndcg:.4f} after {result.best_epoch} epochs on "
-            f"{result.n_validation_cases} validation users"
-            f"{' (stopped early)' if result.stopped_early else ''}, {result.seconds:.0f} s"
-        ),
+    title = (
+        f"{args.model} saved as {folder.name!r}: best validation ndcg@{args.k} "
+        f"{result.best_ndcg:.4f} after {result.best_epoch} epochs on "
+        f"{result.n_validation_cases} validation users"
+        f"{' (stopped early)' if result.stopped_early else ''}, {result.seconds:.0f} s"
     )
+    note = simulated_note(interactions_simulated(ws))
+    emit(rows, args.format, title=title if note is None else f"{title}\n{note}")
     return 0
