@@ -341,3 +341,15 @@ def test_learned_models_are_savable_hybrid_sources(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.score(PROFILES), scores, rtol=1e-6, atol=1e-9)
     ranking = loaded.rank([np.array([0, 1])], 3)
     assert ranking.reasons is not None
+
+
+def test_tune_takes_the_learned_kinds_as_sources() -> None:
+    from artrec.evaluation.tuning import TuneBudget, tune
+    from artrec.recommend.base import train_data_from
+
+    catalog, events, vectors = clustered_log()
+    data = train_data_from(catalog, events, vectors=vectors)
+    result = tune(data, sources=("content", "curatornet", "vbpr"), budget=TuneBudget(0))
+    assert result.validation["skipped"] == {}
+    assert {"curatornet", "vbpr"} <= set(result.validation["sources"])
+    assert all(w >= 0.0 for w in result.weights.values())
