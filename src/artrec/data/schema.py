@@ -19,6 +19,7 @@ in one immediate transaction (schema version 1 had an untyped ``century`` column
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,9 +138,27 @@ ITEM_COLUMNS: tuple[str, ...] = ("item_id", *METADATA_FIELDS, "image", "in_stock
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _wal_mode(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _wal_mode(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried until the busy timeout: turning a rollback-journal
+    database (an older workspace) into WAL needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, while another process holds
+    any lock on it (several processes opening the same old workspace together)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.1)
 
 
 def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
