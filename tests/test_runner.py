@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -108,19 +109,23 @@ def test_killed_run_resumes_to_identical_features(tmp_path: Path) -> None:
     write_good_images(folder, 15, size=(48, 40))
     out = tmp_path / "resumed"
     shards = out / ".efficientnet_lite0.shards"
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(folder), str(out)])
+    # its own process group, so the kill takes its DataLoader worker too (an orphaned worker
+    # would wait on its queue forever)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(folder), str(out)], start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 240
         while len(list(shards.glob("shard-*.json"))) < 2:
             assert proc.poll() is None, "the extraction finished or failed before it was killed"
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
+        os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "efficientnet_lite0.npy").exists()
     done_before = len(ShardStore(shards, "").read()[0])

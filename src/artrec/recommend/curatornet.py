@@ -71,7 +71,6 @@ from artrec.errors import DataError
 from artrec.features.extractor import import_torch
 from artrec.recommend.base import TrainData
 from artrec.recommend.neural import (
-    ItemInputs,
     NegativeSampler,
     NeuralRecommender,
     artist_groups,
@@ -405,33 +404,14 @@ class CuratorNetRecommender(NeuralRecommender):
 
     def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
         """The profile row with the largest item-space dot product with each recommended row."""
-        plist = self._check_profiles(profiles)
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.full(rows.shape, -1, dtype=np.int64)
-        for j, prof in enumerate(plist):
-            valid = rows[j] >= 0
-            if not prof.size or not valid.any():
-                continue
-            sims = self.item_emb_[rows[j, valid]] @ self.item_emb_[prof].T
-            out[j, valid] = prof[np.argmax(sims, axis=1)]
-        return out
+        return self._explain_by(self.item_emb_, profiles, rows)
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Parameters, input vocabularies and dimensions; weights and item embeddings."""
-        self._check_fitted()
-        in_params, in_arrays = self.inputs_.get_state()
-        params = {
-            **self.get_params(),
-            "item_inputs": in_params,
-            "d_in": int(self.inputs_.dim_),
-            "epochs_trained": int(self.epochs_done_),
-        }
-        arrays = {
-            **module_arrays(self.net_, "net"),
-            **{f"inputs.{k}": v for k, v in in_arrays.items()},
-            "item_embeddings": self.item_emb_.astype(np.float32),
-        }
+        params, arrays = self._state_base()
+        arrays.update(module_arrays(self.net_, "net"))
+        arrays["item_embeddings"] = self.item_emb_.astype(np.float32)
         return params, arrays
 
     @classmethod
@@ -440,19 +420,12 @@ class CuratorNetRecommender(NeuralRecommender):
     ) -> CuratorNetRecommender:
         """A fitted model rebuilt from :meth:`get_state` (scores the saved catalogue)."""
         torch = import_torch()
-        rec = cls(**{k: params[k] for k in cls.PARAMS})
-        rec._check_params()
-        rec.device_ = "cpu"
-        rec.inputs_ = ItemInputs.from_state(
-            params["item_inputs"],
-            {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
-        )
+        rec: CuratorNetRecommender = cls._from_state_base(params, arrays)
         rec.net_ = _network(torch, int(params["d_in"]), rec.item_dims, rec.user_dims, rec.skip)
         load_module_arrays(rec.net_, arrays, "net")
         rec.net_.eval()
         rec._set_item_embeddings(np.asarray(arrays["item_embeddings"], dtype=np.float64))
         rec.user_mlp_ = copy.deepcopy(rec.net_.user).double().eval()
-        rec.epochs_done_ = int(params["epochs_trained"])
         rec.data_ = TrainData(len(rec.item_emb_))
         return rec
 

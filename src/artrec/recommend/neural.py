@@ -686,6 +686,50 @@ class NeuralRecommender(SavableRecommender):
     def _on_new_items(self, data: TrainData) -> None:
         """Hook: adjust per-item parameters to a new catalogue (default: none)."""
 
+    # -- explanations and state shared by the subclasses -----------------------------------
+    def _explain_by(
+        self, item_vectors: np.ndarray, profiles: Sequence[np.ndarray], rows: np.ndarray
+    ) -> np.ndarray:
+        """For each recommended row, the profile row whose ``item_vectors`` row has the
+        largest dot product with its own (``-1`` for padding or an empty profile)."""
+        plist = self._check_profiles(profiles)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full(rows.shape, -1, dtype=np.int64)
+        for j, prof in enumerate(plist):
+            valid = rows[j] >= 0
+            if not prof.size or not valid.any():
+                continue
+            sims = item_vectors[rows[j, valid]] @ item_vectors[prof].T
+            out[j, valid] = prof[np.argmax(sims, axis=1)]
+        return out
+
+    def _state_base(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The parameters and input vocabularies every subclass saves (its own arrays are
+        added to the second dict)."""
+        self._check_fitted()
+        in_params, in_arrays = self.inputs_.get_state()
+        params = {
+            **self.get_params(),
+            "item_inputs": in_params,
+            "d_in": int(self.inputs_.dim_),
+            "epochs_trained": int(self.epochs_done_),
+        }
+        return params, {f"inputs.{k}": v for k, v in in_arrays.items()}
+
+    @classmethod
+    def _from_state_base(cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
+        """A model with the saved parameters and input vocabularies, on the CPU (the
+        subclass rebuilds its network and caches)."""
+        rec = cls(**{k: params[k] for k in cls.PARAMS})
+        rec._check_params()
+        rec.device_ = "cpu"
+        rec.inputs_ = ItemInputs.from_state(
+            params["item_inputs"],
+            {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
+        )
+        rec.epochs_done_ = int(params["epochs_trained"])
+        return rec
+
     def _check_profiles(self, profiles: Sequence[np.ndarray]) -> list[np.ndarray]:
         self._check_fitted()
         n = self.data_.n_items

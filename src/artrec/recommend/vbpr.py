@@ -49,7 +49,6 @@ from artrec.features.extractor import import_torch
 from artrec.recommend.base import TrainData
 from artrec.recommend.curatornet import HARD_NEGATIVES
 from artrec.recommend.neural import (
-    ItemInputs,
     NegativeSampler,
     NeuralRecommender,
     artist_groups,
@@ -325,16 +324,7 @@ class VBPRRecommender(NeuralRecommender):
 
     def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
         """The profile row whose joint item vector has the largest dot product with each row's."""
-        plist = self._check_profiles(profiles)
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.full(rows.shape, -1, dtype=np.int64)
-        for j, prof in enumerate(plist):
-            valid = rows[j] >= 0
-            if not prof.size or not valid.any():
-                continue
-            sims = self.item_vectors_[rows[j, valid]] @ self.item_vectors_[prof].T
-            out[j, valid] = prof[np.argmax(sims, axis=1)]
-        return out
+        return self._explain_by(self.item_vectors_, profiles, rows)
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -342,26 +332,20 @@ class VBPRRecommender(NeuralRecommender):
 
         User factors of the training users are not saved: scoring always folds in.
         """
-        self._check_fitted()
-        in_params, in_arrays = self.inputs_.get_state()
-        params = {
-            **self.get_params(),
-            "item_inputs": in_params,
-            "d_in": int(self.inputs_.dim_),
-            "n_items_fitted": int(self.net_.gamma_item.num_embeddings),
-            "epochs_trained": int(self.epochs_done_),
-        }
+        params, arrays = self._state_base()
+        params["n_items_fitted"] = int(self.net_.gamma_item.num_embeddings)
         net = self.net_
-        arrays = {
-            "gamma_item": net.gamma_item.weight.detach().cpu().float().numpy(),
-            "beta_item": net.beta_item.weight.detach().cpu().float().numpy(),
-            "E": net.E.weight.detach().cpu().float().numpy(),
-            "beta_visual": net.beta_visual.weight.detach().cpu().float().numpy(),
-            "trained_items": self.trained_items_,
-            "item_vectors": self.item_vectors_,
-            "item_bias": self.item_bias_,
-            **{f"inputs.{k}": v for k, v in in_arrays.items()},
-        }
+        arrays.update(
+            {
+                "gamma_item": net.gamma_item.weight.detach().cpu().float().numpy(),
+                "beta_item": net.beta_item.weight.detach().cpu().float().numpy(),
+                "E": net.E.weight.detach().cpu().float().numpy(),
+                "beta_visual": net.beta_visual.weight.detach().cpu().float().numpy(),
+                "trained_items": self.trained_items_,
+                "item_vectors": self.item_vectors_,
+                "item_bias": self.item_bias_,
+            }
+        )
         return params, arrays
 
     @classmethod
@@ -370,13 +354,7 @@ class VBPRRecommender(NeuralRecommender):
     ) -> VBPRRecommender:
         """A fitted model rebuilt from :meth:`get_state` (scores the saved catalogue)."""
         torch = import_torch()
-        rec = cls(**{k: params[k] for k in cls.PARAMS})
-        rec._check_params()
-        rec.device_ = "cpu"
-        rec.inputs_ = ItemInputs.from_state(
-            params["item_inputs"],
-            {k[len("inputs.") :]: v for k, v in arrays.items() if k.startswith("inputs.")},
-        )
+        rec: VBPRRecommender = cls._from_state_base(params, arrays)
         n_fitted = int(params["n_items_fitted"])
         rec.net_ = _network(torch, 1, n_fitted, int(params["d_in"]), rec.k, rec.k_visual)
         weights = module_arrays(rec.net_, "net")  # user factors are not saved: keep the dummies
@@ -387,7 +365,6 @@ class VBPRRecommender(NeuralRecommender):
         rec.trained_items_ = np.asarray(arrays["trained_items"], dtype=bool)
         rec.item_vectors_ = np.asarray(arrays["item_vectors"], dtype=np.float64)
         rec.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float64)
-        rec.epochs_done_ = int(params["epochs_trained"])
         rec.data_ = TrainData(len(rec.item_bias_))
         return rec
 
