@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _cluster_workspace import build_cluster_workspace
 from artrec.cli import main
-from artrec.data.catalog import Catalog, Interactions
 from artrec.data.workspace import Workspace
 from artrec.vectors import FeatureSet
 
@@ -21,35 +21,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 items in 2 visual clusters (artist = cluster), timed purchases within one cluster."""
     root = tmp_path_factory.mktemp("cli_eval") / "ws"
     rng = np.random.default_rng(0)
-    n = 40
-    clusters = np.arange(n) % 2
-    vectors = (np.eye(2)[clusters] * 4 + rng.normal(size=(n, 2))).astype(np.float32)
-    cat = Catalog(
-        np.asarray([f"w{r}" for r in range(n)], dtype=object),
-        {
-            "title": np.asarray([f"Work {r}" for r in range(n)], dtype=object),
-            "artist": np.asarray([f"Painter {c}" for c in clusters.tolist()], dtype=object),
-        },
-    )
-    users, items, times = [], [], []
-    for u in range(12):
-        pool = np.flatnonzero(clusters == u % 2)
-        for t, row in enumerate(rng.choice(pool, size=4, replace=False).tolist()):
-            users.append(f"user{u}")
-            items.append(f"w{row}")
-            times.append(1000.0 * u + t)
-    ws = Workspace.create(root)
-    ws.upsert_items(cat)
-    ws.add_interactions(
-        Interactions(
-            np.asarray(users, dtype=object), np.asarray(items, dtype=object), np.asarray(times)
-        )
-    )
-    FeatureSet("vis", cat.item_ids, vectors).save(ws.embeddings_dir)
-    FeatureSet("noise", cat.item_ids, rng.normal(size=(n, 3)).astype(np.float32)).save(
+    ws = build_cluster_workspace(root, rng)
+    ids = ws.catalog().item_ids
+    FeatureSet("noise", ids, rng.normal(size=(len(ids), 3)).astype(np.float32)).save(
         ws.embeddings_dir
     )
-    ws.set_meta("default_embedding", "vis")
     return root
 
 
