@@ -5,13 +5,15 @@ array, for a recommender and for indexes (FAISS with hidden items included), and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
+
+from _ray import local_ray  # noqa: E402
+
 pytest.importorskip("faiss")
 
 from _visrank_workspace import build_workspace  # noqa: E402
@@ -26,20 +28,7 @@ from artrec.recommend.visrank import VisRankRecommender  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            num_cpus=2,
-            object_store_memory=150 * 2**20,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-    yield
-    if started:
-        ray.shutdown()
+__all__ = ["local_ray"]  # the shared fixture, used by name
 
 
 def _data(n_items: int = 600, n_users: int = 230, seed: int = 0) -> tuple[np.ndarray, dict]:

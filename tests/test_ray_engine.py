@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from _ray import local_ray  # noqa: E402
 from artrec.errors import DataError  # noqa: E402
 from artrec.features.api import extract, get_extractor, items_from  # noqa: E402
 from artrec.features.ray_engine import extract_with_ray  # noqa: E402
@@ -23,20 +23,7 @@ from artrec.vectors import FeatureSet  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            num_cpus=2,
-            object_store_memory=150 * 2**20,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-    yield
-    if started:
-        ray.shutdown()
+__all__ = ["local_ray"]  # the shared fixture, used by name
 
 
 @pytest.fixture(scope="module")

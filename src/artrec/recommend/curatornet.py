@@ -71,6 +71,7 @@ from artrec.errors import DataError
 from artrec.features.extractor import import_torch
 from artrec.recommend.base import TrainData
 from artrec.recommend.neural import (
+    TRAINING_PARAMS,
     NegativeSampler,
     NeuralRecommender,
     artist_groups,
@@ -196,14 +197,7 @@ class CuratorNetRecommender(NeuralRecommender):
         "weight_decay",
         "skip",
         "inputs",
-        "epochs",
-        "batch_size",
-        "lr",
-        "seed",
-        "device",
-        "precision",
-        "threads",
-        "metadata",
+        *TRAINING_PARAMS,
     )
 
     def __init__(

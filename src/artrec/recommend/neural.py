@@ -447,6 +447,19 @@ class TrainingState:
     arrays: dict[str, np.ndarray]
 
 
+#: Constructor arguments every subclass takes (its :attr:`NeuralRecommender.PARAMS` end).
+TRAINING_PARAMS: tuple[str, ...] = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "device",
+    "precision",
+    "threads",
+    "metadata",
+)
+
+
 class NeuralRecommender(SavableRecommender):
     """Base of the PyTorch recommenders: configuration, epoch loop, state, scoring caches.
 

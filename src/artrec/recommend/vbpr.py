@@ -49,6 +49,7 @@ from artrec.features.extractor import import_torch
 from artrec.recommend.base import TrainData
 from artrec.recommend.curatornet import HARD_NEGATIVES
 from artrec.recommend.neural import (
+    TRAINING_PARAMS,
     NegativeSampler,
     NeuralRecommender,
     artist_groups,
@@ -115,14 +116,7 @@ class VBPRRecommender(NeuralRecommender):
         "fold_in_steps",
         "fold_in_lr",
         "fold_in_negatives",
-        "epochs",
-        "batch_size",
-        "lr",
-        "seed",
-        "device",
-        "precision",
-        "threads",
-        "metadata",
+        *TRAINING_PARAMS,
     )
 
     def __init__(
