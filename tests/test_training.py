@@ -341,6 +341,15 @@ def test_learned_models_are_savable_hybrid_sources(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.score(PROFILES), scores, rtol=1e-6, atol=1e-9)
     ranking = loaded.rank([np.array([0, 1])], 3)
     assert ranking.reasons is not None
+    # serving's refresh on newer data keeps what the learned sources learned (no retraining
+    # on the half of the log left here): their scores do not move
+    assert isinstance(loaded, HybridRecommender)
+    learned = {n: s for n, s in loaded.sources if n in ("curatornet", "vbpr")}
+    before = {n: s.score(PROFILES) for n, s in learned.items()}
+    half = train_data_from(catalog, events.select(np.arange(len(events)) % 2 == 0), vectors=vectors)
+    loaded.refresh(half)
+    for name, rec in learned.items():
+        np.testing.assert_allclose(rec.score(PROFILES), before[name], rtol=1e-6, atol=1e-9)
 
 
 def test_tune_takes_the_learned_kinds_as_sources() -> None:

@@ -171,13 +171,19 @@ class HybridRecommender(SavableRecommender):
 
         Collaborative sources (:class:`~artrec.recommend.collaborative.GrowableRecommender`)
         keep what they learned and are grown to ``data.n_items`` (appended rows get no
-        collaborative score); every other source (content, metadata, popularity) is refitted
+        collaborative score); learned ones (CuratorNet, VBPR) keep their weights and score
+        the current catalogue through its features (``set_items``); every other source (content, metadata, popularity) is refitted
         on ``data``, which is cheap. A source that cannot be refitted (a content source
         when no embedding is at hand) keeps its saved state if it covers the same catalogue.
         """
+        from artrec.recommend.neural import NeuralRecommender
+
         for name, rec in self._needed():
             if isinstance(rec, GrowableRecommender):
                 rec.grow(data.n_items)
+                continue
+            if isinstance(rec, NeuralRecommender):  # learned weights kept, new works scored
+                rec.set_items(data)
                 continue
             try:
                 rec.fit(data)
