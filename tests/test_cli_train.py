@@ -11,10 +11,12 @@ import pytest
 
 from _cluster_workspace import build_cluster_workspace
 from artrec.cli import main
+from artrec.data.catalog import Catalog
 from artrec.data.workspace import Workspace
 from artrec.recommend.curatornet import CuratorNetRecommender
 from artrec.recommend.store import data_fingerprint, load_model
 from artrec.recommend.vbpr import VBPRRecommender
+from artrec.vectors import FeatureSet
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,43 @@ def test_learned_kinds_in_a_comparison(workspace: Path) -> None:
     result = compare(configs, Workspace.open(workspace), "leave-last-out", k=5)
     assert len(result.results) == 4
     assert {r.n_cases for r in result.results.values()} == {12}
+
+
+def test_a_learned_default_model_serves_a_grown_catalogue(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from artrec.recommend.serving import load_serving_model
+
+    root = tmp_path / "ws"
+    shutil.copytree(workspace, root)
+    code, _, err = run_cli(
+        ["train", "-w", str(root), "--model", "vbpr", "--epochs", "2", "--name", "grown",
+         "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    ws = Workspace.open(root)
+    before = load_serving_model(ws, "grown")
+    assert before.staleness is None
+    profile = [np.array([0, 2])]
+    old_vectors = np.array(before.model.item_vectors_)
+    # four new works, with vectors in the embedding the model was trained on
+    new_ids = np.asarray([f"new{i}" for i in range(4)], dtype=object)
+    ws.upsert_items(Catalog(new_ids, {"artist": np.asarray(["Painter 0"] * 4, dtype=object)}))
+    vis = FeatureSet.load(ws.embeddings_dir, "vis")
+    FeatureSet(
+        "vis",
+        np.concatenate([vis.item_ids, new_ids]),
+        np.concatenate([vis.matrix, np.full((4, vis.dim), 4.0, dtype=np.float32)]),
+    ).save(ws.embeddings_dir)
+    grown = load_serving_model(ws, "grown")
+    assert grown.catalog.n_items == 44
+    assert grown.staleness is not None  # fitted on an older catalogue: it says so
+    scores = grown.model.score(profile)
+    assert scores.shape == (1, 44) and np.isfinite(scores).all()
+    # nothing retrained: the known works keep their learned item vectors
+    np.testing.assert_allclose(grown.model.item_vectors_[:40], old_vectors, rtol=1e-6, atol=1e-9)
+    ranking = grown.recommend(profile, k=44)
+    assert {int(r) for r in ranking.rows[0] if r >= 40} == {40, 41, 42, 43}  # new works ranked

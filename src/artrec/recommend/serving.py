@@ -11,7 +11,8 @@ the workspace's current training events (:func:`training_events`: every event no
 date cheaply (:meth:`~artrec.recommend.hybrid.HybridRecommender.refresh`): content,
 metadata and popularity are refitted on the current data, the collaborative sources are
 kept and grown to a catalogue that gained rows (appended works get no collaborative score
-and are scored through content and metadata). :attr:`ServingModel.staleness` says, in one
+and are scored through content and metadata). A learned model (CuratorNet, VBPR) keeps its
+weights and scores appended works through the vectors it was trained on (``set_items``). :attr:`ServingModel.staleness` says, in one
 line, whether the collaborative part was fitted on an older catalogue or log and how to
 refresh it.
 
@@ -33,7 +34,9 @@ from artrec.errors import ArtrecError, DataError
 from artrec.recommend.base import Ranking, train_data_from
 from artrec.recommend.collaborative import GrowableRecommender
 from artrec.recommend.hybrid import HybridRecommender
+from artrec.recommend.neural import NeuralRecommender
 from artrec.recommend.store import ModelInfo, SavableRecommender, data_fingerprint, load_model
+from artrec.vectors import FeatureSet
 
 #: Workspace meta key naming the default model (written by ``artrec tune``).
 DEFAULT_MODEL_KEY = "default_model"
@@ -113,6 +116,11 @@ def embedding_vectors(
         fs = load_embedding(workspace, name)
     except (ArtrecError, FileNotFoundError):
         return None, None
+    return name, _aligned(fs, catalog)
+
+
+def _aligned(fs: FeatureSet, catalog: Catalog) -> np.ndarray:
+    """``fs`` on ``catalog`` rows (float32); zero rows for works it lacks."""
     index = {item_id: r for r, item_id in enumerate(fs.item_ids.tolist())}
     out = np.zeros((catalog.n_items, fs.dim), dtype=np.float32)
     rows = [index.get(i, -1) for i in catalog.item_ids.tolist()]
@@ -120,7 +128,7 @@ def embedding_vectors(
     if have.any():
         src = np.asarray([r for r in rows if r >= 0], dtype=np.int64)
         out[have] = np.asarray(fs.matrix, dtype=np.float32)[src]
-    return name, out
+    return out
 
 
 @dataclass
@@ -185,7 +193,27 @@ def load_serving_model(workspace: Workspace, name: str | None = None) -> Serving
         model.refresh(train_data_from(catalog, events, vectors=vectors, available=catalog.in_stock))
     elif isinstance(model, GrowableRecommender) and catalog.n_items > fitted_items:
         model.grow(catalog.n_items)
+    elif isinstance(model, NeuralRecommender) and catalog.n_items > fitted_items:
+        # learned weights kept; the appended works are scored through their features
+        vectors = _learned_inputs(workspace, info, catalog)
+        model.set_items(
+            train_data_from(catalog, events, vectors=vectors, available=catalog.in_stock)
+        )
     return ServingModel(model, info, catalog, staleness)
+
+
+def _learned_inputs(workspace: Workspace, info: ModelInfo, catalog: Catalog) -> np.ndarray:
+    """The vectors a learned model was trained on (its embedding or raw feature set, as
+    ``artrec train`` recorded), aligned to ``catalog``; zero rows for works without one."""
+    features = info.extra.get("features")
+    if features is None:
+        name, vectors = embedding_vectors(workspace, info.extra.get("embedding"), catalog)
+        if vectors is None:
+            raise DataError(
+                f"model {info.name!r} needs the embedding {name!r}, which the workspace lacks"
+            )
+        return vectors
+    return _aligned(FeatureSet.load(workspace.features_dir, str(features)), catalog)
 
 
 def describe(serving: ServingModel) -> dict[str, Any]:
