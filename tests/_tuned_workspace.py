@@ -24,8 +24,8 @@ N = 300
 SOURCES = ("content", "item-knn", "time-popular", "metadata")
 
 
-def build_tuned_workspace(root: Path, *, tuned: bool = True, seed: int = 0) -> Workspace:
-    """The workspace (module doc); without ``tuned`` it has no chosen model."""
+def simulated_world(seed: int = 0) -> tuple[Catalog, Interactions, np.ndarray]:
+    """The catalogue, its SIMULATED events and the random embedding of the workspace."""
     rng = np.random.default_rng(seed)
     meta = {
         "title": np.array([f"Painting {i}" for i in range(N)], dtype=object),
@@ -39,7 +39,12 @@ def build_tuned_workspace(root: Path, *, tuned: bool = True, seed: int = 0) -> W
     sim = simulate_collectors(
         cat, SimulationParams(n_users=45, seed=seed, likes_per_purchase=2.0), vectors=vectors
     )
-    events = sim.interactions
+    return cat, sim.interactions, vectors
+
+
+def build_tuned_workspace(root: Path, *, tuned: bool = True, seed: int = 0) -> Workspace:
+    """The workspace (module doc); without ``tuned`` it has no chosen model."""
+    cat, events, vectors = simulated_world(seed)
     purchases = events.kinds == "purchase"
     test = np.zeros(len(events), dtype=bool)
     test[purchases] = last_fraction_mask(

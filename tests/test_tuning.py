@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _tuned_workspace import simulated_world
 from artrec.data.catalog import Catalog, Interactions
-from artrec.data.simulate import SimulationParams, simulate_collectors
 from artrec.data.workspace import Workspace
 from artrec.errors import DataError
 from artrec.evaluation.comparison import compare_results
@@ -29,19 +29,7 @@ N = 300
 
 
 def _world(seed: int = 0) -> tuple[Catalog, Interactions, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    meta = {
-        "artist": np.array([f"artist{a}" for a in rng.integers(0, 40, N)], dtype=object),
-        "century": np.array([str(c) for c in rng.integers(15, 21, N)], dtype=object),
-        "medium": np.array([("oil", "tempera", "ink")[i] for i in rng.integers(0, 3, N)], object),
-        "museum": np.array([f"m{m}" for m in rng.integers(0, 8, N)], dtype=object),
-    }
-    cat = Catalog(np.array([f"w{i:03d}" for i in range(N)], dtype=object), meta)
-    vectors = rng.standard_normal((N, 6)).astype(np.float32)
-    sim = simulate_collectors(
-        cat, SimulationParams(n_users=45, seed=seed, likes_per_purchase=2.0), vectors=vectors
-    )
-    return cat, sim.interactions, vectors
+    return simulated_world(seed)
 
 
 @pytest.fixture(scope="module")
