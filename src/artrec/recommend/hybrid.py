@@ -37,6 +37,7 @@ the collaborative ones to a catalogue that gained rows.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -148,7 +149,10 @@ class HybridRecommender(SavableRecommender):
             raise DataError(f"diversify must lie in [0, 1], got {diversify!r}")
         self.diversify = diversify
         self.fit_sources = fit_sources
-        self._memo: tuple[Any, list[np.ndarray]] | None = None
+        # each thread's last normalised scores (a server scores in several threads);
+        # the generation, bumped by every (re)fit, keeps a memo from outliving its model
+        self._memo = threading.local()
+        self._generation = 0
 
     # -- fitting --------------------------------------------------------------------------
     def _active(self) -> list[tuple[str, Recommender]]:
@@ -163,7 +167,7 @@ class HybridRecommender(SavableRecommender):
             for _, rec in self._needed():
                 rec.fit(data)
         self.data_ = data
-        self._memo = None
+        self._generation += 1
         return self
 
     def refresh(self, data: TrainData) -> HybridRecommender:
@@ -195,7 +199,7 @@ class HybridRecommender(SavableRecommender):
                         f"hybrid source {name!r} cannot be refreshed on the current catalogue"
                     ) from None
         self.data_ = data
-        self._memo = None
+        self._generation += 1
         return self
 
     # -- scoring --------------------------------------------------------------------------
@@ -207,17 +211,19 @@ class HybridRecommender(SavableRecommender):
         return np.array([len(np.asarray(p).reshape(-1)) == 0 for p in profiles], dtype=bool)
 
     def _normalised(self, profiles: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each weighted source's normalised scores; the last batch's are kept, so
-        :meth:`explain_reasons` after :meth:`score` on the same profiles scores nothing twice."""
+        """Each weighted source's normalised scores; each thread keeps its last batch's, so
+        :meth:`explain_reasons` after :meth:`score` on the same profiles scores nothing twice,
+        even while other threads score other profiles."""
         key = (
+            self._generation,
             tuple(self.weights.items()),
             tuple(np.asarray(p, dtype=np.int64).tobytes() for p in profiles),
         )
-        cached = self._memo
+        cached: tuple[Any, list[np.ndarray]] | None = getattr(self._memo, "last", None)
         if cached is not None and cached[0] == key:
             return cached[1]
         norms = [normalise_per_user(rec.score(profiles), profiles) for _, rec in self._active()]
-        self._memo = (key, norms)
+        self._memo.last = (key, norms)
         return norms
 
     def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:

@@ -196,6 +196,14 @@ class VisRankRecommender(Recommender):
                 e = min(n_items, s + block)
                 # (items in block, profile items): similarity of each item to each profile item
                 sims = pairwise(self.prepared_[s:e], prof, self.metric, b_sqnorms=prof_sq)
+                if agg == "max" and len(group) == 1:
+                    # one profile: the row maximum, column by column (numpy reduces a short
+                    # inner axis slowly); exact in either precision
+                    best = sims[:, 0].copy()
+                    for c in range(1, sims.shape[1]):
+                        np.maximum(best, sims[:, c], out=best)
+                    out[group[0], s:e] = best
+                    continue
                 sims = np.asarray(sims, dtype=np.float64)
                 if agg in ("sum", "sum_distance", "mean"):
                     red = np.add.reduceat(sims, starts, axis=1)
