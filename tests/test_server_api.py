@@ -843,3 +843,34 @@ def test_create_app_without_embeddings_is_a_clear_error(tmp_path: Path) -> None:
     Workspace.create(tmp_path / "empty")
     with pytest.raises(ArtrecError, match="embedding"):
         create_app(Settings(workspace=tmp_path / "empty"))
+
+
+def test_user_profiles_written_elsewhere_are_seen_at_once(workspace: Path, tmp_path: Path) -> None:
+    """The per-worker cache of users' item ids follows writes by other workers and the CLI."""
+    root = tmp_path / "ws"
+    shutil.copytree(workspace, root)
+    settings = Settings(workspace=root, admin_token=ADMIN_TOKEN)
+    user = "cached-visitor"
+    with (
+        TestClient(create_app(settings), headers=ADMIN) as a,
+        TestClient(create_app(settings), headers=ADMIN) as b,
+    ):
+        ids = _ids(a)
+        assert b.get(f"/users/{user}/recommendations").json()["profile"] == []
+        # another worker records two likes: b's next answer folds them in
+        for i in ids[:2]:
+            assert a.post(f"/users/{user}/interactions", json={"item_id": i}).status_code == 201
+        assert b.get(f"/users/{user}/recommendations").json()["profile"] == ids[:2]
+        assert b.get(f"/users/{user}/recommendations").json()["profile"] == ids[:2]  # cached
+        # another process (the CLI, a script) deletes one
+        con = sqlite3.connect(root / "artrec.db")
+        with con:
+            con.execute(
+                "DELETE FROM interactions WHERE user_id = ? AND item_id = ?", (user, ids[0])
+            )
+        con.close()
+        for c in (a, b):
+            assert c.get(f"/users/{user}/recommendations").json()["profile"] == ids[1:2]
+        # the worker's own write is seen by itself too
+        assert b.delete(f"/users/{user}/interactions/{ids[1]}").status_code in (200, 204)
+        assert b.get(f"/users/{user}/recommendations").json()["profile"] == []

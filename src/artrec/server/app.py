@@ -159,7 +159,10 @@ def serve(
     :class:`ArtrecError`; then ``on_ready`` receives a line saying where it is served. With
     several ``workers`` each worker process builds its own app from the settings, passed
     as JSON in :data:`~artrec.server.settings.SETTINGS_ENV` (with the signing secret
-    resolved once, so every worker checks the same cookies).
+    resolved once, so every worker checks the same cookies), and the parent process
+    accepts the connections and gives each to the worker with the fewest open ones
+    (:mod:`artrec.server.workers`; uvicorn's own workers where descriptors cannot be
+    passed).
 
     Connections: an idle keep-alive connection is closed after
     ``settings.keep_alive_timeout`` seconds, a request whose headers take longer than
@@ -192,7 +195,13 @@ def serve(
         secret = load_secret(None, settings.workspace).decode("utf-8", "surrogatepass")
         settings = dataclasses.replace(settings, secret_key=secret)
     os.environ[SETTINGS_ENV] = settings.to_json()
-    uvicorn.run("artrec.server.app:create_app_from_env", factory=True, workers=workers, **options)
+    from artrec.server import workers as balanced
+
+    factory = "artrec.server.app:create_app_from_env"
+    if balanced.supported():
+        balanced.serve_balanced(factory, options, workers)
+        return
+    uvicorn.run(factory, factory=True, workers=workers, **options)  # pragma: no cover
 
 
 def _http_protocol(header_timeout: float) -> Any:

@@ -38,6 +38,9 @@ ITEM_FIELDS: tuple[str, ...] = METADATA_FIELDS
 
 _COPY_BATCH = 2000
 
+#: Most users whose item ids :meth:`Store.user_item_ids` keeps per process (SQLite).
+PROFILE_CACHE = 10_000
+
 #: What an item record is read with (the image location is read on its own).
 _ITEM_SELECT = [items_table.c[n] for n in schema.ITEM_COLUMNS if n != "image"]
 _COPY_SELECT = [items_table.c[n] for n in schema.ITEM_COLUMNS]
@@ -98,6 +101,8 @@ class Store:
         # process's pool, other workers, the CLI) changes it.
         self._sold: frozenset[str] | None = None
         self._sold_version: int | None = None
+        # Each user's item ids (SQLite only), valid on the same terms: (version, ids).
+        self._profiles: dict[tuple[str, tuple[str, ...]], tuple[int, tuple[str, ...]]] = {}
         self._version_conn: sqlite3.Connection | None = None
         self._version_lock = threading.Lock()
 
@@ -145,6 +150,7 @@ class Store:
                 self._version_conn.close()
                 self._version_conn = None
             self._sold = None
+            self._profiles.clear()
         self.engine.dispose()
 
     def _prepare(self, workspace: Workspace) -> None:
@@ -414,7 +420,27 @@ class Store:
             return int(conn.execute(stmt).rowcount)
 
     def user_item_ids(self, user_id: str, kinds: Sequence[str] = ("like", "purchase")) -> list[str]:
-        """Distinct item ids of ``user_id``'s events of ``kinds``, in order of first event."""
+        """Distinct item ids of ``user_id``'s events of ``kinds``, in order of first event.
+
+        Always current. With SQLite the list is cached per process (at most
+        :data:`PROFILE_CACHE` users) and read again only when the database's ``PRAGMA
+        data_version`` changed, as :meth:`sold_set` is; with PostgreSQL it is read on every
+        call.
+        """
+        key = (user_id, tuple(kinds))
+        version = self._data_version()
+        if version is not None:
+            cached = self._profiles.get(key)
+            if cached is not None and cached[0] == version:
+                return list(cached[1])
+        ids = self._read_user_item_ids(user_id, kinds)
+        if version is not None:  # a write after the version was read changes it again
+            if len(self._profiles) >= PROFILE_CACHE:
+                self._profiles.clear()
+            self._profiles[key] = (version, tuple(ids))
+        return ids
+
+    def _read_user_item_ids(self, user_id: str, kinds: Sequence[str]) -> list[str]:
         i = interactions_table
         first = sa.func.min(i.c.id)
         stmt = (
