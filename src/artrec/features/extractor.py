@@ -167,7 +167,8 @@ def import_torch() -> Any:
         import torch
     except ImportError:  # pragma: no cover - torch is in the torch extra
         raise MissingDependencyError(
-            "CNN feature extraction needs torch: pip install 'artrec[torch]'"
+            "torch is not installed (CNN features and the learned models CuratorNet, VBPR "
+            "and the metadata-supervised transform need it): pip install 'artrec[torch]'"
         ) from None
     return torch
 
