@@ -114,8 +114,20 @@ def test_recommend_all_with_index_writes_and_reads_back(tmp_path: Path) -> None:
     run = load_batch(tmp_path / "run")
     assert run.complete
     assert run.for_user("x") == [
-        {"item_id": "d", "score": 2.0, "because": "a"},
-        {"item_id": "c", "score": 1.0, "because": "a"},
+        {
+            "item_id": "d",
+            "score": 2.0,
+            "because": "a",
+            "reason": "similar",
+            "reason_text": "because you bought a",
+        },
+        {
+            "item_id": "c",
+            "score": 1.0,
+            "because": "a",
+            "reason": "similar",
+            "reason_text": "because you bought a",
+        },
     ]
     assert [r["item_id"] for r in run.for_user("y")] == ["c", "d"]
     # z bought d = (2, -1): a scores 2, c scores 1, b scores -1.
@@ -203,3 +215,47 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
     (tmp_path / "broken" / "meta.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
         load_batch(tmp_path / "broken")
+
+
+def test_recommend_all_stores_each_recommendation_s_reason(tmp_path: Path) -> None:
+    """Reason codes per recommendation (here metadata affinity: artist, else century) are
+    stored beside ``because`` and read back with their texts; a run written before reason
+    codes were stored still loads (no reasons) and resumes with them."""
+    from artrec.recommend.batch import NO_REASON
+    from artrec.recommend.metadata import MetadataAffinityRecommender
+
+    artists = np.array(["ann", "ann", "bo", "bo", "cy", "cy"], dtype=object)
+    century = np.array(["19", "20", "19", "20", "19", "20"], dtype=object)
+    data = TrainData(6, artists=artists, metadata={"century": century})
+    rec = MetadataAffinityRecommender(weights={"artist": 1.0, "century": 0.3}).fit(data)
+    ids = ["a0", "a1", "b0", "b1", "c0", "c1"]
+    profiles = {"u": np.array([0]), "v": np.array([3]), "w": np.array([], dtype=np.int64)}
+    recommend_all(rec, profiles, tmp_path / "r", item_ids=ids, k=3, chunk_size=2)
+    run = load_batch(tmp_path / "r")
+    expected = rec.rank(list(profiles.values()), k=3)
+    assert expected.reasons is not None
+    codes = [[run.reason_codes[c] for c in row] for row in run.reasons.tolist()]
+    assert codes == expected.reasons.tolist()
+    got = run.for_user("u")
+    assert [(r["item_id"], r["reason"], r["because"]) for r in got] == [
+        ("a1", "artist", "a0"),  # same artist as a0
+        ("b0", "century", "a0"),  # same century
+        ("c0", "century", "a0"),
+    ]
+    assert got[0]["reason_text"] == "by an artist you collect"
+    assert got[1]["reason_text"] == "from a period you collect"
+    # an older run without reasons.npy: loads with no reasons, and a resume adds them
+    (tmp_path / "r" / "reasons.npy").unlink()
+    (tmp_path / "r" / "reasons.json").unlink()
+    old = load_batch(tmp_path / "r")
+    assert {r["reason"] for r in old.for_user("u")} == {""}
+    done = np.lib.format.open_memmap(tmp_path / "r" / "done.npy", mode="r+")
+    done[1] = False
+    done.flush()
+    del done
+    recommend_all(rec, profiles, tmp_path / "r", item_ids=ids, k=3, chunk_size=2)
+    resumed = load_batch(tmp_path / "r")
+    assert (resumed.reasons[:2] == NO_REASON).all()  # chunk 0 kept as written
+    assert [resumed.reason_codes[c] for c in resumed.reasons[2].tolist()] == list(
+        expected.reasons[2]
+    )

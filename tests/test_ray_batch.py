@@ -44,7 +44,7 @@ def _data(n_items: int = 600, n_users: int = 230, seed: int = 0) -> tuple[np.nda
 def _same_runs(a: Path, b: Path) -> None:
     ra, rb = load_batch(a), load_batch(b)
     assert ra.complete and rb.complete
-    for name in ("rows", "scores", "because"):
+    for name in ("rows", "scores", "because", "reasons"):
         np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
     np.testing.assert_array_equal(ra.user_ids, rb.user_ids)
     np.testing.assert_array_equal(ra.item_ids, rb.item_ids)

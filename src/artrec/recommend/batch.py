@@ -10,6 +10,8 @@ chunk into memory-mapped arrays in a run directory (by convention
     rows.npy        (n_users, k) int64   recommended catalogue rows, -1 = padding
     scores.npy      (n_users, k) float32 scores, -inf = padding
     because.npy     (n_users, k) int64   profile row that contributed most, -1 = none
+    reasons.npy     (n_users, k) int8    reason code, an index into reasons.json
+    reasons.json    the reason codes (:data:`artrec.recommend.reasons.REASONS`)
     done.npy        (n_chunks,)  bool    chunks written; a rerun resumes at the first gap
 
 Any :class:`~artrec.recommend.base.Recommender` is accepted: each chunk is one
@@ -41,6 +43,7 @@ from artrec.data.workspace import Workspace
 from artrec.errors import DataError, LimitError, UnknownIdError, short_repr
 from artrec.fileio import check_name, read_json, write_json
 from artrec.ranking import clamp_k
+from artrec.recommend import reasons as R
 from artrec.recommend.base import Ranking, Recommender, TrainData, check_profiles
 from artrec.recommend.candidates import DEFAULT_CANDIDATES
 from artrec.vectors import FeatureSet, as_id_array
@@ -54,8 +57,12 @@ DEFAULT_BATCH_CHUNK = 1024
 FORMAT = "artrec-batch-recommendations"
 FORMAT_VERSION = 1
 
-#: Bytes a run's arrays take per (user, rank): row (int64), score (float32), because (int64).
-RUN_BYTES_PER_ENTRY = 20
+#: Bytes a run's arrays take per (user, rank): row (int64), score (float32), because (int64),
+#: reason (int8).
+RUN_BYTES_PER_ENTRY = 21
+
+#: The stored reason of a padding entry, and of entries written before reasons were stored.
+NO_REASON = R.REASONS.index(R.NONE)
 
 #: ``progress(done_users, total_users)``, called after every chunk (also skipped ones).
 ProgressCallback = Callable[[int, int], None]
@@ -124,8 +131,9 @@ class BatchResult:
 class BatchRecommendations:
     """A run read back with :func:`load_batch` (arrays memory-mapped).
 
-    ``rows``, ``scores`` and ``because`` are ``(n_users, k)``; ``user_ids`` and
-    ``item_ids`` map output rows and catalogue rows to raw ids.
+    ``rows``, ``scores``, ``because`` and ``reasons`` (indices into ``reason_codes``) are
+    ``(n_users, k)``; ``user_ids`` and ``item_ids`` map output rows and catalogue rows to raw
+    ids. A run written before reason codes were stored has :data:`NO_REASON` everywhere.
     """
 
     directory: Path
@@ -136,6 +144,8 @@ class BatchRecommendations:
     scores: np.ndarray
     because: np.ndarray
     done: np.ndarray
+    reasons: np.ndarray
+    reason_codes: tuple[str, ...] = R.REASONS
 
     @property
     def complete(self) -> bool:
@@ -143,7 +153,8 @@ class BatchRecommendations:
         return bool(self.done.all())
 
     def for_user(self, user_id: Any) -> list[dict[str, Any]]:
-        """One user's recommendations as records ``{item_id, score, because}`` (best first).
+        """One user's recommendations as records ``{item_id, score, because, reason,
+        reason_text}`` (best first; the text names the ``because`` item by its id).
 
         Raises :class:`UnknownIdError` for a user not in the run and :class:`DataError` when
         that user's chunk has not been written yet.
@@ -161,19 +172,24 @@ class BatchRecommendations:
                 f"user {short_repr(user)}: that chunk of run {short_repr(self.directory.name)} is not written yet"
             )
         out = []
-        for row, score, why in zip(
+        for row, score, why, code in zip(
             self.rows[pos].tolist(),
             self.scores[pos].tolist(),
             self.because[pos].tolist(),
+            self.reasons[pos].tolist(),
             strict=True,
         ):
             if row < 0:
                 break
+            because = None if why < 0 else str(self.item_ids[why])
+            reason = self.reason_codes[code] if 0 <= code < len(self.reason_codes) else R.NONE
             out.append(
                 {
                     "item_id": self.item_ids[row],
                     "score": float(score),
-                    "because": None if why < 0 else self.item_ids[why],
+                    "because": because,
+                    "reason": reason,
+                    "reason_text": R.reason_text(reason, because),
                 }
             )
         return out
@@ -262,7 +278,7 @@ def recommend_all(
         **dict(describe or {}),
     }
     arrays = _open_run(directory, meta, users, items, resume=resume)
-    rows_mm, scores_mm, because_mm, done_mm = arrays
+    rows_mm, scores_mm, because_mm, reasons_mm, done_mm = arrays
     computed = 0
     jobs: list[ChunkJob] = []
     for c in range(n_chunks):
@@ -284,7 +300,8 @@ def recommend_all(
         rows_mm[lo:hi] = ranking.rows
         scores_mm[lo:hi] = ranking.scores
         because_mm[lo:hi] = ranking.because
-        for arr in (rows_mm, scores_mm, because_mm):
+        reasons_mm[lo:hi] = reason_indices(ranking)
+        for arr in (rows_mm, scores_mm, because_mm, reasons_mm):
             arr.flush()
         done_mm[c] = True
         done_mm.flush()
@@ -292,7 +309,7 @@ def recommend_all(
         done_users += hi - lo
         if progress is not None:
             progress(done_users, n_users)
-    del rows_mm, scores_mm, because_mm, done_mm
+    del rows_mm, scores_mm, because_mm, reasons_mm, done_mm
     return BatchResult(directory, n_users, n_chunks, computed, time.perf_counter() - start_time)
 
 
@@ -449,9 +466,25 @@ def _visrank_source(
     return source, item_ids, describe
 
 
+def reason_indices(ranking: Ranking) -> np.ndarray:
+    """A ranking's reason codes as int8 indices into :data:`~artrec.recommend.reasons.
+    REASONS`; a ranking without codes (index candidates) gives "similar" where it has a
+    ``because`` row."""
+    out = np.full(ranking.rows.shape, NO_REASON, dtype=np.int8)
+    codes = ranking.reasons
+    if codes is None:
+        out[ranking.because >= 0] = R.REASONS.index(R.SIMILAR)
+    else:
+        for code in set(np.asarray(codes, dtype=object).ravel().tolist()):
+            if code in R.REASONS:
+                out[codes == code] = R.REASONS.index(code)
+    out[ranking.rows < 0] = NO_REASON
+    return out
+
+
 def _open_run(
     directory: Path, meta: dict[str, Any], users: np.ndarray, items: np.ndarray, *, resume: bool
-) -> tuple[np.memmap, np.memmap, np.memmap, np.memmap]:
+) -> tuple[np.memmap, np.memmap, np.memmap, np.memmap, np.memmap]:
     """Create the run's files, or reopen them for resuming after checking they match."""
     n_users, k, n_chunks = int(meta["n_users"]), int(meta["k"]), int(meta["n_chunks"])
     meta_path = directory / "meta.json"
@@ -477,12 +510,17 @@ def _open_run(
         rows = _memmap(directory / "rows.npy", mode, np.int64, (n_users, k), -1)
         scores = _memmap(directory / "scores.npy", mode, np.float32, (n_users, k), -np.inf)
         because = _memmap(directory / "because.npy", mode, np.int64, (n_users, k), -1)
+        # a run started before reason codes were stored gets them from now on
+        reasons_mode = mode if (directory / "reasons.npy").is_file() else "w+"
+        reasons = _memmap(directory / "reasons.npy", reasons_mode, np.int8, (n_users, k), NO_REASON)
         done = _memmap(directory / "done.npy", mode, np.bool_, (n_chunks,), False)
     except (OSError, ValueError) as exc:
         raise DataError(f"batch run {directory}: unreadable arrays ({exc})") from None
+    if reasons_mode == "w+":
+        write_json(directory / "reasons.json", list(R.REASONS))
     if mode == "w+":
         write_json(meta_path, {**meta, "created": time.time()})
-    return rows, scores, because, done
+    return rows, scores, because, reasons, done
 
 
 def _check_room(directory: Path, needed: int) -> None:
@@ -540,9 +578,32 @@ def load_batch(directory: str | Path) -> BatchRecommendations:
     because = load_npy(directory / "because.npy")
     done = load_npy(directory / "done.npy")
     shape = (len(users), int(meta.get("k", 0)))
-    for name, arr in (("rows", rows), ("scores", scores), ("because", because)):
+    codes: tuple[str, ...] = R.REASONS
+    if (directory / "reasons.npy").is_file():
+        reasons = load_npy(directory / "reasons.npy")
+        listed = read_json(directory / "reasons.json")
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            raise DataError(f"{directory / 'reasons.json'}: must hold a JSON list of strings")
+        codes = tuple(listed)
+    else:  # written before reason codes were stored
+        reasons = np.full(shape, NO_REASON, dtype=np.int8)
+    for name, arr in (
+        ("rows", rows),
+        ("scores", scores),
+        ("because", because),
+        ("reasons", reasons),
+    ):
         if arr.shape != shape:
             raise DataError(f"{directory / (name + '.npy')}: shape {arr.shape}, expected {shape}")
     return BatchRecommendations(
-        directory, meta, as_id_array(users), as_id_array(items), rows, scores, because, done
+        directory,
+        meta,
+        as_id_array(users),
+        as_id_array(items),
+        rows,
+        scores,
+        because,
+        done,
+        reasons,
+        codes,
     )
