@@ -277,6 +277,57 @@ def test_vbpr_options_train() -> None:
         assert np.isfinite(model.score(PROFILES)).all(), options
 
 
+def slow_curatornet_scores(model: CuratorNetRecommender, profile: np.ndarray) -> np.ndarray:
+    """One profile scored the slow, obvious way: the fitted torch network itself in float64
+    (item transform of every work, the padded pooling and user MLP training uses)."""
+    import copy
+
+    import torch
+
+    from artrec.recommend.curatornet import _encode_users
+
+    net = copy.deepcopy(model.net_).double().eval()
+    with torch.no_grad():
+        items = net.item(model.x_.double())
+        rows = torch.as_tensor(np.asarray(profile, dtype=np.int64).reshape(1, -1))
+        mask = torch.ones(rows.shape, dtype=torch.bool)
+        user = _encode_users(torch, net.user, items[rows], mask, net.d_skip)
+        return (user @ items.T).numpy()[0]
+
+
+def slow_explanations(item_vectors: np.ndarray, profile: np.ndarray, rows: np.ndarray) -> list[int]:
+    """The profile row with the largest dot product with each recommended row (first on ties)."""
+    out = []
+    for r in rows.tolist():
+        dots = [float(item_vectors[r] @ item_vectors[p]) for p in profile.tolist()]
+        out.append(-1 if r < 0 or not dots else int(profile[int(np.argmax(dots))]))
+    return out
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_curatornet_batch_scoring_equals_the_network_per_user(skip: bool) -> None:
+    data = taste_log()
+    model = MODELS["curatornet"](**FAST, skip=skip).fit(data)
+    assert isinstance(model, CuratorNetRecommender)
+    rng = np.random.default_rng(5)
+    profiles = [rng.choice(40, size=n, replace=False) for n in (1, 2, 3, 5, 8, 13, 1, 4)]
+    profiles.append(np.zeros(0, dtype=np.int64))
+    expected = np.stack([slow_curatornet_scores(model, p) for p in profiles[:-1]])
+    scores = model.score(profiles)
+    # the catalogue-wide product is float32, as VisRank's
+    np.testing.assert_allclose(scores[:-1], expected, rtol=1e-5, atol=1e-5)
+    ranking = model.rank(profiles, 6, chunk_size=3)
+    for j, prof in enumerate(profiles[:-1]):
+        ref = expected[j].copy()
+        ref[prof] = -np.inf
+        np.testing.assert_array_equal(ranking.rows[j], np.argsort(-ref, kind="stable")[:6])
+        assert ranking.because[j].tolist() == slow_explanations(
+            model.item_emb_, prof, ranking.rows[j]
+        )
+    # an empty profile pools to zeros: the user MLP of zeros, scored against every work
+    assert (ranking.because[-1] == -1).all() and np.isfinite(scores[-1]).all()
+
+
 def test_fold_in_does_not_depend_on_the_batch() -> None:
     model = MODELS["vbpr"](**FAST).fit(clustered_data())
     together = model.user_vectors([np.array([0, 1]), np.array([13]), np.array([], dtype=int)])

@@ -309,9 +309,11 @@ class Recommender(ABC):
         return Ranking(rows_out, scores_out, because, codes)
 
     def _writable_scores(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
-        """:meth:`score` as a float64 array that :meth:`rank` may overwrite (exclusions are
-        written into it). Default: a copy; a recommender whose ``score`` always returns a
-        new float64 array may return it as it is."""
+        """:meth:`score` as a float64 (or float32) array that :meth:`rank` may overwrite
+        (exclusions are written into it). Default: a float64 copy; a recommender whose
+        ``score`` always returns a new float64 array may return it as it is, and one whose
+        scores are float32 values (float32 products) may return them unconverted: the
+        conversion to float64 is exact, so the lists and their scores are the same."""
         return np.array(self.score(profiles), dtype=np.float64)
 
     def _available(self) -> np.ndarray | None:
@@ -329,4 +331,37 @@ def check_profiles(
         if rows.size and (rows.min() < 0 or rows.max() >= n_items):
             raise DataError(f"{what} {j} holds a row outside 0..{n_items - 1}")
         out.append(rows)
+    return out
+
+
+def best_profile_rows(
+    vectors: np.ndarray, profiles: Sequence[np.ndarray], rows: np.ndarray, block: int = 256
+) -> np.ndarray:
+    """For each recommended row, the profile row whose ``vectors`` row has the largest inner
+    product with its own (the first in profile order on ties; ``-1`` for padding rows and
+    empty profiles): the explanation of the inner-product recommenders.
+
+    ``rows`` is ``(len(profiles), k)``; profiles are valid row arrays. Users go in blocks
+    of ``block``, each block's (recommended item x profile item) products as one batched
+    matrix product over the profiles padded to the block's longest one.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.full(rows.shape, -1, dtype=np.int64)
+    sizes = np.array([len(p) for p in profiles], dtype=np.int64)
+    for lo in range(0, rows.shape[0], block):
+        hi = min(rows.shape[0], lo + block)
+        width = int(sizes[lo:hi].max(initial=0))
+        if width == 0:
+            continue
+        padded = np.zeros((hi - lo, width), dtype=np.int64)
+        valid = np.arange(width)[None, :] < sizes[lo:hi, None]
+        padded[valid] = np.concatenate([np.asarray(p, dtype=np.int64) for p in profiles[lo:hi]])
+        recs = vectors[np.maximum(rows[lo:hi], 0)]  # (users, k, dim)
+        profs = vectors[padded]  # (users, width, dim)
+        sims = np.matmul(recs, profs.transpose(0, 2, 1))  # (users, k, width)
+        sims[~np.broadcast_to(valid[:, None, :], sims.shape)] = -np.inf
+        best = np.argmax(sims, axis=2)  # the first profile entry on ties
+        because = np.take_along_axis(padded, best, axis=1)
+        keep = (rows[lo:hi] >= 0) & (sizes[lo:hi, None] > 0)
+        out[lo:hi] = np.where(keep, because, -1)
     return out

@@ -60,7 +60,6 @@ profile work closest to the recommendation in the learned item space.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -77,7 +76,6 @@ from artrec.recommend.neural import (
     artist_groups,
     load_module_arrays,
     module_arrays,
-    torch_threads,
     user_histories,
     visual_clusters,
 )
@@ -98,6 +96,39 @@ def _mlp(torch: Any, dims: Sequence[int]) -> Any:
         if j < len(dims) - 2:
             layers.append(nn.SELU())
     return nn.Sequential(*layers)
+
+
+#: SELU's constants (Klambauer et al. 2017), the values of ``torch.nn.SELU``.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+#: A :func:`_mlp` as arrays: ``(weight.T, bias)`` (float64) per linear layer, ``None`` per SELU.
+MLPLayers = list[tuple[np.ndarray, np.ndarray] | None]
+
+
+def _mlp_layers(torch: Any, mlp: Any) -> MLPLayers:
+    """The layers of a :func:`_mlp` as float64 arrays, for :func:`_mlp_forward`."""
+    layers: MLPLayers = []
+    for layer in mlp:
+        if isinstance(layer, torch.nn.Linear):
+            weight = layer.weight.detach().cpu().double().numpy()
+            bias = layer.bias.detach().cpu().double().numpy()
+            layers.append((np.ascontiguousarray(weight.T), bias))
+        elif isinstance(layer, torch.nn.SELU):
+            layers.append(None)
+        else:
+            raise DataError(f"cannot score with a {type(layer).__name__} layer")
+    return layers
+
+
+def _mlp_forward(layers: MLPLayers, x: np.ndarray) -> np.ndarray:
+    """The MLP of :func:`_mlp_layers` applied to the rows of ``x`` (float64)."""
+    for layer in layers:
+        if layer is None:
+            x = _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+        else:
+            x = x @ layer[0] + layer[1]
+    return x
 
 
 def _network(
@@ -364,30 +395,38 @@ class CuratorNetRecommender(NeuralRecommender):
         )
 
     def _refresh(self, torch: Any) -> None:
-        """Item embeddings of the whole catalogue and a float64 CPU copy of the user MLP."""
+        """Item embeddings of the whole catalogue and float64 copies of the user MLP's weights."""
         with torch.no_grad():
             self._set_item_embeddings(self.net_.item(self.x_).double().cpu().numpy())
-        self.user_mlp_ = copy.deepcopy(self.net_.user).cpu().double().eval()
+        self.user_layers_ = _mlp_layers(torch, self.net_.user)
 
     # -- scoring -----------------------------------------------------------------------------
     def user_vectors(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
-        """The ``(len(profiles), d)`` user vectors of the profiles (float64)."""
+        """The ``(len(profiles), d)`` user vectors of the profiles (float64).
+
+        The same function as training's :func:`_encode_users`, on the cached item
+        embeddings: mean and max of each profile's rows as segment reductions over the
+        profiles' rows one after another (no padding), then the user MLP on the batch, as
+        float64 NumPy products of its cached weights (:func:`_mlp_forward`: a few small
+        products, which torch's thread pool only slows down on shared cores).
+        """
         plist = self._check_profiles(profiles)
-        rows, mask = _pad(plist)
-        with torch_threads(self.threads) as torch, torch.no_grad():
-            emb = torch.as_tensor(self.item_emb_)
-            r = torch.as_tensor(np.maximum(rows, 0))
-            m = torch.as_tensor(mask)
-            users = _encode_users(torch, self.user_mlp_, emb[r], m, self.net_.d_skip).numpy()
-        return np.asarray(users, dtype=np.float64)
+        d_skip = self.net_.d_skip
+        mean, mx = _pool_profiles(self.item_emb_, plist, d_skip)
+        users = _mlp_forward(self.user_layers_, np.concatenate([mean[:, d_skip:], mx], axis=1))
+        return users if not d_skip else np.concatenate([mean[:, :d_skip], users], axis=1)
 
     def score(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
         """``u(P) . g(x_i)`` for every catalogue row and profile: ``(len(profiles), n_items)``."""
+        return np.asarray(self._writable_scores(profiles), dtype=np.float64)
+
+    def _writable_scores(self, profiles: Sequence[np.ndarray]) -> np.ndarray:
+        """The scores as the float32 product itself (:meth:`rank` ranks it unconverted)."""
         if not len(profiles):
             self._check_fitted()
-            return np.zeros((0, self.data_.n_items))
+            return np.zeros((0, self.data_.n_items), dtype=np.float32)
         users = self.user_vectors(profiles).astype(np.float32)
-        return np.asarray(users @ self._item_emb_t32, dtype=np.float64)
+        return np.matmul(users, self._item_emb_t32)
 
     def _set_item_embeddings(self, emb: np.ndarray) -> None:
         """The item embeddings (float64, for user vectors and explanations) and their float32
@@ -419,15 +458,25 @@ class CuratorNetRecommender(NeuralRecommender):
         load_module_arrays(rec.net_, arrays, "net")
         rec.net_.eval()
         rec._set_item_embeddings(np.asarray(arrays["item_embeddings"], dtype=np.float64))
-        rec.user_mlp_ = copy.deepcopy(rec.net_.user).double().eval()
+        rec.user_layers_ = _mlp_layers(torch, rec.net_.user)
         rec.data_ = TrainData(len(rec.item_emb_))
         return rec
 
 
-def _pad(profiles: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Profiles as a ``(B, L)`` row matrix padded with -1 (L >= 1) and its boolean mask."""
-    width = max([1, *(len(p) for p in profiles)])
-    rows = np.full((len(profiles), width), -1, dtype=np.int64)
-    for j, p in enumerate(profiles):
-        rows[j, : len(p)] = p
-    return rows, rows >= 0
+def _pool_profiles(
+    emb: np.ndarray, profiles: Sequence[np.ndarray], d_skip: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of every column and max of the columns after ``d_skip`` of each profile's rows
+    of ``emb``: ``(B, d)`` and ``(B, d - d_skip)``, zeros for an empty profile (as
+    :func:`_encode_users` pools), by segment reductions over the gathered rows."""
+    n, d = len(profiles), emb.shape[1]
+    mean = np.zeros((n, d), dtype=emb.dtype)
+    mx = np.zeros((n, d - d_skip), dtype=emb.dtype)
+    sizes = np.fromiter((len(p) for p in profiles), dtype=np.int64, count=n)
+    filled = np.flatnonzero(sizes)
+    if len(filled):
+        starts = np.concatenate([[0], np.cumsum(sizes[filled])[:-1]])
+        gathered = emb[np.concatenate([profiles[j] for j in filled])]
+        mean[filled] = np.add.reduceat(gathered, starts, axis=0) / sizes[filled, None]
+        mx[filled] = np.maximum.reduceat(gathered[:, d_skip:], starts, axis=0)
+    return mean, mx

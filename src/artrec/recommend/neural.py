@@ -30,7 +30,8 @@ Devices and precision
 runs the forward passes under bf16 autocast; whether it pays off is measured in
 ``docs/benchmarks.md`` (on the development CPU it does not, so the default is ``fp32``).
 User vectors are computed in float64 from the float32 weights; CuratorNet's final
-catalogue-wide product runs in float32, as VisRank's does.
+catalogue-wide product runs in float32 (and :meth:`~artrec.recommend.base.Recommender.rank`
+ranks that float32 block as it is), as VisRank can.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import numpy as np
 from artrec.data.catalog import UNKNOWN_ARTISTS
 from artrec.errors import DataError
 from artrec.features.extractor import import_torch, resolve_device
-from artrec.recommend.base import TrainData
+from artrec.recommend.base import TrainData, best_profile_rows
 from artrec.recommend.store import SavableRecommender
 
 #: Metadata columns that :class:`ItemInputs` can one-hot encode (``museum`` is the collection).
@@ -705,16 +706,7 @@ class NeuralRecommender(SavableRecommender):
     ) -> np.ndarray:
         """For each recommended row, the profile row whose ``item_vectors`` row has the
         largest dot product with its own (``-1`` for padding or an empty profile)."""
-        plist = self._check_profiles(profiles)
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.full(rows.shape, -1, dtype=np.int64)
-        for j, prof in enumerate(plist):
-            valid = rows[j] >= 0
-            if not prof.size or not valid.any():
-                continue
-            sims = item_vectors[rows[j, valid]] @ item_vectors[prof].T
-            out[j, valid] = prof[np.argmax(sims, axis=1)]
-        return out
+        return best_profile_rows(item_vectors, self._check_profiles(profiles), rows)
 
     def _state_base(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The parameters and input vocabularies every subclass saves (its own arrays are

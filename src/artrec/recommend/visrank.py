@@ -42,7 +42,13 @@ import numpy as np
 
 from artrec.config import AGGREGATIONS, check_aggregation
 from artrec.errors import DataError
-from artrec.recommend.base import DEFAULT_CHUNK, Recommender, TrainData, check_profiles
+from artrec.recommend.base import (
+    DEFAULT_CHUNK,
+    Recommender,
+    TrainData,
+    best_profile_rows,
+    check_profiles,
+)
 from artrec.similarity import LINEAR_METRICS, PreparedVectors, check_metric, pairwise
 
 __all__ = ["AGGREGATIONS", "VisRankRecommender", "aggregate", "finish_sums"]
@@ -238,7 +244,7 @@ class VisRankRecommender(Recommender):
         rows = np.asarray(rows, dtype=np.int64)
         out = np.full(rows.shape, -1, dtype=np.int64)
         if self.metric in LINEAR_METRICS:
-            return _explain_linear(self.prepared_, plist, rows, out)
+            return best_profile_rows(self.prepared_, plist, rows)
         for j, prof in enumerate(plist):
             valid = rows[j] >= 0
             if not prof.size or not valid.any():
@@ -246,34 +252,6 @@ class VisRankRecommender(Recommender):
             sims = self.similarity(rows[j, valid], prof)
             out[j, valid] = prof[np.argmax(sims, axis=1)]
         return out
-
-
-def _explain_linear(
-    prepared: np.ndarray, plist: list[np.ndarray], rows: np.ndarray, out: np.ndarray
-) -> np.ndarray:
-    """:meth:`VisRankRecommender.explain` for inner-product metrics, vectorised: users in
-    blocks, each block's (recommended item x profile item) similarities as one batched
-    matrix product over profiles padded to the block's longest one."""
-    sizes = np.array([len(p) for p in plist], dtype=np.int64)
-    n = rows.shape[0]
-    block = 256
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        width = int(sizes[lo:hi].max(initial=0))
-        if width == 0:
-            continue
-        padded = np.zeros((hi - lo, width), dtype=np.int64)
-        valid = np.arange(width)[None, :] < sizes[lo:hi, None]
-        padded[valid] = np.concatenate(plist[lo:hi])
-        recs = prepared[np.maximum(rows[lo:hi], 0)]  # (users, k, dim)
-        profs = prepared[padded]  # (users, width, dim)
-        sims = np.matmul(recs, profs.transpose(0, 2, 1))  # (users, k, width)
-        sims[~np.broadcast_to(valid[:, None, :], sims.shape)] = -np.inf
-        best = np.argmax(sims, axis=2)  # the first profile entry on ties
-        because = np.take_along_axis(padded, best, axis=1)
-        keep = (rows[lo:hi] >= 0) & (sizes[lo:hi, None] > 0)
-        out[lo:hi] = np.where(keep, because, -1)
-    return out
 
 
 # -- the aggregations, written once ----------------------------------------------------------
