@@ -476,7 +476,7 @@ def _pool_profiles(
     filled = np.flatnonzero(sizes)
     if len(filled):
         starts = np.concatenate([[0], np.cumsum(sizes[filled])[:-1]])
-        gathered = emb[np.concatenate([profiles[j] for j in filled])]
+        gathered = emb[np.concatenate(list(profiles))]  # empty profiles add no rows
         mean[filled] = np.add.reduceat(gathered, starts, axis=0) / sizes[filled, None]
         mx[filled] = np.maximum.reduceat(gathered[:, d_skip:], starts, axis=0)
     return mean, mx
