@@ -328,6 +328,54 @@ def test_curatornet_batch_scoring_equals_the_network_per_user(skip: bool) -> Non
     assert (ranking.because[-1] == -1).all() and np.isfinite(scores[-1]).all()
 
 
+def slow_fold_in(model: VBPRRecommender, profile: np.ndarray) -> np.ndarray:
+    """One profile folded in the slow, obvious way: torch autograd on the regularised BPR
+    loss and ``torch.optim.Adam``, the profile's negatives drawn as the model documents."""
+    import torch
+
+    from artrec.recommend.neural import profile_seed
+
+    q = torch.as_tensor(model.item_vectors_)
+    bias = torch.as_tensor(model.item_bias_)
+    rng = np.random.default_rng(profile_seed(model.seed, profile))
+    negs = rng.integers(len(q), size=(model.fold_in_steps, model.fold_in_negatives))
+    x = torch.zeros(q.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([x], lr=model.fold_in_lr)
+    for step in range(model.fold_in_steps):
+        neg = [n for n in negs[step].tolist() if n not in set(profile.tolist())]
+        s_pos = q[profile] @ x + bias[profile]
+        s_neg = q[neg] @ x + bias[neg]
+        pair = torch.nn.functional.logsigmoid(s_pos[:, None] - s_neg[None, :])
+        loss = -pair.sum() / max(pair.numel(), 1) + model.reg * x.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return x.detach().numpy()
+
+
+def test_vbpr_batch_fold_in_equals_autograd_per_user() -> None:
+    data = clustered_data()
+    model = MODELS["vbpr"](**FAST).fit(data)
+    assert isinstance(model, VBPRRecommender)
+    rng = np.random.default_rng(7)
+    profiles = [rng.choice(48, size=n, replace=False) for n in (1, 2, 3, 6, 11, 4, 1)]
+    profiles.append(np.zeros(0, dtype=np.int64))
+    expected = np.stack([slow_fold_in(model, p) for p in profiles[:-1]])
+    vectors = model.user_vectors(profiles)
+    np.testing.assert_allclose(vectors[:-1], expected, rtol=1e-9, atol=1e-12)
+    assert (vectors[-1] == 0).all()
+    scores = expected @ model.item_vectors_.T + model.item_bias_
+    np.testing.assert_allclose(model.score(profiles[:-1]), scores, rtol=1e-9, atol=1e-12)
+    ranking = model.rank(profiles, 5, chunk_size=3, available=np.ones(48, bool))
+    for j, prof in enumerate(profiles[:-1]):
+        ref = scores[j].copy()
+        ref[prof] = -np.inf
+        np.testing.assert_array_equal(ranking.rows[j], np.argsort(-ref, kind="stable")[:5])
+        assert ranking.because[j].tolist() == slow_explanations(
+            model.item_vectors_, prof, ranking.rows[j]
+        )
+
+
 def test_fold_in_does_not_depend_on_the_batch() -> None:
     model = MODELS["vbpr"](**FAST).fit(clustered_data())
     together = model.user_vectors([np.array([0, 1]), np.array([13]), np.array([], dtype=int)])

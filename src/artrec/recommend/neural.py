@@ -376,19 +376,6 @@ def load_optimizer_state(
 
 
 @contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[Any]:
-    """torch with ``threads`` intra-op threads (``None``: unchanged); restores the setting."""
-    torch = import_torch()
-    prev = torch.get_num_threads()
-    try:
-        if threads:
-            torch.set_num_threads(int(threads))
-        yield torch
-    finally:
-        torch.set_num_threads(prev)
-
-
-@contextlib.contextmanager
 def torch_session(seed: int, threads: int | None, device: str) -> Iterator[Any]:
     """Seeded, deterministic torch for the duration of a fit; restores the caller's settings."""
     torch = import_torch()
@@ -484,9 +471,9 @@ class NeuralRecommender(SavableRecommender):
     precision
         ``"fp32"`` or ``"bf16"`` (autocast for the forward passes).
     threads
-        torch threads during the fit and the scoring (default 1: the batches are small, and
-        on shared cores a second thread waits at every parallel region; see
-        docs/benchmarks.md); ``None`` keeps the caller's setting.
+        torch threads during the fit (default 1: the batches are small, and on shared
+        cores a second thread waits at every parallel region; see docs/benchmarks.md);
+        ``None`` keeps the caller's setting. Scoring runs in NumPy on the cached arrays.
     metadata
         Metadata columns appended to the item vectors (see :class:`ItemInputs`).
     """
