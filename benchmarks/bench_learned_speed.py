@@ -18,7 +18,9 @@ What runs, in one process:
 4. **Scoring all users**: the top-20 lists of all 2,919 users (``rank``, chunks of 256) by
    VisRank (cosine, ``sum``: one matrix product per chunk, float64), the trained CuratorNet
    and VBPR (fold-in included), passes interleaved, best of ``--repeats``; the ratio to
-   VisRank's batch time (target: CuratorNet <= 2x).
+   VisRank's batch time (target: CuratorNet <= 2x); and the floor of each: its
+   catalogue-wide matrix product alone (user vectors precomputed, chunks of 256, at the
+   width and precision the scorer uses), timed in the same interleaved passes.
 
     .venv/bin/python benchmarks/bench_learned_speed.py
 """
@@ -144,13 +146,20 @@ def main() -> int:
         "visrank-sum": visrank,
         **{n: trained[n] for n in ("curatornet", "vbpr") if n in trained},
     }
+    floors = {name: product_floor(name, rec, profiles) for name, rec in scorers.items()}
     best: dict[str, float] = {}
+    floor_best: dict[str, float] = {}
     for _ in range(args.repeats):
         for name, rec in scorers.items():
             t0 = time.perf_counter()
             ranking = rec.rank(profiles, 20, chunk_size=256)
             best[name] = min(best.get(name, np.inf), time.perf_counter() - t0)
             assert ranking.rows.shape == (len(profiles), 20)
+            users, items_t = floors[name]
+            t0 = time.perf_counter()
+            for start in range(0, len(users), 256):
+                np.matmul(users[start : start + 256], items_t)
+            floor_best[name] = min(floor_best.get(name, np.inf), time.perf_counter() - t0)
     load.append(os.getloadavg()[0])
 
     print(
@@ -193,14 +202,36 @@ def main() -> int:
     print()
     print(
         "| scoring all users (top-20, chunks of 256) | seconds (best of "
-        f"{args.repeats}) | users / s | / VisRank-sum |"
+        f"{args.repeats}) | users / s | / VisRank-sum | product (width, dtype) | product "
+        "alone (s) | / its product |"
     )
-    print("|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---:|---:|")
     for name, sec in best.items():
+        users, _ = floors[name]
         print(
-            f"| {name} | {sec:.2f} | {len(profiles) / sec:.0f} | {sec / best['visrank-sum']:.2f}x |"
+            f"| {name} | {sec:.3f} | {len(profiles) / sec:,.0f} | "
+            f"{sec / best['visrank-sum']:.2f}x | {users.shape[1]}, {users.dtype} | "
+            f"{floor_best[name]:.3f} | {sec / floor_best[name]:.2f}x |"
         )
     return 0
+
+
+def product_floor(name: str, rec: Any, profiles: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The scorer's catalogue-wide matrix product alone: its user vectors of all profiles
+    (computed here, untimed) and its item matrix, transposed, at the width and precision
+    its scoring uses (VisRank: sums of the cosine-prepared vectors, float64; CuratorNet:
+    user vectors against the item embeddings, float32; VBPR: folded-in factors against the
+    joint item vectors, float64)."""
+    if name == "visrank-sum":
+        items = rec.prepared_
+        sizes = np.array([len(p) for p in profiles])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        users = np.add.reduceat(items[np.concatenate(profiles)], starts, axis=0)
+        return users, np.asarray(items).T
+    if name == "curatornet":
+        users = rec.user_vectors(profiles).astype(np.float32)
+        return users, np.ascontiguousarray(rec.item_emb_.T, dtype=np.float32)
+    return rec.user_vectors(profiles), rec.item_vectors_.T
 
 
 if __name__ == "__main__":
