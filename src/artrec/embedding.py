@@ -66,6 +66,9 @@ CLUSTER_RTOL = 1e-10
 KRYLOV_BLOCK = 16
 #: Bytes of float64 rows converted at a time when streaming the data through a product.
 STREAM_BYTES = 8 << 20
+#: Ratio of a column's norm after and before the second Gram-Schmidt sweep below which
+#: the Krylov solver sweeps a third time (the DGKS criterion, 1/sqrt(2)).
+_RESWEEP = 0.7071067811865476
 #: ``block_weights`` value giving every feature set the same share of the variance.
 EQUAL_BLOCKS = "equal"
 _FORMAT_VERSION = 1
@@ -1012,7 +1015,11 @@ def _block_krylov(
         # what of the newest images lies outside the basis: the next block, and the
         # residual of every Ritz vector (A V = V H + rest @ E_last^T)
         rest = w - basis[:, :j] @ gram[:j, j - nb : j]
+        swept = np.linalg.norm(rest, axis=0)
         rest -= basis[:, :j] @ (basis[:, :j].T @ rest)
+        # a third sweep only where the second removed much of a column (the DGKS
+        # criterion); else two sweeps leave it orthogonal to working precision
+        again = bool((np.linalg.norm(rest, axis=0) < _RESWEEP * swept).any())
         if j >= next_check or j >= limit or j == dim:
             h = gram[:j, :j]
             theta, y = eigh((h + h.T) / 2, subset_by_index=[j - m, j - 1], check_finite=False)
@@ -1031,17 +1038,19 @@ def _block_krylov(
             next_check = j + b * _steps_to_next_check(history, b)
         if j >= limit:
             return None
-        q = _orthonormal(rest, basis[:, :j], rng, limit - j, passes=1)
+        q = _orthonormal(rest, basis[:, :j], rng, limit - j, passes=int(again))
 
 
 def _steps_to_next_check(history: list[tuple[int, float]], b: int) -> int:
     """Krylov steps until the next Rayleigh-Ritz check (each check costs an eigen-
     decomposition of the projected matrix): extrapolates the geometric decay of the worst
     bound over the last two checks and checks again after about 3/4 of the steps it
-    predicts, every second step while no bound is finite yet, else every step."""
+    predicts; while no bound is finite yet (some Ritz values are not separated, which
+    happens well before any is certified), after a quarter of the basis size (at least two
+    steps); else every step."""
     (j0, r0), (j1, r1) = ((0, np.inf), history[-1]) if len(history) < 2 else history[-2:]
     if not np.isfinite(r1):
-        return 2
+        return max(2, round(j1 / (4 * b)))
     if not np.isfinite(r0) or r0 <= r1 or r1 <= 1.0:
         return 1
     per_step = np.log(r0 / r1) / ((j1 - j0) / b)
