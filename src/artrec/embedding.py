@@ -1022,8 +1022,9 @@ def _block_krylov(
         again = bool((np.linalg.norm(rest, axis=0) < _RESWEEP * swept).any())
         if j >= next_check or j >= limit or j == dim:
             h = gram[:j, :j]
-            theta, y = eigh((h + h.T) / 2, subset_by_index=[j - m, j - 1], check_finite=False)
-            theta, y = theta[::-1], y[:, ::-1]
+            # all eigenpairs by divide and conquer: faster at these orders than a subset
+            theta, y = eigh((h + h.T) / 2, check_finite=False, driver="evd")
+            theta, y = theta[::-1][:m], y[:, ::-1][:, :m]
             tail = y[j - nb : j]
             estimated = np.sqrt(
                 np.maximum(np.einsum("ij,ik,kj->j", tail, rest.T @ rest, tail), 0.0)
