@@ -14,7 +14,9 @@ On a SIMULATED seed-format folder (default 13,297 artworks x (2048 + 4096) featu
 * ``full``: the same with ``svd_solver="covariance_eigh"`` (the full LAPACK
   eigen-decomposition of the covariance, artrec's previous exact solver).
 
-Each step runs in its own child process, so the peak resident memory reported is that
+Both sides import their libraries before the clock starts (the notebook
+``sklearn.decomposition``, artrec ``scipy.linalg`` and ``threadpoolctl``, which its fit
+would otherwise load on first use). Each step runs in its own child process, so the peak resident memory reported is that
 step's alone (``VmHWM``, which includes the ~100 MiB of Python + numpy). The notebook and
 artrec run ``--repeat`` times, alternating, each run in a fresh process, with the load
 average before each; every run is printed and the ratio is given per round. The assets and
@@ -104,6 +106,11 @@ def _cpu() -> dict[str, float]:
 
 
 def _artrec(work: str, k: int, solver: str = "auto") -> dict[str, float]:
+    # the libraries the fit loads on use, imported before the clock starts, as the
+    # notebook's sklearn.decomposition (which loads scipy.linalg) is
+    import scipy.linalg  # noqa: F401
+    import threadpoolctl  # noqa: F401
+
     from artrec.data.workspace import Workspace
     from artrec.embedding import Embedding
     from artrec.vectors import FeatureSet
