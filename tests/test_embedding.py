@@ -189,6 +189,36 @@ def test_uncertified_solver_on_the_data_operator_falls_back(
     assert errors.max() < 1e-6
 
 
+def test_third_gram_schmidt_sweep_where_the_second_removes_much(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two sweeps leave a block orthogonal to the basis unless the second removed much of a
+    column (the images of an invariant subspace: here every vector is an eigenvector, so
+    what is left after a sweep is rounding); then the solver sweeps a third time, and the
+    eigenvectors stay orthonormal."""
+    sweeps: list[int] = []
+    orthonormal = embedding_module._orthonormal
+
+    def recording(
+        w: np.ndarray,
+        basis: np.ndarray,
+        rng: np.random.Generator,
+        room: int | None = None,
+        passes: int = 2,
+    ) -> np.ndarray:
+        sweeps.append(passes)
+        return orthonormal(w, basis, rng, room, passes)
+
+    monkeypatch.setattr(embedding_module, "_orthonormal", recording)
+    dim = 100
+    found = top_eigenpairs(lambda v: 3.0 * v, dim, 3, block=4)
+    assert found is not None
+    vals, vecs = found
+    np.testing.assert_allclose(vals, [3.0, 3.0, 3.0], rtol=1e-14)
+    np.testing.assert_allclose(vecs.T @ vecs, np.eye(3), atol=1e-13)
+    assert 1 in sweeps[1:]  # a third sweep (after the start block, which always has two)
+
+
 def test_top_eigenpairs_gives_up_within_its_basis_limit() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(size=(200, 200))
@@ -470,6 +500,43 @@ def test_streamed_operator_chunks_and_projections(monkeypatch: pytest.MonkeyPatc
         ).max()
         < 1e-6
     )
+    np.testing.assert_allclose(vectors.matrix, emb.transform(sets, "e").matrix, atol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_data_operator_folds_or_centres_and_stays_exact(
+    offset: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data operator folds the standardisation into its small factors; where the means
+    are large against the spread (an offset of 1e4 on data of spread ~1) folding would cost
+    digits, so it centres each chunk instead. Either way it equals the covariance of the
+    standardised data to float64 rounding, the components are certified exact against the
+    full decomposition, and fit_transform's projections equal transform's."""
+    sets = _spectral_sets(1500, 450)
+    if offset:
+        sets = [FeatureSet(fs.name, fs.item_ids, fs.matrix + np.float32(offset)) for fs in sets]
+    emb = Embedding(30, svd_solver="lanczos")
+    stats = emb._column_stats(sets)
+    scale = emb._scale_from(sets, stats)
+    operator = embedding_module._DataOperator(sets, stats, scale, 2)
+    assert operator.fold_mean is (offset == 0.0)
+    x = np.hstack([np.asarray(fs.matrix, dtype=np.float64) for fs in sets])
+    z = (x - x.mean(0)) / scale
+    v = np.random.default_rng(0).normal(size=(450, 5))
+    expected = z.T @ (z @ v) / (len(z) - 1)
+    np.testing.assert_allclose(
+        operator.apply(v), expected, rtol=0, atol=1e-12 * abs(expected).max()
+    )
+    np.testing.assert_allclose(operator.projections(), z @ v, rtol=0, atol=1e-12 * abs(z @ v).max())
+
+    monkeypatch.setattr(embedding_module, "STREAM_BYTES", 64 << 10)  # many chunks per thread
+    vectors = emb.fit_transform(sets, "e")
+    full = Embedding(35, svd_solver="covariance_eigh").fit(sets)
+    assert emb.solver_ == "lanczos"
+    errors = _subspace_errors(
+        emb.components_, emb.explained_variance_, full.components_, full.explained_variance_
+    )
+    assert errors.max() < 1e-6
     np.testing.assert_allclose(vectors.matrix, emb.transform(sets, "e").matrix, atol=1e-5)
 
 

@@ -858,7 +858,7 @@ def _mean_folds(stats: _ColumnStats, scale: np.ndarray) -> bool:
     """Whether the centring can be folded into the products (see :class:`_DataOperator`)."""
     rows_sq = float((stats.m2 / scale**2).sum()) / stats.n  # mean squared standardised row norm
     shift = float(np.linalg.norm(stats.mean / scale))
-    return rows_sq > 0 and shift <= _FOLD_MEAN_RATIO * np.sqrt(rows_sq)
+    return bool(rows_sq > 0 and shift <= _FOLD_MEAN_RATIO * np.sqrt(rows_sq))
 
 
 def _component_signs(components: np.ndarray) -> np.ndarray:
