@@ -18,7 +18,8 @@ feature sets. The default solver (``"auto"``) is exact and iterative
 (:func:`top_eigenpairs`): a block Krylov (block Lanczos) eigensolver applied to the
 covariance operator of the standardised data ``Z``, ``v -> Z^T (Z v) / (n - 1)``, which is
 never formed: each product streams the float32 rows, converted to float64 a chunk at a
-time and split between threads, one per core up to 4 (every product is exact in float64).
+time and shared out between threads, one per core up to 4, with the standardisation
+folded into the small factors of the product (every product is exact in float64).
 One pass over the data first gives the means and variances; the solver keeps ``Z`` times
 its basis, so the fitted items' projections come without another pass
 (:meth:`Embedding.fit_transform`). It stops only when every kept component is certified
