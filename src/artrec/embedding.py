@@ -1004,8 +1004,8 @@ def _block_krylov(
     if limit < m:
         return None
     rng = np.random.default_rng(seed)
-    basis = np.empty((dim, limit))
-    images = np.empty((dim, limit))
+    basis = np.empty((dim, limit), order="F")  # columns appended and read contiguously
+    images = np.empty((dim, limit), order="F")
     gram = np.empty((limit, limit))
     q = _orthonormal(rng.standard_normal((dim, min(b, limit))), basis[:, :0], rng)
     j = 0
