@@ -189,6 +189,27 @@ def test_uncertified_solver_on_the_data_operator_falls_back(
     assert errors.max() < 1e-6
 
 
+def test_data_operator_is_the_same_to_the_last_bit_with_any_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The threads take the operator's fixed parts as they finish, but the parts are summed
+    in order: one, two and three threads give bit-identical products, again and again."""
+    monkeypatch.setattr(embedding_module, "STREAM_BYTES", 16 << 10)  # ~4 rows, many chunks
+    sets = _spectral_sets(700, 500)
+    emb = Embedding(10)
+    stats = emb._column_stats(sets)
+    scale = emb._scale_from(sets, stats)
+    v = np.random.default_rng(1).normal(size=(500, 8))
+    one = embedding_module._DataOperator(sets, stats, scale, 1)
+    expected = one.apply(v)
+    assert len(one.parts) == embedding_module._PRODUCT_PARTS
+    for threads in (2, 3, 2, 3):
+        operator = embedding_module._DataOperator(sets, stats, scale, threads)
+        assert len(operator.buffers) == threads
+        np.testing.assert_array_equal(operator.apply(v), expected)
+        np.testing.assert_array_equal(operator.projections(), one.projections())
+
+
 def test_third_gram_schmidt_sweep_where_the_second_removes_much(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

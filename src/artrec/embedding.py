@@ -757,11 +757,16 @@ def _stream_threads() -> int:
 class _DataOperator:
     """The covariance of the standardised data as an operator, ``V -> Z^T (Z V) / (n - 1)``
     with ``Z = (X - mean) / scale``, never formed: each product streams the float32 rows of
-    the feature sets, converted to float64 in chunks of about :data:`STREAM_BYTES`, with
-    the rows split between ``threads`` threads (each with one BLAS thread; the products
-    release the GIL). ``Z V`` of every block is kept, so the projections of the items on
-    any combination of the basis cost one small product at the end
-    (:meth:`projections`).
+    the feature sets, converted to float64 in chunks of about :data:`STREAM_BYTES`.
+    ``Z V`` of every block is kept, so the projections of the items on any combination of
+    the basis cost one small product at the end (:meth:`projections`).
+
+    The rows are cut into :data:`_PRODUCT_PARTS` fixed parts, which ``threads`` threads
+    (each with one BLAS thread; the products release the GIL) take one after another as
+    they finish, so a thread slowed down by other work on its core does not hold a product
+    up. Each part sums its chunks in order and the parts are added in order, so a product
+    is the same to the last bit whichever thread took which part, and with any number of
+    threads.
 
     The standardisation is folded into the small factors instead of being applied to every
     chunk: ``Z V = X W - 1 (mean^T W)`` with ``W = V / scale``, and
@@ -782,12 +787,13 @@ class _DataOperator:
         self.dim = len(stats.mean)
         self.fold_mean = _mean_folds(stats, scale)
         self.rows = _stream_rows(self.dim, self.n)
-        self.starts = range(0, self.n, self.rows)
+        starts = np.arange(0, self.n, self.rows)
+        self.parts = [p for p in np.array_split(starts, _PRODUCT_PARTS) if len(p)]
         # one conversion buffer per thread, reused by every product (a fresh one per
         # product would be page-faulted in again each time)
         self.buffers = [
             np.empty((min(self.rows, self.n), self.dim))
-            for _ in range(min(threads, len(self.starts)))
+            for _ in range(min(threads, len(self.parts)))
         ]
         self.kept: list[np.ndarray] = []
 
@@ -799,20 +805,20 @@ class _DataOperator:
         w = v / self.scale[:, None]
         shift = self.mean @ w if self.fold_mean else None
         zv = np.empty((self.n, v.shape[1]))
-        # the threads take the next chunk as they finish one, so a thread slowed down by
-        # other work on its core does not hold the product up
-        chunks = iter(self.starts)
+        sums = np.zeros((len(self.parts), self.dim, v.shape[1]))
+        queue = iter(range(len(self.parts)))
         lock = threading.Lock()
         if len(self.buffers) == 1:
-            out = self._work(w, shift, zv, chunks, lock, self.buffers[0])
+            self._work(w, shift, zv, sums, queue, lock, self.buffers[0])
         else:
             with ThreadPoolExecutor(len(self.buffers)) as pool:
                 futures = [
-                    pool.submit(self._work, w, shift, zv, chunks, lock, buf) for buf in self.buffers
+                    pool.submit(self._work, w, shift, zv, sums, queue, lock, buf)
+                    for buf in self.buffers
                 ]
-                out = futures[0].result()
-                for f in futures[1:]:
-                    out += f.result()
+                for f in futures:
+                    f.result()
+        out = sums.sum(axis=0)
         if self.fold_mean:
             out -= np.outer(self.mean, zv.sum(axis=0))
         self.kept.append(zv)
@@ -825,34 +831,39 @@ class _DataOperator:
         w: np.ndarray,
         shift: np.ndarray | None,
         zv: np.ndarray,
-        chunks: Iterator[int],
+        sums: np.ndarray,
+        queue: Iterator[int],
         lock: Any,
         buf: np.ndarray,
-    ) -> np.ndarray:
-        """``Xc^T (Z v)`` summed over the chunks this thread takes from ``chunks`` (``Xc``
-        the rows, centred unless the mean is folded); writes their rows of ``Z v`` into
-        ``zv``."""
-        acc = np.zeros((self.dim, w.shape[1]))
+    ) -> None:
+        """Take parts from ``queue`` until none is left: ``sums[i] = Xc^T (Z v)`` over the
+        rows of part ``i`` (``Xc`` the rows, centred unless the mean is folded), and those
+        rows of ``Z v`` written into ``zv``."""
         while True:
             with lock:
-                start = next(chunks, None)
-            if start is None:
-                return acc
-            stop = min(self.n, start + self.rows)
-            block = buf[: stop - start]
-            _fill(block, self.sets, start, stop)
-            if shift is None:
-                block -= self.mean
-            part = np.dot(block, w, out=zv[start:stop])
-            if shift is not None:
-                part -= shift
-            acc += block.T @ part
+                i = next(queue, None)
+            if i is None:
+                return
+            acc = sums[i]
+            for start in self.parts[i]:
+                stop = min(self.n, int(start) + self.rows)
+                block = buf[: stop - start]
+                _fill(block, self.sets, int(start), stop)
+                if shift is None:
+                    block -= self.mean
+                part = np.dot(block, w, out=zv[start:stop])
+                if shift is not None:
+                    part -= shift
+                acc += block.T @ part
 
     def projections(self) -> np.ndarray:
         """``Z @ basis``: the kept products side by side, ``(n, basis size)``."""
         return np.hstack(self.kept)
 
 
+#: Fixed parts the rows are cut into for a product's threads (see :class:`_DataOperator`):
+#: enough that a thread slowed down by other work leaves at most a sixteenth to the others.
+_PRODUCT_PARTS = 16
 #: Largest ``|mean / scale|`` (over all dimensions, as a vector norm) relative to the root
 #: mean square norm of the standardised rows for which :class:`_DataOperator` folds the
 #: centring into its products. The rounding of the folded product grows with this ratio
