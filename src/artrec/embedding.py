@@ -70,8 +70,8 @@ CLUSTER_RTOL = 1e-10
 KRYLOV_BLOCK = 8
 #: Bytes of float64 rows converted at a time when streaming the data through a product.
 #: Each thread's chunk is multiplied twice while it is in the cache; at the notebook's
-#: scale 4 MiB took 5-9% less CPU per product than 8 MiB (one thread and two), and 2 MiB
-#: more.
+#: scale 4 MiB took 3-5% less CPU per product than 8 MiB on one thread and 9% less on two,
+#: and 2 MiB more.
 STREAM_BYTES = 4 << 20
 #: Ratio of a column's norm after and before the second Gram-Schmidt sweep below which
 #: the Krylov solver sweeps a third time (the DGKS criterion, 1/sqrt(2)).
