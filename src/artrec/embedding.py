@@ -66,7 +66,8 @@ CLUSTER_RTOL = 1e-10
 #: 6,144, 100 components) blocks of 8 certified after 336 products and blocks of 16 after
 #: 448, at about the same CPU time for the products (11.2-11.8 vs 8.4-8.7 ms each), and
 #: the smaller basis costs less to orthogonalise (0.27 vs 0.34-0.49 s), so 8 took the
-#: least time.
+#: least time with OpenBLAS's AVX2 (Haswell) kernels. With its AVX-512 ones, wider blocks
+#: gain more (16: 8.0 vs 8: 12.4 ms per product vector), and 16 would be the faster.
 KRYLOV_BLOCK = 8
 #: Bytes of float64 rows converted at a time when streaming the data through a product.
 #: Each thread's chunk is multiplied twice while it is in the cache; at the notebook's
