@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -800,7 +801,6 @@ class _DataOperator:
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """``Z^T (Z v) / (n - 1)`` for a ``(dim, b)`` block; keeps ``Z v``."""
-        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         w = v / self.scale[:, None]
@@ -834,7 +834,7 @@ class _DataOperator:
         zv: np.ndarray,
         sums: np.ndarray,
         queue: Iterator[int],
-        lock: Any,
+        lock: threading.Lock,
         buf: np.ndarray,
     ) -> None:
         """Take parts from ``queue`` until none is left: ``sums[i] = Xc^T (Z v)`` over the
@@ -867,9 +867,10 @@ class _DataOperator:
 _PRODUCT_PARTS = 16
 #: Largest ``|mean / scale|`` (over all dimensions, as a vector norm) relative to the root
 #: mean square norm of the standardised rows for which :class:`_DataOperator` folds the
-#: centring into its products. The rounding of the folded product grows with this ratio
-#: (about ``1 + ratio`` times that of centred rows); at 100 it stays below 1e-13 of the
-#: largest eigenvalue, far inside what the certificate needs (``EIG_TOL`` times the gaps).
+#: centring into its products. The rounding of a folded product is at most about
+#: ``1 + ratio`` times that of centred rows (float64's 1e-16 relative), so at 100 it stays
+#: orders of magnitude below the residuals the certificate resolves (``EIG_TOL`` times the
+#: eigengaps).
 _FOLD_MEAN_RATIO = 100.0
 
 
