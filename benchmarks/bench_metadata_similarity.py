@@ -8,8 +8,9 @@ and the fold's artists are then the queries of same-artist retrieval
 (:func:`artrec.evaluation.same_artist.same_artist_retrieval`, P@10 and mAP; candidates: every
 known-artist work). Every artist is held out exactly once, so the pooled result covers the
 same 182 artists and queries as the raw-feature figure in docs/benchmarks.md. Side by side,
-per query: the raw features, the whitening alone (the transform before training) and the
-learned transform; a paired Wilcoxon test compares learned with raw.
+per query: the raw features, the whitening alone (the selected shrunk whitening without the
+map) and the learned transform (``--method``, default ``wccn``); a paired Wilcoxon test
+compares learned with raw.
 
 Features come from a workspace's ``features/`` (``-w``; never modified) or a feature folder
 (``--features-dir``), e.g. the backbone cache of ``bench_same_artist.py``. With several
@@ -44,6 +45,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--method",
+        default="wccn",
+        help="the transform's method: wccn (default), contrastive or wccn+contrastive",
+    )
     args = parser.parse_args()
 
     from scipy import stats
@@ -73,7 +79,12 @@ def main() -> int:
         t0 = time.perf_counter()
         is_held = np.array([a in held for a in artists.tolist()])
         transform = fit_metadata_transform(
-            x, catalog, fit_rows=np.flatnonzero(~is_held), seed=args.seed, threads=args.threads
+            x,
+            catalog,
+            fit_rows=np.flatnonzero(~is_held),
+            seed=args.seed,
+            threads=args.threads,
+            method=args.method,
         )
         spaces = {
             "raw": raw_first,
@@ -95,6 +106,8 @@ def main() -> int:
                 results["raw"]["n_artists"],
                 results["raw"]["n_queries"],
                 *(results[n]["precision_at_k"] for n in ("raw", "whitening", "learned")),
+                transform.shrinkage_,
+                transform.within_shrinkage_,
                 transform.best_epoch_,
                 time.perf_counter() - t0,
             )
@@ -112,7 +125,8 @@ def main() -> int:
         f"start, {load[1]:.1f} at the end; {wall:.0f} s for {args.folds} fits"
     )
     print(
-        f"features: {args.features} ({x.shape[1]}-d; raw = {names[0]}) of {catalog.n_items} "
+        f"method: {args.method}; features: {args.features} ({x.shape[1]}-d; raw = {names[0]}) "
+        f"of {catalog.n_items} "
         "public-art works; "
         f"{len(pooled['raw'])} queries of {sum(len(h) for h in folds)} artists, each artist held "
         f"out of exactly one fit; k = {args.k}"
@@ -131,19 +145,14 @@ def main() -> int:
         f"Wilcoxon p = {p_w:.1e}"
     )
     print()
-    print(f"| fold | artists | queries | raw P@{args.k} | whitening | learned | best epoch | s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| fold | artists | queries | raw P@{args.k} | whitening | learned | shrinkage | "
+        "within-class shrinkage | best epoch | s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    formats = ["{}", "{}", "{}", "{:.4f}", "{:.4f}", "{:.4f}", "{:.2f}", "{:.2f}", "{}", "{:.0f}"]
     for row in fold_rows:
-        print(
-            "| "
-            + " | ".join(
-                f"{v:.4f}"
-                if isinstance(v, float) and i < 6
-                else (f"{v:.0f}" if isinstance(v, float) else str(v))
-                for i, v in enumerate(row)
-            )
-            + " |"
-        )
+        print("| " + " | ".join(f.format(v) for f, v in zip(formats, row, strict=True)) + " |")
     return 0
 
 
