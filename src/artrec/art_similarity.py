@@ -134,14 +134,23 @@ def wccn_map(scatter: np.ndarray, alpha: float) -> np.ndarray:
     """The symmetric inverse square root of the within-class covariance shrunk towards its
     mean variance: ``((1 - alpha) S + alpha tr(S)/d I) ** -1/2`` (``alpha = 1``: a multiple of
     the identity)."""
+    return _wccn_maps(scatter, [alpha])[0]
+
+
+def _wccn_maps(scatter: np.ndarray, alphas: Sequence[float]) -> list[np.ndarray]:
+    """:func:`wccn_map` for several ``alphas`` from one eigendecomposition (shrinking towards
+    a multiple of the identity keeps the eigenvectors)."""
     d = len(scatter)
     mean_variance = float(np.trace(scatter)) / d
     if mean_variance <= 0:
-        return np.eye(d)
-    shrunk = (1 - alpha) * scatter + alpha * mean_variance * np.eye(d)
-    eigvals, eigvecs = np.linalg.eigh(shrunk)
-    inv_sqrt = 1.0 / np.sqrt(np.clip(eigvals, mean_variance * 1e-9, None))
-    return np.asarray((eigvecs * inv_sqrt) @ eigvecs.T)
+        return [np.eye(d) for _ in alphas]
+    eigvals, eigvecs = np.linalg.eigh(scatter)
+    maps = []
+    for alpha in alphas:
+        shrunk = (1 - alpha) * eigvals + alpha * mean_variance
+        inv_sqrt = 1.0 / np.sqrt(np.clip(shrunk, mean_variance * 1e-9, None))
+        maps.append(np.asarray((eigvecs * inv_sqrt) @ eigvecs.T))
+    return maps
 
 
 class MetadataSupervisedTransform:
@@ -297,8 +306,8 @@ class MetadataSupervisedTransform:
             scale = self._shrunk_scale(variances, s)
             z = projected / scale
             scatter = within_class_scatter(z[fit_rows], classes)
-            for alpha in self.within_shrinkage if scorer is not None else self.within_shrinkage[:1]:
-                weight = wccn_map(scatter, alpha)
+            alphas = self.within_shrinkage if scorer is not None else self.within_shrinkage[:1]
+            for alpha, weight in zip(alphas, _wccn_maps(scatter, alphas), strict=True):
                 score = (
                     float("nan") if scorer is None else float(scorer(self._normalise(z @ weight)))
                 )
