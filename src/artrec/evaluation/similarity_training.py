@@ -1,4 +1,4 @@
-"""Fitting the metadata-supervised art similarity, with early stopping on held-out artists.
+"""Fitting the metadata-supervised art similarity, with model selection on held-out artists.
 
 :class:`~artrec.art_similarity.MetadataSupervisedTransform` learns from the catalogue's
 weak labels (artist; century and medium; museum). This module supplies what it cannot
@@ -8,7 +8,8 @@ compute itself, the validation metric (same-artist P@k, from
 * :func:`artist_folds` splits the artists with at least ``min_works`` known works into
   folds, so that a transform can be fitted without some artists and measured on them;
 * :func:`fit_metadata_transform` fits on given catalogue rows, carving *validation
-  artists* out of those rows for early stopping (their works are left out of the fit);
+  artists* out of those rows (their works are left out of the fit) to choose the shrinkages
+  of the closed-form WCCN and to early-stop the contrastive training;
 * :func:`build_metadata_embedding` fits on a whole workspace and saves the result as an
   embedding (``embeddings/<name>.npy`` + ids + sidecar, and the transform) that VisRank and
   "similar artworks" can use like any other.
@@ -31,7 +32,7 @@ from artrec.vectors import FeatureSet
 if TYPE_CHECKING:
     from artrec.data.workspace import Workspace
 
-#: Share of the fit's artists held out for early stopping.
+#: Share of the fit's artists held out for model selection (shrinkages, early stopping).
 DEFAULT_VALIDATION_SHARE = 0.2
 
 
@@ -68,7 +69,7 @@ def fit_metadata_transform(
     seed: int = 0,
     **params: Any,
 ) -> MetadataSupervisedTransform:
-    """Fit a transform on ``fit_rows``, early-stopped on validation artists carved from them.
+    """Fit a transform on ``fit_rows``, selected on validation artists carved from them.
 
     Parameters
     ----------
@@ -81,14 +82,15 @@ def fit_metadata_transform(
         nor used for validation.
     validation_share
         Share of the artists (with at least ``min_works`` works among ``fit_rows``) whose
-        works are set aside to score every epoch (same-artist P@k, candidates: every
-        known-artist work among ``fit_rows``).
+        works are set aside to score every WCCN candidate and every training epoch
+        (same-artist P@k, candidates: every known-artist work among ``fit_rows``).
     min_works, k
         Validation artists need ``min_works`` works; the score is P@k.
     seed
         Seed of the validation draw and of the training.
     **params
-        :class:`~artrec.art_similarity.MetadataSupervisedTransform` parameters.
+        :class:`~artrec.art_similarity.MetadataSupervisedTransform` parameters (``method``:
+        ``"wccn"`` by default).
     """
     n = catalog.n_items
     if vectors.shape[0] != n:
@@ -126,7 +128,7 @@ def build_metadata_embedding(
     """Fit the metadata-supervised transform on a workspace's feature set and save it.
 
     Writes ``embeddings/<name>.npy`` (+ ids and a sidecar describing the transform, its
-    fit and its early stopping) and ``embeddings/<name>.metadata-transform.npz``, and
+    fit and its selection on validation artists) and ``embeddings/<name>.metadata-transform.npz``, and
     records a ``metadata-embedding`` run. Returns the embedded vectors (memory-mapped).
     """
     name = name or f"{features}_metadata"
@@ -149,6 +151,11 @@ def build_metadata_embedding(
     workspace.record_run(
         "metadata-embedding",
         {"name": name, "features": features, **transform.get_params()},
-        {"best_epoch": transform.best_epoch_, "n_items": len(embedded)},
+        {
+            "shrinkage": transform.shrinkage_,
+            "within_shrinkage": transform.describe()["within_shrinkage"],
+            "best_epoch": transform.best_epoch_,
+            "n_items": len(embedded),
+        },
     )
     return FeatureSet.load(workspace.embeddings_dir, name)
