@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,32 @@ def test_build_metadata_embedding_in_a_workspace_is_usable_by_visrank(tmp_path: 
     ranking = rec.rank([np.array([0])], 5)
     assert (ranking.rows >= 0).all()
     assert ws.runs("metadata-embedding")
+
+
+def test_a_transform_saved_before_wccn_still_loads(tmp_path: Path) -> None:
+    """Format 1 (a contrastive map on plain whitening, no method) loads as ``contrastive``."""
+    catalog, x = styled_catalog()
+    fitted = MetadataSupervisedTransform(method="contrastive", dim=8, epochs=1, threads=1)
+    fitted.fit(x, catalog.metadata)
+    params = fitted.get_params()
+    for key in ("method", "shrinkage", "within_shrinkage", "class_label"):
+        params.pop(key)
+    info = {
+        "format_version": 1,
+        "kind": "metadata_supervised",
+        "params": params,
+        "n_components": 8,
+        "best_epoch": fitted.best_epoch_,
+        "history": [{"epoch": 0, "loss": None, "score": None}],
+    }
+    np.savez(
+        tmp_path / "old.metadata-transform.npz",
+        mean=fitted.mean_,
+        components=fitted.components_,
+        scale=fitted.scale_,
+        weight=fitted.weight_,
+        info=np.array(json.dumps(info)),
+    )
+    loaded = MetadataSupervisedTransform.load(tmp_path, "old")
+    assert loaded.method == "contrastive" and loaded.shrinkage_ == 0.0
+    np.testing.assert_allclose(loaded.transform(x), fitted.transform(x), atol=1e-6)
