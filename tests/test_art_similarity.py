@@ -112,7 +112,8 @@ def test_wccn_map_whitens_the_shrunk_within_class_covariance() -> None:
         shrunk = (1 - alpha) * scatter + alpha * np.trace(scatter) / 6 * np.eye(6)
         np.testing.assert_allclose(w, w.T, atol=1e-10)
         np.testing.assert_allclose(w.T @ shrunk @ w, np.eye(6), atol=1e-8)
-    np.testing.assert_allclose(wccn_map(scatter, 1.0), np.eye(6) / np.sqrt(np.trace(scatter) / 6))
+    identity = np.eye(6) / np.sqrt(np.trace(scatter) / 6)
+    np.testing.assert_allclose(wccn_map(scatter, 1.0), identity, atol=1e-12)
 
 
 def test_wccn_equals_untruncated_lda_with_within_class_whitening() -> None:
