@@ -387,8 +387,8 @@ class MetadataSupervisedTransform:
         return self._normalise(z if weight is None else z @ weight)
 
     def whitening_only(self, vectors: np.ndarray) -> np.ndarray:
-        """The embedding without the learned map: power normalisation and whitening alone
-        (unit rows), i.e. the transform before training, for comparison."""
+        """The embedding without the map: power normalisation and the (selected, shrunk)
+        whitening alone (unit rows), for comparison."""
         return self._normalise(self._whiten(self._power(vectors)))
 
     @staticmethod
