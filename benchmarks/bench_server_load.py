@@ -165,6 +165,7 @@ def start_server(
     src: Path | None = None,
     token: str = "",
     recommender: str | None = None,
+    request_threads: int | None = None,
 ) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
@@ -182,6 +183,7 @@ def start_server(
         "--log-level",
         "warning",
         *(["--recommender", recommender] if recommender else []),
+        *(["--request-threads", str(request_threads)] if request_threads else []),
     ]
     env = dict(os.environ)
     if src is not None:
@@ -352,7 +354,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where to build the benchmark workspace when --workspace is not given",
     )
     parser.add_argument("--data-home", type=Path, default=os.environ.get("ARTREC_DATA_HOME"))
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="server workers (default 2)")
+    parser.add_argument(
+        "--request-threads",
+        type=int,
+        default=None,
+        help="serve --request-threads (default: the server's own, the CPUs up to 8)",
+    )
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     parser.add_argument(
         "--requests", type=int, default=4000, help="requests per endpoint (default 4000)"
@@ -514,7 +522,9 @@ def measure(
     auth = f"Authorization: Bearer {token}\r\n"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(workspace, port, args.workers, src, token, recommender)
+    proc = start_server(
+        workspace, port, args.workers, src, token, recommender, args.request_threads
+    )
     try:
         health = wait_ready(base, proc)
         import httpx
@@ -554,6 +564,7 @@ def measure(
             "items": health["items"],
             "embedding": health["embedding"],
             "workers": args.workers,
+            "request_threads": args.request_threads,
             "load_average_at_start": os.getloadavg(),
             "environment": server_environment(workspace, src, health["embedding"]),
             "clients": args.clients,
@@ -635,7 +646,10 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         f"load average at start: {', '.join(f'{v:.2f}' for v in results['load_average_at_start'])}"
     )
-    print(f"workers: {results['workers']}, clients: {results['clients']}, k: {results['k']}")
+    print(
+        f"workers: {results['workers']}, request threads: {results.get('request_threads') or 'default'}, "
+        f"clients: {results['clients']}, k: {results['k']}"
+    )
     print(f"packages: {packages}")
     print(
         f"BLAS/OpenMP per worker (after artrec serve's cap, --blas-threads "

@@ -183,6 +183,7 @@ class MetadataAffinityRecommender(SavableRecommender):
         self.popularity_ = popularity
         self.n_values_ = [int(c.max(initial=-1)) + 1 for c in codes]
         self.field_weights_ = np.array([float(self.weights[f]) for f in fields])
+        self._field_reasons = [FIELD_REASONS.get(f, R.ARTIST) for f in fields]
         n_items = codes.shape[1] if codes.ndim == 2 else 0
         # value codes with "unknown" as one more value whose count is always 0: a term is
         # then one gather over the catalogue (``counts[slot]``), and ``x + 0.0 == x``
@@ -279,15 +280,18 @@ class MetadataAffinityRecommender(SavableRecommender):
             n_items = self.codes_.shape[1]
             if prof.min() < 0 or prof.max() >= n_items:
                 raise DataError(f"profile {j} holds a row outside 0..{n_items - 1}")
-            terms = self._terms(prof, rows[j, valid])
+            items = rows[j, valid]
+            terms = self._terms(prof, items)
             best = np.argmax(terms, axis=0)
-            for c, (t, f) in enumerate(zip(valid.tolist(), best.tolist(), strict=True)):
-                if terms[f, c] <= 0:
-                    continue
-                value = self.codes_[f, rows[j, t]]
-                match = prof[self.codes_[f, prof] == value]
-                because[j, t] = int(match[0])
-                codes_out[j, t] = FIELD_REASONS.get(self.fields_[f], R.ARTIST)
+            hit = terms[best, np.arange(len(items))] > 0
+            if not hit.any():
+                continue
+            t, f, items = valid[hit], best[hit], items[hit]
+            # a positive term means some profile item has the item's value in field f: the
+            # first such item is the because row
+            same = self.codes_[f][:, prof] == self.codes_[f, items][:, None]
+            because[j, t] = prof[np.argmax(same, axis=1)]
+            codes_out[j, t] = [self._field_reasons[i] for i in f.tolist()]
         return because, codes_out
 
     def explain(self, profiles: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
