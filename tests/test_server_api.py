@@ -874,3 +874,24 @@ def test_user_profiles_written_elsewhere_are_seen_at_once(workspace: Path, tmp_p
         # the worker's own write is seen by itself too
         assert b.delete(f"/users/{user}/interactions/{ids[1]}").status_code in (200, 204)
         assert b.get(f"/users/{user}/recommendations").json()["profile"] == []
+
+
+def test_a_worker_process_hands_the_gil_over_sooner(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker builds its app from the settings in the environment and shortens the GIL
+    switch interval, so its event loop does not wait 5 ms behind a computing thread."""
+    import sys
+
+    from artrec.server.app import GIL_SWITCH_INTERVAL, create_app_from_env
+    from artrec.server.settings import SETTINGS_ENV
+
+    before = sys.getswitchinterval()
+    monkeypatch.setenv(SETTINGS_ENV, Settings(workspace=workspace).to_json())
+    try:
+        app = create_app_from_env()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL)
+        with TestClient(app) as c:
+            assert c.get("/health").json()["status"] == "ok"
+    finally:
+        sys.setswitchinterval(before)
