@@ -7,7 +7,7 @@ invalid ones refused.
 Two passes over the same real workspace (public-art paintings, pixel embedding): without
 credentials (every ``/users/...`` route and the stock route must then refuse with 401),
 and as the admin (every route is open, so writes really reach the database).
-Runs are seeded (``derandomize``) and bounded (``max_examples`` per operation); the number
+Runs are seeded (``derandomize``, and schemathesis's own seed) and bounded (``max_examples`` per operation); the number
 of requests made is printed with the fuzz summary under ``api/anonymous`` and ``api/admin``.
 """
 
@@ -65,7 +65,33 @@ def _schema(workspace: Path, tmp: Path) -> Any:
             max_writes_per_minute=0,
         )
     )
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=_config())
+
+
+def _config() -> Any:
+    """schemathesis's configuration: a fixed seed (its default is random per process, so a run
+    could not be repeated), and 413 counted as a refusal: a body over ``max_body_bytes`` is
+    refused with 413 (documented on every route with a body), whether the rest of it is valid
+    or not."""
+    from schemathesis.config import SchemathesisConfig
+    from schemathesis.config._checks import (
+        NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+        POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
+    )
+
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": 0,
+            "checks": {
+                "negative_data_rejection": {
+                    "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
+                },
+                "positive_data_acceptance": {
+                    "expected-statuses": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "413"]
+                },
+            },
+        }
+    )
 
 
 def _check_every_operation(schema: Any, name: str, headers: dict[str, str]) -> None:
