@@ -317,15 +317,22 @@ def test_curatornet_batch_scoring_equals_the_network_per_user(skip: bool) -> Non
     # the catalogue-wide product is float32, as VisRank's
     np.testing.assert_allclose(scores[:-1], expected, rtol=1e-5, atol=1e-5)
     ranking = model.rank(profiles, 6, chunk_size=3)
-    for j, prof in enumerate(profiles[:-1]):
-        ref = expected[j].copy()
-        ref[prof] = -np.inf
-        np.testing.assert_array_equal(ranking.rows[j], np.argsort(-ref, kind="stable")[:6])
-        assert ranking.because[j].tolist() == slow_explanations(
-            model.item_emb_, prof, ranking.rows[j]
-        )
+    assert_ranked_and_explained(ranking, profiles[:-1], expected, model.item_emb_)
     # an empty profile pools to zeros: the user MLP of zeros, scored against every work
     assert (ranking.because[-1] == -1).all() and np.isfinite(scores[-1]).all()
+
+
+def assert_ranked_and_explained(
+    ranking: Any, profiles: list[np.ndarray], scores: np.ndarray, item_vectors: np.ndarray
+) -> None:
+    """Each profile's list is its reference scores' stable top-k (own items left out), and
+    each recommendation is explained by the slow per-item argmax."""
+    k = ranking.rows.shape[1]
+    for j, prof in enumerate(profiles):
+        ref = scores[j].copy()
+        ref[prof] = -np.inf
+        np.testing.assert_array_equal(ranking.rows[j], np.argsort(-ref, kind="stable")[:k])
+        assert ranking.because[j].tolist() == slow_explanations(item_vectors, prof, ranking.rows[j])
 
 
 def slow_fold_in(model: VBPRRecommender, profile: np.ndarray) -> np.ndarray:
@@ -367,13 +374,7 @@ def test_vbpr_batch_fold_in_equals_autograd_per_user() -> None:
     scores = expected @ model.item_vectors_.T + model.item_bias_
     np.testing.assert_allclose(model.score(profiles[:-1]), scores, rtol=1e-9, atol=1e-12)
     ranking = model.rank(profiles, 5, chunk_size=3, available=np.ones(48, bool))
-    for j, prof in enumerate(profiles[:-1]):
-        ref = scores[j].copy()
-        ref[prof] = -np.inf
-        np.testing.assert_array_equal(ranking.rows[j], np.argsort(-ref, kind="stable")[:5])
-        assert ranking.because[j].tolist() == slow_explanations(
-            model.item_vectors_, prof, ranking.rows[j]
-        )
+    assert_ranked_and_explained(ranking, profiles[:-1], scores, model.item_vectors_)
 
 
 def test_fold_in_does_not_depend_on_the_batch() -> None:
