@@ -173,6 +173,32 @@ def test_wccn_finds_the_artist_subspace_on_held_out_artists() -> None:
     assert_helps_held_out_artists(transform, catalog, x, is_held, dim=32)
 
 
+def test_wccn_is_refitted_on_every_fit_row_with_the_shrinkages_chosen_on_validation() -> None:
+    """The choice is made without the validation artists' works; the returned map is the
+    same choice fitted on all the fit rows, those works included."""
+    from artrec.art_similarity import MetadataSupervisedTransform
+
+    catalog, x = styled_catalog()
+    artists = catalog.artists()
+    held_out = artist_folds(artists, n_folds=4, seed=0)[0]
+    fit_rows = np.flatnonzero([a not in held_out for a in artists.tolist()])
+    chosen_only = fit_metadata_transform(x, catalog, fit_rows=fit_rows, dim=32, refit=False)
+    final = fit_metadata_transform(x, catalog, fit_rows=fit_rows, dim=32)
+    assert final.selection_ == chosen_only.selection_
+    assert (final.shrinkage_, final.within_shrinkage_) == (
+        chosen_only.shrinkage_,
+        chosen_only.within_shrinkage_,
+    )
+    direct = MetadataSupervisedTransform(
+        dim=32,
+        shrinkage=(chosen_only.shrinkage_,),
+        within_shrinkage=(chosen_only.within_shrinkage_,),
+    ).fit(x, catalog.metadata, fit_rows)
+    np.testing.assert_array_equal(final.weight_, direct.weight_)
+    np.testing.assert_array_equal(final.transform(x), direct.transform(x))
+    assert not np.allclose(final.mean_, chosen_only.mean_)  # more works in the fit
+
+
 def test_learned_similarity_helps_on_artists_held_out_of_the_fit() -> None:
     catalog, x = styled_catalog()
     artists = catalog.artists()
@@ -186,7 +212,7 @@ def test_learned_similarity_helps_on_artists_held_out_of_the_fit() -> None:
 
 def test_wccn_then_contrastive_starts_from_the_wccn_map() -> None:
     catalog, x = styled_catalog()
-    closed = fit_metadata_transform(x, catalog, dim=32)
+    closed = fit_metadata_transform(x, catalog, dim=32, refit=False)  # as the training starts
     both = fit_metadata_transform(
         x, catalog, method="wccn+contrastive", dim=32, epochs=2, lr=3e-3, threads=1
     )

@@ -9,7 +9,8 @@ compute itself, the validation metric (same-artist P@k, from
   folds, so that a transform can be fitted without some artists and measured on them;
 * :func:`fit_metadata_transform` fits on given catalogue rows, carving *validation
   artists* out of those rows (their works are left out of the fit) to choose the shrinkages
-  of the closed-form WCCN and to early-stop the contrastive training;
+  of the closed-form WCCN, then refitted on all the rows, and to early-stop the contrastive
+  training;
 * :func:`build_metadata_embedding` fits on a whole workspace and saves the result as an
   embedding (``embeddings/<name>.npy`` + ids + sidecar, and the transform) that VisRank and
   "similar artworks" can use like any other.
@@ -67,6 +68,7 @@ def fit_metadata_transform(
     min_works: int = 5,
     k: int = 10,
     seed: int = 0,
+    refit: bool = True,
     **params: Any,
 ) -> MetadataSupervisedTransform:
     """Fit a transform on ``fit_rows``, selected on validation artists carved from them.
@@ -88,6 +90,11 @@ def fit_metadata_transform(
         Validation artists need ``min_works`` works; the score is P@k.
     seed
         Seed of the validation draw and of the training.
+    refit
+        For WCCN (closed form): once the shrinkages are chosen on the validation artists,
+        fit them again on every row of ``fit_rows``, the validation artists' works included,
+        as ``tune`` refits its choice on every training event (``selection_`` keeps the
+        validation scores). The contrastive map keeps its early-stopped weights.
     **params
         :class:`~artrec.art_similarity.MetadataSupervisedTransform` parameters (``method``:
         ``"wccn"`` by default).
@@ -114,7 +121,18 @@ def fit_metadata_transform(
         return float(result["precision_at_k"])
 
     transform = MetadataSupervisedTransform(seed=seed, **params)
-    return transform.fit(vectors, catalog.metadata, train_rows, scorer=scorer)
+    transform.fit(vectors, catalog.metadata, train_rows, scorer=scorer)
+    if not refit or transform.method != "wccn":
+        return transform
+    # the chosen shrinkages, fitted again on every fit row (validation artists included)
+    chosen = {
+        "shrinkage": (transform.shrinkage_,),
+        "within_shrinkage": (transform.within_shrinkage_,),
+    }
+    final = MetadataSupervisedTransform(seed=seed, **{**params, **chosen})
+    final.fit(vectors, catalog.metadata, rows)
+    final.selection_ = transform.selection_
+    return final
 
 
 def build_metadata_embedding(
