@@ -71,19 +71,16 @@ from artrec.features.extractor import import_torch
 from artrec.recommend.base import TrainData
 from artrec.recommend.neural import (
     TRAINING_PARAMS,
-    NegativeSampler,
     NeuralRecommender,
-    artist_groups,
+    check_hard_negatives,
     load_module_arrays,
     module_arrays,
+    negative_sampler,
     user_histories,
-    visual_clusters,
 )
 
 #: Positive sampling strategies.
 STRATEGIES: tuple[str, ...] = ("next", "hidden")
-#: Hard-negative kinds.
-HARD_NEGATIVES: tuple[str, ...] = ("artist", "cluster")
 #: Losses.
 LOSSES: tuple[str, ...] = ("bpr", "hinge")
 
@@ -292,13 +289,7 @@ class CuratorNetRecommender(NeuralRecommender):
         weights = np.asarray(list(self.strategies.values()), dtype=np.float64)
         if not len(weights) or (weights < 0).any() or weights.sum() <= 0:
             raise DataError("strategies need non-negative weights with a positive sum")
-        if self.hard_negatives not in (None, *HARD_NEGATIVES):
-            raise DataError(
-                f"unknown hard negatives {self.hard_negatives!r}; choose "
-                f"{', '.join(HARD_NEGATIVES)} or None"
-            )
-        if not 0.0 <= self.hard_fraction <= 1.0:
-            raise DataError(f"hard_fraction must lie in [0, 1], got {self.hard_fraction}")
+        check_hard_negatives(self.hard_negatives, self.hard_fraction)
         if self.max_profile < 1:
             raise DataError(f"max_profile must be >= 1, got {self.max_profile}")
 
@@ -314,13 +305,10 @@ class CuratorNetRecommender(NeuralRecommender):
 
     def _prepare(self, data: TrainData, inputs: np.ndarray) -> None:
         histories = user_histories(data)
-        groups = None
-        if self.hard_negatives == "artist":
-            groups = artist_groups(data)
-        elif self.hard_negatives == "cluster":
-            k = self.n_clusters or round(float(np.sqrt(data.n_items / 2)))
-            groups = visual_clusters(inputs, k, self.seed)
-        self._sampler = NegativeSampler(data.n_items, histories, groups, self.hard_fraction)
+        self._sampler = negative_sampler(
+            data, inputs, histories, self.hard_negatives, self.hard_fraction, self.n_clusters,
+            self.seed,
+        )  # fmt: skip
         lengths = np.array([len(h) for h in histories], dtype=np.int64)
         # histories as a padded matrix: row u holds user u's works in time order
         self._hist = np.full((len(histories), max(1, int(lengths.max(initial=1)))), -1, np.int64)

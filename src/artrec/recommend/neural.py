@@ -313,6 +313,41 @@ def artist_groups(data: TrainData) -> np.ndarray:
     return out
 
 
+#: Kinds of hard negatives the samplers draw (besides uniform ones).
+HARD_NEGATIVES: tuple[str, ...] = ("artist", "cluster")
+
+
+def check_hard_negatives(hard_negatives: str | None, hard_fraction: float) -> None:
+    """:class:`DataError` unless ``hard_negatives`` is ``None`` or one of
+    :data:`HARD_NEGATIVES` and ``hard_fraction`` lies in [0, 1]."""
+    if hard_negatives not in (None, *HARD_NEGATIVES):
+        raise DataError(
+            f"unknown hard negatives {hard_negatives!r}; choose {', '.join(HARD_NEGATIVES)} or None"
+        )
+    if not 0.0 <= hard_fraction <= 1.0:
+        raise DataError(f"hard_fraction must lie in [0, 1], got {hard_fraction}")
+
+
+def negative_sampler(
+    data: TrainData,
+    inputs: np.ndarray,
+    histories: list[np.ndarray],
+    hard_negatives: str | None,
+    hard_fraction: float,
+    n_clusters: int | None,
+    seed: int,
+) -> NegativeSampler:
+    """The training sampler: hard negatives grouped by artist, by visual cluster
+    (``n_clusters``, default ``sqrt(n_items / 2)``) or none."""
+    groups = None
+    if hard_negatives == "artist":
+        groups = artist_groups(data)
+    elif hard_negatives == "cluster":
+        k = n_clusters or round(float(np.sqrt(data.n_items / 2)))
+        groups = visual_clusters(inputs, k, seed)
+    return NegativeSampler(data.n_items, histories, groups, hard_fraction)
+
+
 def profile_seed(seed: int, rows: np.ndarray) -> list[int]:
     """Seed material for a random stream that depends only on ``seed`` and a profile's rows."""
     rows = np.ascontiguousarray(np.asarray(rows, dtype=np.int64).reshape(-1))

@@ -48,17 +48,15 @@ import numpy as np
 from artrec.errors import DataError
 from artrec.features.extractor import import_torch
 from artrec.recommend.base import TrainData
-from artrec.recommend.curatornet import HARD_NEGATIVES
 from artrec.recommend.neural import (
     TRAINING_PARAMS,
-    NegativeSampler,
     NeuralRecommender,
-    artist_groups,
+    check_hard_negatives,
     load_module_arrays,
     module_arrays,
+    negative_sampler,
     profile_seed,
     user_histories,
-    visual_clusters,
 )
 
 #: ``torch.optim.Adam``'s defaults, which the fold-in's update uses.
@@ -174,13 +172,7 @@ class VBPRRecommender(NeuralRecommender):
             raise DataError(f"fold_in_steps must be >= 0, got {self.fold_in_steps!r}")
         if self.reg < 0 or self.reg_visual < 0 or self.fold_in_lr <= 0:
             raise DataError("reg and reg_visual must be >= 0 and fold_in_lr > 0")
-        if self.hard_negatives not in (None, *HARD_NEGATIVES):
-            raise DataError(
-                f"unknown hard negatives {self.hard_negatives!r}; choose "
-                f"{', '.join(HARD_NEGATIVES)} or None"
-            )
-        if not 0.0 <= self.hard_fraction <= 1.0:
-            raise DataError(f"hard_fraction must lie in [0, 1], got {self.hard_fraction}")
+        check_hard_negatives(self.hard_negatives, self.hard_fraction)
 
     # -- training hooks ----------------------------------------------------------------------
     def _build(self, torch: Any, data: TrainData, inputs: np.ndarray) -> Any:
@@ -191,13 +183,10 @@ class VBPRRecommender(NeuralRecommender):
         lengths = np.array([len(h) for h in histories])
         self._event_users = np.repeat(np.arange(len(lengths)), lengths)
         self._event_items = np.concatenate(histories) if histories else np.zeros(0, np.int64)
-        groups = None
-        if self.hard_negatives == "artist":
-            groups = artist_groups(data)
-        elif self.hard_negatives == "cluster":
-            k = self.n_clusters or round(float(np.sqrt(data.n_items / 2)))
-            groups = visual_clusters(inputs, k, self.seed)
-        self._sampler = NegativeSampler(data.n_items, histories, groups, self.hard_fraction)
+        self._sampler = negative_sampler(
+            data, inputs, histories, self.hard_negatives, self.hard_fraction, self.n_clusters,
+            self.seed,
+        )  # fmt: skip
         self.trained_items_ = np.zeros(data.n_items, dtype=bool)
         self.trained_items_[self._event_items] = True
 
