@@ -242,9 +242,9 @@ class VisRankRecommender(Recommender):
         and for empty profiles); ties go to the earlier profile entry."""
         plist = self._profiles(profiles)
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.full(rows.shape, -1, dtype=np.int64)
         if self.metric in LINEAR_METRICS:
             return best_profile_rows(self.prepared_, plist, rows)
+        out = np.full(rows.shape, -1, dtype=np.int64)
         for j, prof in enumerate(plist):
             valid = rows[j] >= 0
             if not prof.size or not valid.any():
