@@ -10,9 +10,12 @@ real (similar colours and layouts come out close), which is all the server needs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,3 +78,26 @@ def build_workspace(root: Path) -> Path:
     ).save(ws.embeddings_dir)
     ws.set_meta("default_embedding", EMBEDDING)
     return root
+
+
+def record_scoring_places(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wrap ``service.similar`` and ``service.recommend`` so that each call appends where it
+    ran: ``"loop"`` on the server's event loop, ``"thread"`` in its thread pool."""
+    from artrec.server import service
+
+    places: list[str] = []
+
+    def spy(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                places.append("loop")
+            except RuntimeError:
+                places.append("thread")
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(service, "similar", spy(service.similar))
+    monkeypatch.setattr(service, "recommend", spy(service.recommend))
+    return places

@@ -31,7 +31,7 @@ from artrec.errors import ArtrecError
 from artrec.server.app import create_app
 from artrec.server.settings import Settings
 from artrec.server.store import Store
-from server_workspace import build_workspace
+from server_workspace import build_workspace, record_scoring_places
 
 pytestmark = pytest.mark.postgres
 
@@ -220,7 +220,12 @@ def test_bad_database_urls_are_clear_errors(workspace: Path, base_url: str) -> N
 
 
 # -- the API on PostgreSQL ----------------------------------------------------------------------
-def test_api_on_postgres_persists_across_restarts(workspace: Path, pg_url: str) -> None:
+def test_api_on_postgres_persists_across_restarts(
+    workspace: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """...and every request that reads the database scores in the thread pool, never on the
+    event loop (its reads wait on the network)."""
+    places = record_scoring_places(monkeypatch)
     settings = Settings(workspace=workspace, database_url=pg_url, admin_token=ADMIN_TOKEN)
     user = f"visitor-{uuid.uuid4().hex[:8]}"
     with TestClient(create_app(settings), headers=ADMIN) as c:
@@ -241,6 +246,8 @@ def test_api_on_postgres_persists_across_restarts(workspace: Path, pg_url: str) 
         assert c.get(f"/items/{top}").json()["in_stock"] is False
         assert c.delete(f"/users/{user}/interactions/{liked[0]}").json()["deleted"] == 1
         assert c.get(f"/users/{user}/recommendations").json()["profile"] == liked[1:]
+        assert c.get(f"/items/{top}/similar").status_code == 200
+    assert len(places) == 5 and set(places) == {"thread"}
 
 
 def test_api_on_postgres_never_gives_500(workspace: Path, pg_url: str) -> None:

@@ -2,7 +2,7 @@
 
 * Slow and idle connections are closed: raw sockets on 127.0.0.1 against uvicorn with
   artrec's protocol (a header deadline) and a keep-alive timeout; bounded in count and time.
-* A slow body gets 408; CPU-bound handlers run off the event loop.
+* A slow body gets 408; scoring runs on the event loop only when it is small.
 * The artwork page of a work without a vector renders ("No similar works yet").
 * A read-only workspace is served read-only: pages and reads work, writes get 503.
 * The OpenAPI schema states the rules the server applies (strict booleans, ``Allow``).
@@ -35,7 +35,7 @@ from _uvicorn import running  # noqa: E402
 from artrec.server.app import create_app  # noqa: E402
 from artrec.server.protocol import protocol_class  # noqa: E402
 from artrec.server.settings import Settings  # noqa: E402
-from server_workspace import EMBEDDING, build_workspace  # noqa: E402
+from server_workspace import EMBEDDING, build_workspace, record_scoring_places  # noqa: E402
 
 ADMIN_TOKEN = "robustness-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -143,18 +143,67 @@ def test_a_slow_body_gets_408(server: tuple[str, int]) -> None:
     assert time.monotonic() - start < 4.0
 
 
-def test_cpu_bound_handlers_run_off_the_event_loop() -> None:
-    """Similar items and recommendations are plain functions (FastAPI's thread pool);
-    /health is a coroutine (the event loop), so it is never queued behind them."""
+def test_small_scoring_runs_on_the_event_loop_and_big_scoring_in_threads(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose scoring work is at most INLINE_PAIRS (catalogue x profile) pairs is
+    computed on the event loop; a bigger one, or one with MMR re-ranking, in the thread
+    pool, so it never holds the loop (and /health) for long. Both give the same answer."""
     from artrec.server import routes_api
 
-    for handler in (
-        routes_api.similar_items,
-        routes_api.anonymous_recommendations,
-        routes_api.user_recommendations,
-    ):
-        assert not inspect.iscoroutinefunction(handler), handler.__name__
+    places = record_scoring_places(monkeypatch)
     assert inspect.iscoroutinefunction(routes_api.health)
+    settings = Settings(workspace=workspace, admin_token=ADMIN_TOKEN)
+    with TestClient(create_app(settings), headers=ADMIN) as c:
+        n = c.get("/health").json()["items"]
+        ids = [i["item_id"] for i in c.get("/items").json()["items"][:3]]
+        for i in ids:
+            assert c.post("/users/someone/interactions", json={"item_id": i}).status_code == 201
+
+        def answers() -> list[Any]:
+            return [
+                c.get(f"/items/{ids[0]}/similar").json(),
+                c.post("/recommendations", json={"liked_item_ids": ids[:2]}).json(),
+                c.get("/users/someone/recommendations").json(),
+            ]
+
+        inline = answers()
+        assert places == ["loop"] * 3
+        places.clear()
+        monkeypatch.setattr(routes_api, "INLINE_PAIRS", 0)
+        assert answers() == inline
+        assert places == ["thread"] * 3
+        places.clear()
+
+        # the bound counts catalogue x profile pairs: 2n is over 2n - 1, n is not
+        monkeypatch.setattr(routes_api, "INLINE_PAIRS", 2 * n - 1)
+        liked_one = c.post("/recommendations", json={"liked_item_ids": ids[:1]})
+        liked_two = c.post("/recommendations", json={"liked_item_ids": ids[:2]})
+        assert liked_one.status_code == liked_two.status_code == 200
+        assert places == ["loop", "thread"]
+        places.clear()
+
+        monkeypatch.setattr(routes_api, "INLINE_PAIRS", 10**9)
+        c.post("/recommendations", json={"liked_item_ids": ids[:1], "diversify": 0.5})
+        c.get("/users/someone/recommendations", params={"diversify": 0.5})
+        assert places == ["thread"] * 2
+
+
+def test_a_serving_process_freezes_its_startup_heap(workspace: Path) -> None:
+    """A worker process takes what it loaded at start-up out of the garbage collector's
+    passes (gc.freeze), so a full collection under load does not walk it."""
+    from artrec.server.settings import SETTINGS_ENV
+
+    code = (
+        "import gc; from artrec.server.app import create_app_from_env; "
+        "create_app_from_env(); print(gc.get_freeze_count())"
+    )
+    env = {**os.environ, SETTINGS_ENV: Settings(workspace=workspace).to_json()}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) > 10_000
 
 
 # -- odd workspaces -----------------------------------------------------------------------------
