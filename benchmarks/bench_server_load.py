@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -273,6 +274,12 @@ async def drive(
 ) -> dict[str, Any]:
     """Run ``total`` requests from ``clients`` concurrent keep-alive clients; latencies in ms.
 
+    Every client first opens its connection and makes one request, before the clock starts:
+    the timed requests run on open keep-alive connections, as a load generator such as wrk
+    times them. Those first requests (TCP connect, the parent process handing the connection
+    to a worker, the request) are reported on their own (``first_request_*``). The load
+    generator's own garbage collector is paused while the clock runs.
+
     With ``probe`` (a list), one more connection asks ``GET /health`` every 10 ms while the
     clients run and appends each latency (ms) to it.
     """
@@ -280,10 +287,24 @@ async def drive(
     latencies: list[float] = []
     errors: dict[str, int] = {}
     counter = iter(range(total))
+    conns = [_Connection(host, int(port)) for _ in range(clients)]
+    probe_conn = _Connection(host, int(port))
+    firsts: list[float] = []
+
+    async def first(conn: _Connection, rng: random.Random) -> None:
+        method, url, body = make_request(rng)
+        t0 = time.perf_counter()
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            await asyncio.wait_for(conn.request(method, url, body, headers), timeout)
+            firsts.append((time.perf_counter() - t0) * 1000.0)
+
+    await asyncio.gather(*(first(c, random.Random(-1 - i)) for i, c in enumerate(conns)))
+    if probe is not None:
+        await asyncio.wait_for(probe_conn.request("GET", "/health", None), timeout)
 
     async def client(cid: int) -> None:
         rng = random.Random(cid)
-        conn = _Connection(host, int(port))
+        conn = conns[cid]
         try:
             for _ in counter:
                 method, url, body = make_request(rng)
@@ -312,7 +333,7 @@ async def drive(
 
     async def prober() -> None:
         assert probe is not None
-        conn = _Connection(host, int(port))
+        conn = probe_conn
         try:
             while not done.is_set():
                 t0 = time.perf_counter()
@@ -327,10 +348,16 @@ async def drive(
         await asyncio.gather(*(client(c) for c in range(clients)))
         done.set()
 
-    start = time.perf_counter()
-    await asyncio.gather(load(), *([prober()] if probe is not None else []))
-    wall = time.perf_counter() - start
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(load(), *([prober()] if probe is not None else []))
+        wall = time.perf_counter() - start
+    finally:
+        gc.enable()
     lat = np.asarray(latencies)
+    first_lat = np.asarray(firsts or [np.nan])
     return {
         "requests": len(lat),
         "seconds": round(wall, 3),
@@ -341,6 +368,9 @@ async def drive(
         "max_ms": round(float(lat.max()), 2),
         "errors": sum(errors.values()),
         "error_kinds": errors,
+        "first_requests": len(firsts),
+        "first_request_p50_ms": round(float(np.percentile(first_lat, 50)), 2),
+        "first_request_max_ms": round(float(first_lat.max()), 2),
     }
 
 
@@ -662,14 +692,16 @@ def print_table(results: dict[str, Any]) -> None:
     )
     print(
         "| endpoint | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | "
-        "max (ms) | errors | server CPU/req (ms) | client CPU/req (ms) |"
+        "max (ms) | errors | server CPU/req (ms) | client CPU/req (ms) | "
+        "first request per connection, p50 / max (ms) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results["endpoints"].items():
         print(
             f"| `{name}` | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | "
             f"{r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} | "
-            f"{r['server_cpu_ms_per_request']} | {r['client_cpu_ms_per_request']} |"
+            f"{r['server_cpu_ms_per_request']} | {r['client_cpu_ms_per_request']} | "
+            f"{r.get('first_request_p50_ms')} / {r.get('first_request_max_ms')} |"
         )
     h = results["health_under_load"]
     print(
