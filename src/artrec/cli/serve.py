@@ -102,7 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=opts.positive_int,
         default=None,
         metavar="N",
-        help="threads per worker for CPU-bound requests (default: the CPUs, at most 8)",
+        help="threads per worker for the bigger scoring requests; small ones are scored on "
+        "the event loop (default: the CPUs, at most 8)",
     )
     parser.add_argument(
         "--log-level",

@@ -97,9 +97,9 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 
 #: Scoring work, in (catalogue item x profile item) pairs, up to which a similar-items or
 #: recommendation request is computed on the event loop rather than handed to the thread
-#: pool. Handing a request to a thread and back cost about 0.25 ms of CPU per request on
+#: pool. Handing a request to a thread and back cost 0.25-0.35 ms of CPU per request on
 #: the 2-core benchmark machine, as much as the whole similar-items computation, and
-#: computing inline raised throughput by a quarter (docs/benchmarks.md). 200,000 pairs is
+#: computing inline raised throughput by 25-45% (docs/benchmarks.md). 200,000 pairs is
 #: a 35-item profile over 5,736 works, a few milliseconds at most; bigger requests, and
 #: every request of a server whose store is not a local SQLite file (its reads wait on the
 #: network), still go to the threads, so the event loop is never held for long.

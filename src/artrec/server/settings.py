@@ -84,9 +84,11 @@ class Settings:
     body_timeout
         Seconds a client has to send a request's body once its headers arrived (408 after).
     request_threads
-        Threads per server process that run the CPU-bound handlers (similar items,
-        recommendations); requests beyond them wait without blocking the event loop, so
-        ``/health`` and cheap routes stay fast. Default: the number of CPUs, at most 8.
+        Threads per server process that run the bigger scoring requests (similar items
+        and recommendations over more than
+        :data:`~artrec.server.routes_api.INLINE_PAIRS` pairs, with MMR, or on
+        PostgreSQL; smaller ones are scored on the event loop); requests beyond them wait
+        without blocking the event loop. Default: the number of CPUs, at most 8.
     """
 
     workspace: Path
