@@ -2,15 +2,17 @@
 
 For each of ``--folds`` folds of the public-art artists with at least 5 known works, a
 :class:`~artrec.art_similarity.MetadataSupervisedTransform` is fitted on the works of the
-*other* artists (and the works of unknown or rarer artists), early-stopped on validation
-artists carved from those (:func:`artrec.evaluation.similarity_training.fit_metadata_transform`),
+*other* artists (and the works of unknown or rarer artists), its shrinkages chosen on
+validation artists carved from those, by cross-validation over their folds
+(:func:`artrec.evaluation.similarity_training.fit_metadata_transform`),
 and the fold's artists are then the queries of same-artist retrieval
 (:func:`artrec.evaluation.same_artist.same_artist_retrieval`, P@10 and mAP; candidates: every
 known-artist work). Every artist is held out exactly once, so the pooled result covers the
 same 182 artists and queries as the raw-feature figure in docs/benchmarks.md. Side by side,
 per query: the raw features, the whitening alone (the selected shrunk whitening without the
 map) and the learned transform (``--method``, default ``wccn``); a paired Wilcoxon test
-compares learned with raw.
+compares learned with raw. ``--also-single-fold`` adds the transform whose shrinkages one
+validation fold chose, and compares the two choices paired over the queries.
 
 Features come from a workspace's ``features/`` (``-w``; never modified) or a feature folder
 (``--features-dir``), e.g. the backbone cache of ``bench_same_artist.py``. With several
@@ -50,6 +52,12 @@ def main() -> int:
         default="wccn",
         help="the transform's method: wccn (default), contrastive or wccn+contrastive",
     )
+    parser.add_argument(
+        "--also-single-fold",
+        action="store_true",
+        help="also fit with the shrinkages chosen on one validation fold (cross_validate="
+        "False) and compare it with the cross-validated choice, paired over the queries",
+    )
     args = parser.parse_args()
 
     from scipy import stats
@@ -71,6 +79,8 @@ def main() -> int:
     folds = artist_folds(artists, n_folds=args.folds, seed=args.seed)
     space_names = ["raw", *(["raw, inputs concatenated"] if len(names) > 1 else [])]
     space_names += ["whitening", "learned"]
+    if args.also_single_fold:
+        space_names.append("learned, one validation fold")
     per_query: dict[str, list[np.ndarray]] = {n: [] for n in space_names}
     ap: dict[str, list[np.ndarray]] = {n: [] for n in space_names}
     fold_rows = []
@@ -92,6 +102,17 @@ def main() -> int:
             "whitening": transform.whitening_only(x),
             "learned": transform.transform(x),
         }
+        if args.also_single_fold:
+            single = fit_metadata_transform(
+                x,
+                catalog,
+                fit_rows=np.flatnonzero(~is_held),
+                seed=args.seed,
+                threads=args.threads,
+                method=args.method,
+                cross_validate=False,
+            )
+            spaces["learned, one validation fold"] = single.transform(x)
         spaces = {n: spaces[n] for n in space_names}
         results = {
             name: same_artist_retrieval(v, artists, k=args.k, min_works=5, queries=is_held)
@@ -144,6 +165,15 @@ def main() -> int:
         f"learned vs raw, paired over the {len(pooled['raw'])} queries: t-test p = {p_t:.1e}, "
         f"Wilcoxon p = {p_w:.1e}"
     )
+    if args.also_single_fold:
+        one = pooled["learned, one validation fold"]
+        print(
+            f"\nlearned (cross-validated choice) vs one validation fold: P@{args.k} "
+            f"{pooled['learned'].mean():.4f} vs {one.mean():.4f}; paired t-test p = "
+            f"{stats.ttest_rel(pooled['learned'], one).pvalue:.2g}, Wilcoxon p = "
+            f"{stats.wilcoxon(pooled['learned'], one).pvalue:.2g} (queries that differ: "
+            f"{int(np.count_nonzero(pooled['learned'] != one))})"
+        )
     print()
     print(
         f"| fold | artists | queries | raw P@{args.k} | whitening | learned | shrinkage | "

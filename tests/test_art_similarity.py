@@ -183,7 +183,7 @@ def test_wccn_is_refitted_on_every_fit_row_with_the_shrinkages_chosen_on_validat
     held_out = artist_folds(artists, n_folds=4, seed=0)[0]
     fit_rows = np.flatnonzero([a not in held_out for a in artists.tolist()])
     chosen_only = fit_metadata_transform(x, catalog, fit_rows=fit_rows, dim=32, refit=False)
-    final = fit_metadata_transform(x, catalog, fit_rows=fit_rows, dim=32)
+    final = fit_metadata_transform(x, catalog, fit_rows=fit_rows, dim=32, cross_validate=False)
     assert final.selection_ == chosen_only.selection_
     assert (final.shrinkage_, final.within_shrinkage_) == (
         chosen_only.shrinkage_,
@@ -197,6 +197,36 @@ def test_wccn_is_refitted_on_every_fit_row_with_the_shrinkages_chosen_on_validat
     np.testing.assert_array_equal(final.weight_, direct.weight_)
     np.testing.assert_array_equal(final.transform(x), direct.transform(x))
     assert not np.allclose(final.mean_, chosen_only.mean_)  # more works in the fit
+
+
+def test_wccn_shrinkages_are_chosen_by_the_mean_score_over_every_validation_fold() -> None:
+    """Cross-validation: each candidate's score is the mean of its scores with each artist
+    fold as the validation artists (known: the single-fold selections), and the chosen
+    pair is the best mean, refitted on every fit row."""
+    from artrec.art_similarity import MetadataSupervisedTransform
+
+    catalog, x = styled_catalog()
+    artists = catalog.artists()
+    held_out = artist_folds(artists, n_folds=4, seed=0)[0]
+    fit_rows = np.flatnonzero([a not in held_out for a in artists.tolist()])
+    kw: dict[str, Any] = {"fit_rows": fit_rows, "dim": 32, "validation_share": 0.25}
+    single = [
+        fit_metadata_transform(x, catalog, cross_validate=False, validation_fold=f, **kw)
+        for f in range(4)
+    ]
+    cv = fit_metadata_transform(x, catalog, **kw)
+    grid = [(s, a) for s, a, _ in single[0].selection_]
+    assert [(s, a) for s, a, _ in cv.selection_] == grid
+    means = np.mean([[score for *_, score in one.selection_] for one in single], axis=0)
+    np.testing.assert_allclose([score for *_, score in cv.selection_], means, rtol=1e-12)
+    best = int(np.argmax(means))
+    assert (cv.shrinkage_, cv.within_shrinkage_) == grid[best]
+    direct = MetadataSupervisedTransform(
+        dim=32, shrinkage=(grid[best][0],), within_shrinkage=(grid[best][1],)
+    ).fit(x, catalog.metadata, fit_rows)
+    np.testing.assert_array_equal(cv.transform(x), direct.transform(x))
+    with pytest.raises(DataError, match="validation_fold"):
+        fit_metadata_transform(x, catalog, validation_fold=4, **kw)
 
 
 def test_learned_similarity_helps_on_artists_held_out_of_the_fit() -> None:

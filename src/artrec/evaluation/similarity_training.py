@@ -9,7 +9,8 @@ compute itself, the validation metric (same-artist P@k, from
   folds, so that a transform can be fitted without some artists and measured on them;
 * :func:`fit_metadata_transform` fits on given catalogue rows, carving *validation
   artists* out of those rows (their works are left out of the fit) to choose the shrinkages
-  of the closed-form WCCN, then refitted on all the rows, and to early-stop the contrastive
+  of the closed-form WCCN (by cross-validation: each artist fold validates in turn, and the
+  mean score chooses), then refitted on all the rows, and to early-stop the contrastive
   training;
 * :func:`build_metadata_embedding` fits on a whole workspace and saves the result as an
   embedding (``embeddings/<name>.npy`` + ids + sidecar, and the transform) that VisRank and
@@ -69,6 +70,8 @@ def fit_metadata_transform(
     k: int = 10,
     seed: int = 0,
     refit: bool = True,
+    cross_validate: bool = True,
+    validation_fold: int = 0,
     **params: Any,
 ) -> MetadataSupervisedTransform:
     """Fit a transform on ``fit_rows``, selected on validation artists carved from them.
@@ -95,6 +98,15 @@ def fit_metadata_transform(
         fit them again on every row of ``fit_rows``, the validation artists' works included,
         as ``tune`` refits its choice on every training event (``selection_`` keeps the
         validation scores). The contrastive map keeps its early-stopped weights.
+    cross_validate
+        For WCCN with ``refit``: score every candidate on each of the
+        ``round(1 / validation_share)`` artist folds in turn (each fold's artists the
+        validation artists of a fit on the others) and choose by the mean, rather than on
+        one fold; a single fold's choice follows which artists it drew. ``selection_`` then
+        holds the mean scores. The contrastive map early-stops on one fold only.
+    validation_fold
+        The fold whose artists validate when not cross-validating (0 to
+        ``round(1 / validation_share) - 1``).
     **params
         :class:`~artrec.art_similarity.MetadataSupervisedTransform` parameters (``method``:
         ``"wccn"`` by default).
@@ -112,26 +124,39 @@ def fit_metadata_transform(
     folds = artist_folds(
         sub, n_folds=max(2, round(1 / validation_share)), min_works=min_works, seed=seed
     )
-    val_artists = folds[0]
-    is_val = np.array([_known(a) in val_artists for a in sub.tolist()])
-    train_rows = rows[~is_val[rows]]
 
-    def scorer(embedded: np.ndarray) -> float:
-        result = same_artist_retrieval(embedded, sub, k=k, min_works=min_works, queries=is_val)
-        return float(result["precision_at_k"])
+    def fit_without(val_artists: set[str]) -> MetadataSupervisedTransform:
+        is_val = np.array([_known(a) in val_artists for a in sub.tolist()])
 
-    transform = MetadataSupervisedTransform(seed=seed, **params)
-    transform.fit(vectors, catalog.metadata, train_rows, scorer=scorer)
+        def scorer(embedded: np.ndarray) -> float:
+            result = same_artist_retrieval(embedded, sub, k=k, min_works=min_works, queries=is_val)
+            return float(result["precision_at_k"])
+
+        transform = MetadataSupervisedTransform(seed=seed, **params)
+        return transform.fit(vectors, catalog.metadata, rows[~is_val[rows]], scorer=scorer)
+
+    if not 0 <= validation_fold < len(folds):
+        raise DataError(f"validation_fold must be in [0, {len(folds)}), got {validation_fold}")
+    transform = fit_without(folds[validation_fold])
     if not refit or transform.method != "wccn":
         return transform
+    selection = transform.selection_
+    if cross_validate:
+        others = [f for i, f in enumerate(folds) if i != validation_fold]
+        per_fold = [selection] + [fit_without(f).selection_ for f in others]
+        selection = [
+            (s, alpha, float(np.mean([fold[i][2] for fold in per_fold])))
+            for i, (s, alpha, _score) in enumerate(selection)
+        ]
+    best = max(range(len(selection)), key=lambda i: (selection[i][2], -i))  # first of ties
     # the chosen shrinkages, fitted again on every fit row (validation artists included)
     chosen = {
-        "shrinkage": (transform.shrinkage_,),
-        "within_shrinkage": (transform.within_shrinkage_,),
+        "shrinkage": (selection[best][0],),
+        "within_shrinkage": (selection[best][1],),
     }
     final = MetadataSupervisedTransform(seed=seed, **{**params, **chosen})
     final.fit(vectors, catalog.metadata, rows)
-    final.selection_ = transform.selection_
+    final.selection_ = selection
     return final
 
 
