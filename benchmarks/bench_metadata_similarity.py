@@ -88,14 +88,13 @@ def main() -> int:
     for f, held in enumerate(folds):
         t0 = time.perf_counter()
         is_held = np.array([a in held for a in artists.tolist()])
-        transform = fit_metadata_transform(
-            x,
-            catalog,
-            fit_rows=np.flatnonzero(~is_held),
-            seed=args.seed,
-            threads=args.threads,
-            method=args.method,
-        )
+        fit_options = {
+            "fit_rows": np.flatnonzero(~is_held),
+            "seed": args.seed,
+            "threads": args.threads,
+            "method": args.method,
+        }
+        transform = fit_metadata_transform(x, catalog, **fit_options)
         spaces = {
             "raw": raw_first,
             "raw, inputs concatenated": x,
@@ -103,15 +102,7 @@ def main() -> int:
             "learned": transform.transform(x),
         }
         if args.also_single_fold:
-            single = fit_metadata_transform(
-                x,
-                catalog,
-                fit_rows=np.flatnonzero(~is_held),
-                seed=args.seed,
-                threads=args.threads,
-                method=args.method,
-                cross_validate=False,
-            )
+            single = fit_metadata_transform(x, catalog, cross_validate=False, **fit_options)
             spaces["learned, one validation fold"] = single.transform(x)
         spaces = {n: spaces[n] for n in space_names}
         results = {
