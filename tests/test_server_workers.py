@@ -65,12 +65,27 @@ def _held(proc: subprocess.Popen[bytes], port: int) -> dict[int, set[int]]:
     return out
 
 
-def _wait(predicate: Any, timeout: float = 20.0) -> None:
+def _open_ends(proc: subprocess.Popen[bytes], port: int) -> dict[int, set[int]]:
+    """Worker pid -> client ports of the connections on ``port`` it has not closed yet
+    (established, or closed by the client only)."""
+    out: dict[int, set[int]] = {}
+    for child in _workers(proc):
+        out[child.pid] = {
+            c.raddr.port
+            for c in child.net_connections(kind="tcp")
+            if c.laddr.port == port
+            and c.raddr
+            and c.status in (psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT)
+        }
+    return out
+
+
+def _wait(predicate: Any, timeout: float = 20.0, step: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.1)
+        time.sleep(step)
     raise AssertionError("timed out")
 
 
@@ -120,12 +135,14 @@ def test_connections_are_spread_evenly_and_refilled_where_they_left(
             assert _get(c) == 200
         held = _held(proc, port)
         assert sorted(len(v) for v in held.values()) == [16, 16]
-        # eight clients of one worker leave; the next eight connections all go to it
+        # eight clients of one worker leave; the next eight connections, opened as soon as
+        # that worker has closed its ends, all go to it
         busy, other = sorted(held)
         leaving = {c.sock.getsockname()[1]: c for c in conns if c.sock is not None}
-        for client_port in sorted(held[busy])[:8]:
+        gone = set(sorted(held[busy])[:8])
+        for client_port in gone:
             leaving[client_port].close()
-        time.sleep(10 * balanced.REPORT_INTERVAL)
+        _wait(lambda: not gone & _open_ends(proc, port)[busy], timeout=10, step=0.001)
         fresh = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(8)]
         conns += fresh
         for c in fresh:
@@ -141,6 +158,26 @@ def test_connections_are_spread_evenly_and_refilled_where_they_left(
     finally:
         for c in conns:
             c.close()
+
+
+def test_a_new_wave_of_connections_right_after_the_last_is_spread_evenly(
+    server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """A load generator closes its 32 connections and opens 32 new ones at once: each
+    worker gets 16 of the new ones, whichever closed its old ones first."""
+    proc, port = server
+    for _wave in range(3):
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(32)]
+        try:
+            for c in conns:
+                c.connect()
+            for c in conns:
+                assert _get(c) == 200
+            assert sorted(len(v) for v in _held(proc, port).values()) == [16, 16]
+        finally:
+            for c in conns:
+                c.close()
+        _wait(lambda: not any(_open_ends(proc, port).values()), timeout=10, step=0.001)
 
 
 def test_a_worker_that_dies_is_started_again(server: tuple[subprocess.Popen[bytes], int]) -> None:

@@ -10,9 +10,12 @@ open connections; ties go round the workers in turn. The worker serves it with u
 protocol, exactly as if it had accepted it itself. A connection then stays with its worker
 for its life (keep-alive), so open connections are balanced rather than requests.
 
-Each worker reports how many of the connections it received have closed (a shared counter,
-refreshed every :data:`REPORT_INTERVAL` seconds), so the parent's count of open connections
-per worker follows clients that leave. A worker that dies is started again; the
+Each worker counts the connections it has closed in a shared counter, updated the moment
+each one closes (in its protocol's ``connection_lost``), so the parent's count of open
+connections per worker follows clients that leave, even when new clients arrive the next
+millisecond (a load generator closing one wave of connections and opening the next: with
+counts refreshed only every 50 ms, one worker could look empty and take 24 of 32 new
+connections). A worker that dies is started again; the
 connections it held are lost, as with any worker. SIGINT or SIGTERM stops the parent from
 accepting, then the workers shut down gracefully (uvicorn's shutdown) and the parent waits
 for them.
@@ -42,8 +45,6 @@ import uvicorn
 
 _log = logging.getLogger("uvicorn.error")
 
-#: Seconds between a worker's reports of its closed connections.
-REPORT_INTERVAL = 0.05
 #: Seconds the parent waits for the workers to shut down before it kills them.
 STOP_TIMEOUT = 30.0
 #: Shortest time between two starts of the same worker (a worker that keeps dying).
@@ -219,7 +220,7 @@ class _FedServer(uvicorn.Server):
         self.channel = channel
         self.index = index
         self.closed = closed
-        self.received = 0
+        self.closed_count = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -230,16 +231,30 @@ class _FedServer(uvicorn.Server):
         config = self.config
 
         def create_protocol() -> asyncio.Protocol:
-            return config.http_protocol_class(  # type: ignore[call-arg]
+            protocol = config.http_protocol_class(  # type: ignore[call-arg]
                 config=config,
                 server_state=self.server_state,
                 app_state=self.lifespan.state,
                 _loop=loop,
             )
+            lost = protocol.connection_lost
+
+            def connection_lost(exc: Exception | None) -> None:
+                try:
+                    lost(exc)
+                finally:
+                    self._closed_one()
+
+            protocol.connection_lost = connection_lost  # type: ignore[method-assign]
+            return protocol
 
         self.channel.setblocking(False)
         loop.add_reader(self.channel.fileno(), self._receive, loop, create_protocol)
-        self._spawn(self._report())
+
+    def _closed_one(self) -> None:
+        """Count one more closed connection where the parent reads it."""
+        self.closed_count += 1
+        self.closed[self.index] = self.closed_count
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -261,21 +276,23 @@ class _FedServer(uvicorn.Server):
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 conn.setblocking(False)
-                self.received += 1
                 self._spawn(self._serve_connection(loop, create_protocol, conn))
 
     async def _serve_connection(
         self, loop: asyncio.AbstractEventLoop, create_protocol: Any, conn: socket.socket
     ) -> None:
+        made: list[asyncio.Protocol] = []
+
+        def factory() -> asyncio.Protocol:
+            made.append(create_protocol())
+            return made[-1]
+
         try:
-            await loop.connect_accepted_socket(create_protocol, conn)
+            await loop.connect_accepted_socket(factory, conn)
         except OSError:  # the client left before it was served
             conn.close()
-
-    async def _report(self) -> None:
-        while not self.should_exit:
-            self.closed[self.index] = self.received - len(self.server_state.connections)
-            await asyncio.sleep(REPORT_INTERVAL)
+            if not made:  # else its transport calls connection_lost, which counts it
+                self._closed_one()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         with contextlib.suppress(ValueError, OSError):
