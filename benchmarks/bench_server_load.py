@@ -262,6 +262,15 @@ class _Connection:
         self.reader = self.writer = None
 
 
+#: Seconds between one wave of client connections closing and the next opening. The
+#: server's parent process gives each new connection to the worker holding the fewest open
+#: ones, and a worker counts a connection closed once its event loop has read the client's
+#: FIN; 32 connections closed and 32 opened within the same few milliseconds can find one
+#: worker that has not read its FINs yet, and the new wave is then split unevenly (10/22 was
+#: seen), which sets that phase's p99. Real clients do not leave and come back in lockstep.
+SETTLE_SECONDS = 0.25
+
+
 async def drive(
     base: str,
     make_request: Any,
@@ -617,6 +626,7 @@ def measure(
                     headers=headers,
                 )
             )  # fmt: skip
+            time.sleep(SETTLE_SECONDS)  # the warm-up's clients are gone before the next come
             print(f"measuring {name}: {args.requests} requests", file=sys.stderr)
             server0, client0 = tree_cpu_seconds(proc.pid), client_cpu_seconds()
             stats = asyncio.run(
@@ -632,6 +642,7 @@ def measure(
                 (client_cpu_seconds() - client0) * 1000 / stats["requests"], 3
             )
             results["endpoints"][name] = stats
+        time.sleep(SETTLE_SECONDS)
         print(f"probing /health under {args.probe_clients} recommendation clients", file=sys.stderr)
         probe: list[float] = []
         stats = asyncio.run(
