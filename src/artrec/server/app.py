@@ -142,8 +142,9 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
 #: Seconds a thread may hold the GIL before another that waits for it gets it (Python's
 #: default is 0.005). A serving process has its event loop thread, which reads requests
 #: and writes responses, beside the request threads that compute the bigger requests; with
-#: the default the loop can wait 5 ms for the GIL behind a computing thread. In paired load runs (32 clients,
-#: docs/benchmarks.md) 0.5 ms lowered p99 without raising the CPU per request.
+#: the default the loop can wait 5 ms for the GIL behind a computing thread. In paired load
+#: runs (32 clients, docs/benchmarks.md) 0.5 ms lowered p99 without raising the CPU per
+#: request.
 GIL_SWITCH_INTERVAL = 0.0005
 
 

@@ -15,10 +15,9 @@ each one closes (in its protocol's ``connection_lost``), so the parent's count o
 connections per worker follows clients that leave, even when new clients arrive the next
 millisecond (a load generator closing one wave of connections and opening the next: with
 counts refreshed only every 50 ms, one worker could look empty and take 24 of 32 new
-connections). A worker that dies is started again; the
-connections it held are lost, as with any worker. SIGINT or SIGTERM stops the parent from
-accepting, then the workers shut down gracefully (uvicorn's shutdown) and the parent waits
-for them.
+connections). A worker that dies is started again; the connections it held are lost, as
+with any worker. SIGINT or SIGTERM stops the parent from accepting, then the workers shut
+down gracefully (uvicorn's shutdown) and the parent waits for them.
 
 Passing descriptors needs :func:`socket.send_fds` (Unix); elsewhere
 :func:`artrec.server.app.serve` falls back to uvicorn's workers.
