@@ -8,6 +8,7 @@ connections, a few requests each, and the process group is always killed.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -52,32 +53,35 @@ def _workers(proc: subprocess.Popen[bytes]) -> list[Any]:
     return out
 
 
-def _held(proc: subprocess.Popen[bytes], port: int) -> dict[int, set[int]]:
-    """Worker pid -> client ports of the connections it holds on ``port``."""
+def _held(
+    proc: subprocess.Popen[bytes], port: int, *, half_closed: bool = False
+) -> dict[int, set[int]]:
+    """Worker pid -> client ports of the connections it holds on ``port``: established,
+    and with ``half_closed`` also those the client closed and the worker has not yet."""
+    states = {psutil.CONN_ESTABLISHED} | ({psutil.CONN_CLOSE_WAIT} if half_closed else set())
     out: dict[int, set[int]] = {}
     for child in _workers(proc):
         conns = child.net_connections(kind="tcp")
         out[child.pid] = {
-            c.raddr.port
-            for c in conns
-            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr
+            c.raddr.port for c in conns if c.status in states and c.laddr.port == port and c.raddr
         }
     return out
 
 
-def _open_ends(proc: subprocess.Popen[bytes], port: int) -> dict[int, set[int]]:
-    """Worker pid -> client ports of the connections on ``port`` it has not closed yet
-    (established, or closed by the client only)."""
-    out: dict[int, set[int]] = {}
-    for child in _workers(proc):
-        out[child.pid] = {
-            c.raddr.port
-            for c in child.net_connections(kind="tcp")
-            if c.laddr.port == port
-            and c.raddr
-            and c.status in (psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT)
-        }
-    return out
+@contextlib.contextmanager
+def _clients(port: int, n: int) -> Iterator[list[http.client.HTTPConnection]]:
+    """``n`` keep-alive clients connecting at once, each answered once; every connection
+    in the list (the caller may add more) is closed on exit."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(n)]
+    try:
+        for c in conns:
+            c.connect()
+        for c in conns:
+            assert _get(c) == 200
+        yield conns
+    finally:
+        for c in conns:
+            c.close()
 
 
 def _wait(predicate: Any, timeout: float = 20.0, step: float = 0.1) -> None:
@@ -127,12 +131,7 @@ def test_connections_are_spread_evenly_and_refilled_where_they_left(
     server: tuple[subprocess.Popen[bytes], int],
 ) -> None:
     proc, port = server
-    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(32)]
-    try:
-        for c in conns:  # 32 clients at once: each worker gets 16
-            c.connect()
-        for c in conns:
-            assert _get(c) == 200
+    with _clients(port, 32) as conns:  # 32 clients at once: each worker gets 16
         held = _held(proc, port)
         assert sorted(len(v) for v in held.values()) == [16, 16]
         # eight clients of one worker leave; the next eight connections, opened as soon as
@@ -142,7 +141,7 @@ def test_connections_are_spread_evenly_and_refilled_where_they_left(
         gone = set(sorted(held[busy])[:8])
         for client_port in gone:
             leaving[client_port].close()
-        _wait(lambda: not gone & _open_ends(proc, port)[busy], timeout=10, step=0.001)
+        _wait(lambda: not gone & _held(proc, port, half_closed=True)[busy], timeout=10, step=0.001)
         fresh = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(8)]
         conns += fresh
         for c in fresh:
@@ -155,9 +154,6 @@ def test_connections_are_spread_evenly_and_refilled_where_they_left(
         for c in conns:
             if c.sock is not None:
                 assert _get(c, "/items?per_page=2") == 200
-    finally:
-        for c in conns:
-            c.close()
 
 
 def test_a_new_wave_of_connections_right_after_the_last_is_spread_evenly(
@@ -167,17 +163,9 @@ def test_a_new_wave_of_connections_right_after_the_last_is_spread_evenly(
     worker gets 16 of the new ones, whichever closed its old ones first."""
     proc, port = server
     for _wave in range(3):
-        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(32)]
-        try:
-            for c in conns:
-                c.connect()
-            for c in conns:
-                assert _get(c) == 200
+        with _clients(port, 32):
             assert sorted(len(v) for v in _held(proc, port).values()) == [16, 16]
-        finally:
-            for c in conns:
-                c.close()
-        _wait(lambda: not any(_open_ends(proc, port).values()), timeout=10, step=0.001)
+        _wait(lambda: not any(_held(proc, port, half_closed=True).values()), timeout=10, step=0.001)
 
 
 def test_a_worker_that_dies_is_started_again(server: tuple[subprocess.Popen[bytes], int]) -> None:

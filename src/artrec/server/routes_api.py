@@ -106,18 +106,24 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 INLINE_PAIRS = 200_000
 
 
-async def computed(state: ServerState, pairs: int, compute: Callable[[], BaseModel]) -> Response:
-    """``compute()``'s answer as JSON, computed on the event loop when its work is at most
-    :data:`INLINE_PAIRS` pairs and the store is SQLite, else in the request thread pool
-    (at most ``--request-threads`` at once)."""
-    if pairs <= INLINE_PAIRS and state.store.backend == "sqlite":
+def scored_inline(state: ServerState, profile_items: int, diversify: float | None = None) -> bool:
+    """Whether a scoring request is computed on the event loop: the store is SQLite, there
+    is no MMR re-ranking, and the catalogue times ``profile_items`` (at least 1) is at most
+    :data:`INLINE_PAIRS`."""
+    return (
+        state.store.backend == "sqlite"
+        and diversify is None
+        and len(state.engine.catalog) * max(1, profile_items) <= INLINE_PAIRS
+    )
+
+
+async def computed(inline: bool, compute: Callable[[], BaseModel]) -> Response:
+    """``compute()``'s answer as JSON, computed here on the event loop when ``inline``
+    (:func:`scored_inline`), else in the request thread pool (at most
+    ``--request-threads`` at once)."""
+    if inline:
         return json_response(compute())
     return json_response(await run_in_threadpool(compute))
-
-
-def scoring_pairs(state: ServerState, profile_items: int) -> int:
-    """The work of scoring a profile of ``profile_items`` against the catalogue, in pairs."""
-    return len(state.engine.catalog) * max(1, profile_items)
 
 
 # -- health -------------------------------------------------------------------------------------
@@ -288,12 +294,12 @@ async def similar_items(
 ) -> Response:
     """The ``k`` artworks most similar to one artwork (the artwork itself left out).
 
-    Computed on the event loop for a catalogue of up to :data:`INLINE_PAIRS` works, else in
-    the thread pool, so a long search never blocks the loop (``/health`` stays fast).
+    Computed on the event loop for a catalogue of up to :data:`INLINE_PAIRS` works (see
+    :func:`scored_inline`), else in the thread pool, so a long search never blocks the loop
+    (``/health`` stays fast).
     """
     return await computed(
-        state,
-        scoring_pairs(state, 1),
+        scored_inline(state, 1),
         lambda: service.similar(state, item_id, k=k, metric=metric, embedding=embedding),
     )
 
@@ -329,16 +335,15 @@ async def user_recommendations(
     """Recommendations from the user's recorded likes and purchases (empty for a new user).
 
     Served to that user only (their visitor cookie or a token for them) and the admin.
-    Computed on the event loop or in the thread pool as :func:`computed` decides; the
+    Computed on the event loop or in the thread pool as :func:`scored_inline` decides; the
     profile is read there too (with PostgreSQL, always in the pool).
     """
-
     kinds = state.settings.recommend_kinds
 
-    def answer(profile: list[str] | None = None) -> schemas.Recommendations:
+    def answer(profile: list[str]) -> schemas.Recommendations:
         return service.recommend(
             state,
-            state.store.user_item_ids(user_id, kinds) if profile is None else profile,
+            profile,
             k=k,
             aggregation=aggregation,
             metric=metric,
@@ -347,10 +352,10 @@ async def user_recommendations(
             user_id=user_id,
         )
 
-    if state.store.backend != "sqlite" or diversify is not None:
-        return await computed(state, INLINE_PAIRS + 1, answer)
+    if not scored_inline(state, 1, diversify):  # PostgreSQL, MMR or a large catalogue
+        return await computed(False, lambda: answer(state.store.user_item_ids(user_id, kinds)))
     profile = state.store.user_item_ids(user_id, kinds)  # SQLite: cached, or one local read
-    return await computed(state, scoring_pairs(state, len(profile)), lambda: answer(profile))
+    return await computed(scored_inline(state, len(profile)), lambda: answer(profile))
 
 
 @router.post(
@@ -380,10 +385,8 @@ async def anonymous_recommendations(state: State, body: schemas.RecommendRequest
         if not state.engine.catalog.has(item_id):
             raise UnknownIdError(f"unknown item id {short_repr(item_id)} in liked_item_ids")
     profile_items = len(body.liked_item_ids) + len(body.exclude_item_ids)
-    pairs = INLINE_PAIRS + 1 if body.diversify is not None else scoring_pairs(state, profile_items)
     return await computed(
-        state,
-        pairs,
+        scored_inline(state, profile_items, body.diversify),
         lambda: service.recommend(
             state,
             body.liked_item_ids,
