@@ -14,10 +14,11 @@ the rows can be read side by side. What runs, in one process, all through the li
    refitted on every event before each window; each purchase ranks the works in stock at
    its moment, from the buyer's earlier purchases;
 4. VisRank (cosine, ``sum`` and ``max``), most popular, favourite artist, CuratorNet and
-   VBPR (the embedding alone, and with one-hot metadata: artist, medium, century, museum),
-   the learned ones as the ``curatornet`` / ``vbpr`` configuration kinds at their defaults:
-   early stopping on validation cases carved from the events before each window only,
-   then a refit on all of them;
+   VBPR, the learned ones as the ``curatornet`` / ``vbpr`` configuration kinds: at their
+   defaults (early stopping on validation cases carved from the events before each window
+   only, the item inputs chosen on the same cases: the embedding alone, or with one-hot
+   artist, medium, century and museum; then a refit on all of them), and with each of the
+   two inputs fixed;
 5. nDCG@k (and AUC, HR@k) with 95% CIs, and paired tests (t-test and Wilcoxon,
    Holm-adjusted) of every model against VisRank-sum and against VisRank-max.
 
@@ -51,8 +52,10 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("popular", "popular", {}),
     ("artist", "artist", {}),
     ("curatornet", "curatornet", {}),
+    ("curatornet, vectors only", "curatornet", {"metadata": ""}),
     ("curatornet+metadata", "curatornet", {"metadata": _META}),
     ("vbpr", "vbpr", {}),
+    ("vbpr, vectors only", "vbpr", {"metadata": ""}),
     ("vbpr+metadata", "vbpr", {"metadata": _META}),
 ]
 
@@ -117,6 +120,7 @@ def main() -> int:
                 "best_epoch": val["best_epoch"],
                 f"validation_ndcg@{val['k']}": val["best_ndcg"],
                 "n_validation_cases": val["n_cases"],
+                "metadata": val.get("metadata", list(getattr(model, "metadata", ()))),
             }
         s = result.summary[f"ndcg@{k}"]
         print(

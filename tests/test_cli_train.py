@@ -58,6 +58,14 @@ def test_train_saves_a_model_that_reloads_and_ranks(
     assert model.seed == 3
     refit = [r for r in rows if r["phase"] == "refit"]
     assert model.epochs == len(refit)  # refitted for the best number of validation epochs
+    # --metadata auto (the default): a validation phase per choice of inputs, the better
+    # one refitted and saved
+    validation = [r for r in rows if r["phase"] == "validation"]
+    assert {r["inputs"] for r in validation} == {"vectors", "vectors+artist"}
+    best = max(validation, key=lambda r: r["validation ndcg@20"])
+    assert {r["inputs"] for r in refit} <= {best["inputs"]}
+    assert "+".join(("vectors", *model.metadata)) == best["inputs"]
+    assert info.extra["training"]["metadata"] == list(model.metadata)
     events = ws.interactions(("purchase", "like"))
     assert info.fingerprint == data_fingerprint(ws.catalog().item_ids, events)
     assert info.extra["embedding"] == "vis"
@@ -72,10 +80,17 @@ def test_same_seed_same_saved_model(workspace: Path, capsys: pytest.CaptureFixtu
     for name in ("a", "b"):
         code, _, err = run_cli([*base, "--name", name, "--no-progress"], capsys)
         assert code == 0, err
+    code, out, err = run_cli(
+        [*base, "--name", "c", "--metadata", "none", "--no-progress", "--format", "json"], capsys
+    )
+    assert code == 0, err
+    assert {r["inputs"] for r in json.loads(out)} == {"vectors"}
     ws = Workspace.open(workspace)
     a, _ = load_model(ws.models_dir, "a")
     b, _ = load_model(ws.models_dir, "b")
-    assert isinstance(a, VBPRRecommender)
+    c, info = load_model(ws.models_dir, "c")
+    assert isinstance(a, VBPRRecommender) and isinstance(c, VBPRRecommender)
+    assert c.metadata == () and info.extra["refresh"].endswith("--metadata none")
     profiles = [np.array([0, 2]), np.array([1])]
     np.testing.assert_array_equal(a.score(profiles), b.score(profiles))
 

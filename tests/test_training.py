@@ -308,7 +308,14 @@ def test_configured_kinds_early_stop_on_the_training_log_when_fitted() -> None:
     assert model.epochs == val["best_epoch"] <= 5
     best = max(h["ndcg@20"] for h in val["history"])
     assert val["best_ndcg"] == best
-    direct = CuratorNetRecommender(epochs=model.epochs, seed=2, lr=1e-4).fit(data)
+    # metadata "auto" (the default): the inputs of the better of the two runs
+    choices = val["metadata_choices"]
+    assert [c["metadata"] for c in choices] == [[], ["artist"]]
+    assert val["best_ndcg"] == max(c["best_ndcg"] for c in choices)
+    assert list(model.metadata) == val["metadata"]
+    direct = CuratorNetRecommender(
+        epochs=model.epochs, seed=2, lr=1e-4, metadata=model.metadata
+    ).fit(data)
     np.testing.assert_array_equal(model.score(PROFILES), direct.score(PROFILES))
     # patience 0: exactly the epoch budget, no validation
     plain = Config("vbpr", epochs=2, patience=0).build().fit(data)
@@ -316,6 +323,111 @@ def test_configured_kinds_early_stop_on_the_training_log_when_fitted() -> None:
     assert plain.epochs_done_ == 2
     with pytest.raises(DataError, match="metadata"):
         Config("curatornet", metadata="colour").build().fit(data)
+
+
+def _catalogue_with(catalog: Catalog, **columns: np.ndarray) -> Catalog:
+    return Catalog(catalog.item_ids, metadata=columns)
+
+
+def test_auto_metadata_chooses_the_better_inputs_on_the_validation_split() -> None:
+    """``metadata="auto"``: one early-stopped run per choice (the vectors alone; with every
+    metadata column the catalogue can encode), each the same as early stopping with those
+    inputs fixed; the model takes the better one's inputs and epochs, the vectors alone on
+    ties. A catalogue without usable metadata has one choice."""
+    from artrec.evaluation.configs import Config
+    from artrec.evaluation.training import metadata_choices
+    from artrec.recommend.base import train_data_from
+
+    catalog, events, vectors = clustered_log()
+    data = train_data_from(catalog, events, vectors=vectors)
+    assert metadata_choices(data) == [(), ("artist",)]
+    chosen = Config("vbpr", epochs=3, seed=1, patience=2).build().fit(data)
+    runs = {
+        m: Config("vbpr", epochs=3, seed=1, patience=2, metadata=m).build().fit(data)
+        for m in ("", "artist")
+    }
+    assert isinstance(chosen, VBPRRecommender)
+    for entry, m in zip(chosen.validation_["metadata_choices"], ("", "artist"), strict=True):
+        fixed = runs[m].validation_
+        assert (entry["best_epoch"], entry["best_ndcg"]) == (
+            fixed["best_epoch"],
+            fixed["best_ndcg"],
+        )
+    better = max(("", "artist"), key=lambda m: runs[m].validation_["best_ndcg"])
+    assert chosen.metadata == runs[better].metadata and chosen.epochs == runs[better].epochs
+    np.testing.assert_array_equal(chosen.score(PROFILES), runs[better].score(PROFILES))
+
+    # a column with no value shared by two works cannot be encoded: no choice to make
+    unique = _catalogue_with(catalog, artist=np.array([f"a{r}" for r in range(N_ITEMS)]))
+    data = train_data_from(unique, events, vectors=vectors)
+    assert metadata_choices(data) == [()]
+    model = Config("curatornet", epochs=2, seed=2, patience=1).build().fit(data)
+    assert model.metadata == () and model.validation_["metadata_choices"][0]["metadata"] == []
+    # columns in the catalogue's order of METADATA_COLUMNS, unknown values ignored
+    two = _catalogue_with(
+        catalog,
+        museum=np.array(["m"] * N_ITEMS, dtype=object),
+        artist=np.array(["unknown"] * N_ITEMS, dtype=object),
+        century=np.array([None, "19th", "19th"] * (N_ITEMS // 3), dtype=object),
+    )
+    assert metadata_choices(train_data_from(two, events, vectors=vectors)) == [
+        (),
+        ("century", "museum"),
+    ]
+
+
+def test_train_recommender_chooses_inputs_and_resumes_each_choice(tmp_path: Path) -> None:
+    """``metadata_choices``: every choice's validation phase is logged with its inputs, only
+    the best one is refitted, and an interrupted run resumes to the same model."""
+    catalog, events, vectors = clustered_log()
+    logs: list[EpochLog] = []
+    choices = [(), ("artist",)]
+    result = train_recommender(
+        small_models()["vbpr"], catalog, events, vectors=vectors, k=10, patience=2,
+        progress=logs.append, metadata_choices=choices,
+    )  # fmt: skip
+    assert result.history == logs
+    by_choice = {
+        c: [h for h in logs if h.phase == "validation" and h.metadata == c] for c in choices
+    }
+    best = {c: max(h.ndcg for h in hs) for c, hs in by_choice.items()}
+    winner = max(choices, key=lambda c: best[c])
+    assert result.model.metadata == winner and result.best_ndcg == best[winner]
+    refit = [h for h in logs if h.phase == "refit"]
+    assert {h.metadata for h in refit} <= {winner} and len(refit) == result.best_epoch
+    assert [c["metadata"] for c in result.summary()["metadata_choices"]] == [[], ["artist"]]
+    # each choice alone gives the same validation history as its run here
+    alone = train_recommender(
+        small_models()["vbpr"].clone(metadata=winner), catalog, events, vectors=vectors, k=10,
+        patience=2,
+    )  # fmt: skip
+    assert [h.ndcg for h in alone.history if h.phase == "validation"] == [
+        h.ndcg for h in by_choice[winner]
+    ]
+    np.testing.assert_array_equal(alone.model.score(PROFILES), result.model.score(PROFILES))
+
+    # interrupted in the second choice's validation phase, then resumed
+    class Stop(Exception):
+        pass
+
+    def stop_in_second(log: EpochLog) -> None:
+        if log.metadata == ("artist",) and log.epoch == 1:
+            raise Stop
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Stop):
+        train_recommender(
+            small_models()["vbpr"], catalog, events, vectors=vectors, k=10, patience=2,
+            progress=stop_in_second, checkpoint_dir=ckpt, metadata_choices=choices,
+        )  # fmt: skip
+    assert (ckpt / "inputs-0" / "checkpoint.json").is_file()
+    assert (ckpt / "inputs-1" / "checkpoint.json").is_file()
+    resumed = train_recommender(
+        small_models()["vbpr"], catalog, events, vectors=vectors, k=10, patience=2,
+        checkpoint_dir=ckpt, resume=True, metadata_choices=choices,
+    )  # fmt: skip
+    assert resumed.model.metadata == winner and resumed.best_ndcg == result.best_ndcg
+    np.testing.assert_array_equal(resumed.model.score(PROFILES), result.model.score(PROFILES))
 
 
 def test_learned_models_are_savable_hybrid_sources(tmp_path: Path) -> None:

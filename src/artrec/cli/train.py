@@ -52,8 +52,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument(
-        "--metadata", default="", metavar="COLUMNS",
-        help="comma-separated metadata appended to the vectors: artist, medium, century, museum",
+        "--metadata", default="auto", metavar="COLUMNS",
+        help="comma-separated metadata appended to the vectors: artist, medium, century, "
+        "museum; 'auto' (the default): with every column the catalogue has or without, "
+        "whichever scores better on the validation split; 'none': the vectors alone",
     )  # fmt: skip
     parser.add_argument(
         "--patience", type=positive_int, default=3, help="early-stopping patience (default 3)"
@@ -71,32 +73,44 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``artrec train``."""
     from artrec.data.simulate import interactions_simulated
     from artrec.data.workspace import Workspace
-    from artrec.evaluation.training import EpochLog, make_learned, train_in_workspace
+    from artrec.evaluation.training import (
+        AUTO_METADATA,
+        EpochLog,
+        make_learned,
+        train_in_workspace,
+    )
 
     ws = Workspace.open(args.workspace)
     params: dict[str, Any] = {"seed": args.seed}
     if args.epochs is not None:
         params["epochs"] = args.epochs
-    metadata = tuple(c.strip() for c in args.metadata.split(",") if c.strip())
-    if metadata:
-        params["metadata"] = metadata
+    metadata = args.metadata.strip()
+    if metadata == AUTO_METADATA:
+        params["metadata"] = AUTO_METADATA
+    elif metadata != "none":
+        params["metadata"] = tuple(c.strip() for c in metadata.split(",") if c.strip())
 
     budget = args.epochs if args.epochs is not None else make_learned(args.model).epochs
-    bars: dict[str, Any] = {}
-    best = [(-math.inf, 0)]  # (validation nDCG, epoch): the refit runs to the best epoch
+    bars: dict[tuple[str, tuple[str, ...]], Any] = {}
+    # (validation nDCG, epoch) of the best run so far: the refit runs to its best epoch
+    best = [(-math.inf, 0)]
 
     def progress(log: EpochLog) -> None:
         from tqdm import tqdm
 
         if log.phase == "validation" and log.ndcg > best[0][0]:
             best[0] = (log.ndcg, log.epoch)
-        bar = bars.get(log.phase)
+        bar = bars.get((log.phase, log.metadata))
         if bar is None:
             for old in bars.values():
                 old.close()
             total = budget if log.phase == "validation" else best[0][1]
-            bar = bars[log.phase] = tqdm(
-                desc=log.phase, total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True
+            bar = bars[(log.phase, log.metadata)] = tqdm(
+                desc=f"{log.phase} ({_inputs(log.metadata)})",
+                total=total,
+                unit="epoch",
+                file=sys.stderr,
+                dynamic_ncols=True,
             )
         bar.update(log.epoch - bar.n)
         info = {} if math.isnan(log.loss) else {"loss": f"{log.loss:.4f}"}
@@ -124,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         {
             "phase": h.phase,
+            "inputs": _inputs(h.metadata),
             "epoch": h.epoch,
             "loss": None if math.isnan(h.loss) else round(h.loss, 5),
             f"validation ndcg@{args.k}": None if math.isnan(h.ndcg) else round(h.ndcg, 4),
@@ -134,9 +149,15 @@ def run(args: argparse.Namespace) -> int:
     title = (
         f"{args.model} saved as {folder.name!r}: best validation ndcg@{args.k} "
         f"{result.best_ndcg:.4f} after {result.best_epoch} epochs on "
-        f"{result.n_validation_cases} validation users"
+        f"{result.n_validation_cases} validation users, inputs "
+        f"{_inputs(tuple(result.model.metadata))}"
         f"{' (stopped early)' if result.stopped_early else ''}, {result.seconds:.0f} s"
     )
     note = simulated_note(interactions_simulated(ws))
     emit(rows, args.format, title=title if note is None else f"{title}\n{note}")
     return 0
+
+
+def _inputs(metadata: tuple[str, ...]) -> str:
+    """The item inputs of a training run, as the table and the progress bars name them."""
+    return "+".join(("vectors", *metadata))

@@ -183,15 +183,19 @@ def _metadata(
 
 def _learned(kind: str, patience: int, k_validation: int, **params: Any) -> Recommender:
     """A learned model (CuratorNet, VBPR) that early-stops on a validation split of the
-    training log when fitted (``patience`` 0: exactly ``epochs`` epochs)."""
-    from artrec.evaluation.training import early_stopping, make_learned
+    training log when fitted (``patience`` 0: exactly ``epochs`` epochs). ``metadata``
+    ``"auto"`` chooses its item inputs on that split (with ``patience`` 0, which has no
+    split, the vectors alone)."""
+    from artrec.evaluation.training import AUTO_METADATA, early_stopping, make_learned
 
     params.pop("embedding", None)
-    metadata = params.pop("metadata") or ""
-    params["metadata"] = tuple(c.strip() for c in metadata.split(",") if c.strip())
+    metadata = (params.pop("metadata") or "").strip()
+    choose = metadata == AUTO_METADATA
+    columns = "" if choose else metadata
+    params["metadata"] = tuple(c.strip() for c in columns.split(",") if c.strip())
     model = make_learned(kind, **params)
     if patience:
-        model.fit_strategy = early_stopping(k_validation, patience)
+        model.fit_strategy = early_stopping(k_validation, patience, choose_metadata=choose)
     return model
 
 
@@ -223,8 +227,10 @@ _LEARNED = (
     Param(
         "metadata",
         str,
-        "",
-        help="comma-separated metadata appended to the vectors (artist, medium, century, museum)",
+        "auto",
+        help="comma-separated metadata appended to the vectors (artist, medium, century, "
+        "museum); 'auto': with every column the catalogue has or without, whichever the "
+        "validation split prefers; '': none",
     ),
     Param("hard_negatives", str, None, optional=True, help="'artist' or 'cluster' hard negatives"),
     Param("patience", int, 3, help="early stopping patience on validation nDCG (0: none)"),

@@ -47,10 +47,16 @@ import numpy as np
 from artrec.data.catalog import Catalog, Interactions
 from artrec.errors import DataError
 from artrec.evaluation.evaluator import evaluate
+from artrec.evaluation.protocols import Split
 from artrec.evaluation.validation import DEFAULT_VALIDATION_FRACTION, validation_split
 from artrec.fileio import atomic_write, read_json, write_json
 from artrec.recommend.base import TrainData, train_data_from
-from artrec.recommend.neural import EpochReport, NeuralRecommender, TrainingState
+from artrec.recommend.neural import (
+    EpochReport,
+    NeuralRecommender,
+    TrainingState,
+    usable_metadata,
+)
 from artrec.recommend.serving import training_events
 from artrec.recommend.store import (
     DataFingerprint,
@@ -90,6 +96,9 @@ class EpochLog:
         also choose not to train at all.
     seconds
         Wall time of the epoch, validation included.
+    metadata
+        The model's metadata inputs (``()``: the vectors alone), which tell apart the
+        validation phases of :func:`train_recommender`'s ``metadata_choices``.
     """
 
     phase: str
@@ -97,6 +106,7 @@ class EpochLog:
     loss: float
     ndcg: float
     seconds: float
+    metadata: tuple[str, ...] = ()
 
 
 #: Receives every :class:`EpochLog` as it happens (a progress bar, a log line).
@@ -150,6 +160,7 @@ class TrainingResult:
             "seconds": round(self.seconds, 3),
             "resumed_from": list(self.resumed_from) if self.resumed_from else None,
             "history": [_log_json(h) for h in self.history],
+            **self.extra,
         }
 
 
@@ -158,7 +169,12 @@ def _finite(x: float) -> float | None:
 
 
 def _log_json(log: EpochLog) -> dict[str, Any]:
-    return {**asdict(log), "loss": _finite(log.loss), "ndcg": _finite(log.ndcg)}
+    return {
+        **asdict(log),
+        "loss": _finite(log.loss),
+        "ndcg": _finite(log.ndcg),
+        "metadata": list(log.metadata),
+    }
 
 
 def train_recommender(
@@ -175,6 +191,7 @@ def train_recommender(
     progress: ProgressCallback | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    metadata_choices: Sequence[Sequence[str]] | None = None,
 ) -> TrainingResult:
     """Train ``model`` with early stopping on a validation split of ``events``.
 
@@ -204,6 +221,12 @@ def train_recommender(
         Where to write checkpoints after every epoch (``None``: no checkpoints).
     resume
         Continue from the checkpoint in ``checkpoint_dir`` when there is one.
+    metadata_choices
+        Item inputs to choose between (see :func:`metadata_choices`): one ``metadata`` value
+        of the model per choice, ``()`` for the vectors alone. Every choice goes through the
+        validation phase on the same split (with its checkpoint in
+        ``checkpoint_dir/inputs-<i>``); only the one with the best validation nDCG@k (the
+        first on ties) goes on to the final model. ``None``: the model's own ``metadata``.
 
     Returns
     -------
@@ -216,29 +239,104 @@ def train_recommender(
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or vectors.shape[0] != catalog.n_items:
         raise DataError(f"vectors have shape {vectors.shape}; expected ({catalog.n_items}, dim)")
+    if metadata_choices is not None and not len(metadata_choices):
+        raise DataError("metadata_choices needs at least one choice")
     t_start = time.perf_counter()
     split = validation_split(events, catalog, fraction=validation_fraction)
     fingerprint = data_fingerprint(catalog.item_ids, events)
-    ckpt = _Checkpoint(checkpoint_dir, model, fingerprint, k, refit) if checkpoint_dir else None
-    loaded = ckpt.load() if (ckpt is not None and resume) else None
-    state = loaded or _State("validation", 0, [], -1, -math.inf, None, False, False)
-    resumed_from = None if loaded is None else (loaded.phase, loaded.epoch)
+    val_data = train_data_from(catalog, split.train, vectors=vectors, available=available)
 
-    # 1. validation phase: fit on the validation split's training part, watch nDCG@k
-    val_model = model.clone()
+    # 1. validation phase, once per choice of inputs: fit on the split's training part
+    runs: list[_Run] = []
+    choices = [None] if metadata_choices is None else [tuple(c) for c in metadata_choices]
+    for i, choice in enumerate(choices):
+        candidate = model if choice is None else model.clone(metadata=choice)
+        folder = checkpoint_dir
+        if folder is not None and choice is not None:
+            folder = Path(folder) / f"inputs-{i}"
+        run = _Run.start(candidate, folder, fingerprint, k, refit, resume)
+        _validation_phase(run, catalog, split, val_data, k, patience, refit, progress)
+        runs.append(run)
+    best = max(runs, key=lambda r: r.state.best_ndcg)  # the first of equals
+
+    # 2. the final model: refit on every training event, or the best validation weights
+    final = _final_phase(best, catalog, events, vectors, available, split, refit, progress)
+    history = [h for r in runs for h in r.state.history if h.phase == "validation"]
+    history += [h for h in best.state.history if h.phase == "refit"]
+    extra: dict[str, Any] = {}
+    if metadata_choices is not None:
+        extra["metadata"] = list(best.model.metadata)
+        extra["metadata_choices"] = [
+            {
+                "metadata": list(r.model.metadata),
+                "best_epoch": r.state.best_epoch,
+                f"best_validation_ndcg@{k}": _finite(r.state.best_ndcg),
+            }
+            for r in runs
+        ]
+    return TrainingResult(
+        model=final,
+        history=history,
+        best_epoch=best.state.best_epoch,
+        best_ndcg=best.state.best_ndcg,
+        k=k,
+        stopped_early=best.state.stopped_early,
+        n_validation_cases=split.n_cases,
+        seconds=time.perf_counter() - t_start,
+        resumed_from=best.resumed_from,
+        extra=extra,
+    )
+
+
+@dataclass
+class _Run:
+    """One model through the trainer: its validation-phase copy, state and checkpoint."""
+
+    model: NeuralRecommender
+    val_model: NeuralRecommender
+    state: _State
+    ckpt: _Checkpoint | None
+    resumed_from: tuple[str, int] | None
+
+    @classmethod
+    def start(
+        cls,
+        model: NeuralRecommender,
+        checkpoint_dir: str | Path | None,
+        fingerprint: DataFingerprint,
+        k: int,
+        refit: bool,
+        resume: bool,
+    ) -> _Run:
+        ckpt = _Checkpoint(checkpoint_dir, model, fingerprint, k, refit) if checkpoint_dir else None
+        loaded = ckpt.load() if (ckpt is not None and resume) else None
+        state = loaded or _State("validation", 0, [], -1, -math.inf, None, False, False)
+        resumed = None if loaded is None else (loaded.phase, loaded.epoch)
+        return cls(model, model.clone(), state, ckpt, resumed)
+
+
+def _validation_phase(
+    run: _Run,
+    catalog: Catalog,
+    split: Split,
+    val_data: TrainData,
+    k: int,
+    patience: int,
+    refit: bool,
+    progress: ProgressCallback | None,
+) -> None:
+    """Fit ``run``'s validation copy on the split's training part, scoring nDCG@k on its
+    cases before the first epoch and after each, until ``patience`` runs out."""
+    state, ckpt = run.state, run.ckpt
+    metadata = tuple(run.model.metadata)
     if state.phase == "validation" and not state.finished:
 
         def on_val_epoch(m: NeuralRecommender, report: EpochReport) -> bool:
             t0 = time.perf_counter()
             result = evaluate(m, catalog, split, k=k, fit=False, chunk_size=512)
             ndcg = result.summary[f"ndcg@{k}"].mean
-            log = EpochLog(
-                "validation",
-                report.epoch,
-                report.loss,
-                ndcg,
-                report.seconds + time.perf_counter() - t0,
-            )
+            seconds = report.seconds + time.perf_counter() - t0
+            log = EpochLog("validation", report.epoch, report.loss, ndcg, seconds, metadata)
             state.history.append(log)
             state.epoch = report.epoch
             if ndcg > state.best_ndcg:
@@ -254,62 +352,60 @@ def train_recommender(
                 progress(log)
             return go_on
 
-        val_model.fit(
-            train_data_from(catalog, split.train, vectors=vectors, available=available),
-            callback=on_val_epoch,
-            resume=state.training,
-            report_start=True,
-        )
+        run.val_model.fit(val_data, callback=on_val_epoch, resume=state.training, report_start=True)
         state.finished = True
         state.training = None
     if not math.isfinite(state.best_ndcg):
         raise DataError("training produced no epoch with a finite validation nDCG")
 
-    # 2. the final model: refit on every training event, or the best validation weights
-    if refit:
-        final = model.clone(epochs=state.best_epoch)
-        if state.phase == "validation":
-            state.phase, state.epoch, state.training = "refit", 0, None
-            if ckpt is not None:
-                ckpt.save(state, None)
 
-        def on_refit_epoch(m: NeuralRecommender, report: EpochReport) -> bool:
-            log = EpochLog("refit", report.epoch, report.loss, math.nan, report.seconds)
-            state.history.append(log)
-            state.epoch = report.epoch
-            if ckpt is not None:
-                ckpt.save(state, m.training_state())
-            if progress is not None:
-                progress(log)
-            return True
-
-        final.fit(
-            train_data_from(catalog, events, vectors=vectors, available=available),
-            callback=on_refit_epoch,
-            resume=state.training,
-        )
-    else:
+def _final_phase(
+    run: _Run,
+    catalog: Catalog,
+    events: Interactions,
+    vectors: np.ndarray,
+    available: np.ndarray | None,
+    split: Split,
+    refit: bool,
+    progress: ProgressCallback | None,
+) -> NeuralRecommender:
+    """The final model of ``run``: refitted on every training event for the best number of
+    epochs, or (``refit=False``) the validation copy with its best weights."""
+    state, ckpt = run.state, run.ckpt
+    metadata = tuple(run.model.metadata)
+    if not refit:
         if state.best_arrays is None:
             raise DataError("the checkpoint holds no best weights to resume from")
-        final = val_model
+        final = run.val_model
         if not hasattr(final, "net_"):  # resumed after the validation phase had ended
             final.fit(
                 train_data_from(catalog, split.train, vectors=vectors, available=available),
                 resume=TrainingState(final.epochs, {}, state.best_arrays),
             )
         final.load_weights(state.best_arrays, state.best_epoch)
+        return final
+    final = run.model.clone(epochs=state.best_epoch)
+    if state.phase == "validation":
+        state.phase, state.epoch, state.training = "refit", 0, None
+        if ckpt is not None:
+            ckpt.save(state, None)
 
-    return TrainingResult(
-        model=final,
-        history=list(state.history),
-        best_epoch=state.best_epoch,
-        best_ndcg=state.best_ndcg,
-        k=k,
-        stopped_early=state.stopped_early,
-        n_validation_cases=split.n_cases,
-        seconds=time.perf_counter() - t_start,
-        resumed_from=resumed_from,
+    def on_refit_epoch(m: NeuralRecommender, report: EpochReport) -> bool:
+        log = EpochLog("refit", report.epoch, report.loss, math.nan, report.seconds, metadata)
+        state.history.append(log)
+        state.epoch = report.epoch
+        if ckpt is not None:
+            ckpt.save(state, m.training_state())
+        if progress is not None:
+            progress(log)
+        return True
+
+    final.fit(
+        train_data_from(catalog, events, vectors=vectors, available=available),
+        callback=on_refit_epoch,
+        resume=state.training,
     )
+    return final
 
 
 # -- checkpoints -------------------------------------------------------------------------------
@@ -396,6 +492,7 @@ class _Checkpoint:
                     math.nan if h["loss"] is None else float(h["loss"]),
                     math.nan if h["ndcg"] is None else float(h["ndcg"]),
                     float(h["seconds"]),
+                    tuple(str(c) for c in h.get("metadata", ())),
                 )
                 for h in info["history"]
             ]
@@ -449,8 +546,29 @@ def make_learned(kind: str, **params: Any) -> NeuralRecommender:
     return model
 
 
+#: The ``metadata`` value of a learned model's configuration (and of ``artrec train
+#: --metadata``) that chooses its item inputs on the validation split: see
+#: :func:`metadata_choices`.
+AUTO_METADATA = "auto"
+
+
+def metadata_choices(data: TrainData) -> list[tuple[str, ...]]:
+    """The item inputs :data:`AUTO_METADATA` chooses between: the vectors alone, and the
+    vectors with every metadata column the catalogue can one-hot encode
+    (:func:`~artrec.recommend.neural.usable_metadata`) when it has any.
+
+    Which helps is a property of the collection (buyers loyal to artists, or to a look), so
+    the trainer measures it on the validation split instead of assuming it.
+    """
+    usable = usable_metadata(data)
+    return [(), usable] if usable else [()]
+
+
 def early_stopping(
-    k: int = 20, patience: int = 3, fraction: float | None = None
+    k: int = 20,
+    patience: int = 3,
+    fraction: float | None = None,
+    choose_metadata: bool = False,
 ) -> Callable[[NeuralRecommender, TrainData], NeuralRecommender]:
     """A :attr:`~artrec.recommend.neural.NeuralRecommender.fit_strategy`: early stopping
     on a validation split of the training log, then a refit on all of it.
@@ -462,6 +580,10 @@ def early_stopping(
     fitted on every training event for the best number of epochs (its ``epochs`` becomes
     that number) and keeps the history in ``validation_``. A log too small to carve
     validation cases from is fitted for ``epochs`` as it is.
+
+    With ``choose_metadata``, a copy is early-stopped for each of :func:`metadata_choices`
+    on the same validation cases, and the model takes the inputs (its ``metadata``) of the
+    best one, the vectors alone on ties and when no validation cases can be carved.
     """
     from artrec.evaluation.tuning import DEFAULT_FRACTION, score_validation, validation_cases
 
@@ -475,18 +597,32 @@ def early_stopping(
         except DataError:
             val = None
         try:
+            choices = metadata_choices(data) if choose_metadata else [model.metadata]
             if val is None or val.n_cases == 0:
+                model.metadata = choices[0]
                 return model.fit(data)
             cases = val
-            history: list[tuple[int, float]] = []
 
-            def on_epoch(m: NeuralRecommender, report: EpochReport) -> bool:
-                history.append((report.epoch, score_validation(m, cases, k)[0]))
-                best = max(history, key=lambda h: h[1])[0]
-                return report.epoch - best < patience
+            def stopped(choice: tuple[str, ...]) -> list[tuple[int, float]]:
+                history: list[tuple[int, float]] = []
 
-            model.clone().fit(val.fit_data, callback=on_epoch, report_start=True)
-            best_epoch, best_ndcg = max(history, key=lambda h: h[1])
+                def on_epoch(m: NeuralRecommender, report: EpochReport) -> bool:
+                    history.append((report.epoch, score_validation(m, cases, k)[0]))
+                    best = max(history, key=lambda h: h[1])[0]
+                    return report.epoch - best < patience
+
+                model.clone(metadata=choice).fit(
+                    cases.fit_data, callback=on_epoch, report_start=True
+                )
+                return history
+
+            runs = []
+            for choice in choices:
+                history = stopped(choice)
+                best_epoch, best_ndcg = max(history, key=lambda h: h[1])
+                runs.append((choice, best_epoch, best_ndcg, history))
+            choice, best_epoch, best_ndcg, history = max(runs, key=lambda r: r[2])
+            model.metadata = choice
             model.epochs = best_epoch
             model.fit(data)
             model.validation_ = {
@@ -496,6 +632,11 @@ def early_stopping(
                 "n_cases": val.n_cases,
                 "history": [{"epoch": e, f"ndcg@{k}": v} for e, v in history],
             }
+            if choose_metadata:
+                model.validation_["metadata"] = list(choice)
+                model.validation_["metadata_choices"] = [
+                    {"metadata": list(c), "best_epoch": e, "best_ndcg": v} for c, e, v, _ in runs
+                ]
             return model
         finally:
             model.fit_strategy = fit
@@ -534,7 +675,9 @@ def train_in_workspace(
     kinds
         Event kinds trained on.
     params
-        Model parameters (``epochs``, ``seed``, ``metadata``, ...).
+        Model parameters (``epochs``, ``seed``, ``metadata``, ...); ``metadata`` set to
+        :data:`AUTO_METADATA` chooses the item inputs on the validation split
+        (:func:`metadata_choices`).
     k, patience, refit, resume, progress
         See :func:`train_recommender`.
 
@@ -547,7 +690,11 @@ def train_in_workspace(
     from artrec.vectors import FeatureSet
 
     name = name or kind
-    model = make_learned(kind, **dict(params or {}))
+    params = dict(params or {})
+    choose = params.get("metadata") == AUTO_METADATA
+    if choose:
+        del params["metadata"]
+    model = make_learned(kind, **params)
     catalog = workspace.catalog()
     if features is not None:
         if embedding is not None:
@@ -577,12 +724,16 @@ def train_in_workspace(
         progress=progress,
         checkpoint_dir=checkpoint,
         resume=resume,
-    )
+        metadata_choices=metadata_choices(
+            train_data_from(catalog, events, vectors=vectors)
+        ) if choose else None,
+    )  # fmt: skip
     extra = {
         **source,
         "event_kinds": list(kinds),
         "training": result.summary(),
-        "refresh": f"artrec train -w {workspace.root} --model {kind} --name {name}",
+        "refresh": f"artrec train -w {workspace.root} --model {kind} --name {name}"
+        + ("" if choose else f" --metadata {','.join(result.model.metadata) or 'none'}"),
     }
     folder = save_model(
         workspace.models_dir,

@@ -75,6 +75,21 @@ def _category(value: Any) -> str | None:
     return text
 
 
+def usable_metadata(data: TrainData, min_count: int = 2) -> tuple[str, ...]:
+    """The columns of :data:`METADATA_COLUMNS` that :class:`ItemInputs` (with this
+    ``min_count``) would give at least one one-hot slot in ``data``'s catalogue: present, with
+    a known value shared by ``min_count`` works or more. In :data:`METADATA_COLUMNS` order."""
+    usable = []
+    for column in METADATA_COLUMNS:
+        values = data.metadata.get(column)
+        if values is None:
+            continue
+        counts = Counter(v for v in (_category(x) for x in values.tolist()) if v is not None)
+        if any(c >= min_count for c in counts.values()):
+            usable.append(column)
+    return tuple(usable)
+
+
 class ItemInputs:
     """Frozen item vectors, standardised, optionally followed by one-hot metadata blocks.
 
