@@ -79,6 +79,10 @@ def test_cold_run_builds_everything(demo: dict[str, Any]) -> None:
     lr = r.learned
     assert lr is not None and lr.protocol == "time-replay"
     assert {"random", "popular", "artist", *LEARNING} <= set(lr.config_names)
+    assert {c.params.get("aggregation") for c in lr.configs if c.kind == "visrank"} == {
+        "sum_distance",
+        "max",
+    }
     assert all(c.params.get("windows") == LEARNED_WINDOWS for c in lr.configs)
     ndcg = {c: lr.mean(c, "ndcg@10") for c in lr.config_names}
     single = {c: v for c, v in ndcg.items() if c != "auto"}

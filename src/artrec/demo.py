@@ -505,7 +505,8 @@ def _analyse(
 
 
 def _learned_table(ws: Workspace, data: Any, split: Any, *, k: int, report: Progress) -> Any:
-    """Step 10: the baselines, the notebook's method, every learning kind and the tuned
+    """Step 10: the baselines, the notebook's method (VisRank by the sum of the profile's
+    distances, and by their best similarity), every learning kind and the tuned
     hybrid under time replay with :data:`LEARNED_WINDOWS` refits (on purchases and likes
     before each window), paired-tested against the best single model by nDCG@k."""
     from artrec.evaluation.comparison import compare_results, evaluate_configs
@@ -522,6 +523,7 @@ def _learned_table(ws: Workspace, data: Any, split: Any, *, k: int, report: Prog
     configs = [
         *(Config(b) for b in BASELINES),
         Config("visrank", embedding=HYBRID),
+        Config("visrank", embedding=HYBRID, aggregation="max"),
         *(Config(kind) for kind in LEARNING if kind != "auto"),
         auto,
     ]
