@@ -325,6 +325,24 @@ def test_configured_kinds_early_stop_on_the_training_log_when_fitted() -> None:
         Config("curatornet", metadata="colour").build().fit(data)
 
 
+def test_a_refit_searches_the_whole_epoch_budget_again() -> None:
+    """Each fit sets the model's ``epochs`` to the best number; the next fit (a time replay
+    refits the same model before every window) still scores every epoch of the configured
+    budget, not only up to the previous best."""
+    from artrec.evaluation.configs import Config
+    from artrec.recommend.base import train_data_from
+
+    catalog, events, vectors = clustered_log()
+    data = train_data_from(catalog, events, vectors=vectors)
+    model = Config("vbpr", epochs=3, seed=1, patience=3, metadata="").build().fit(data)
+    epochs = [h["epoch"] for h in model.validation_["history"]]
+    assert epochs == [0, 1, 2, 3]  # patience 3 never stops a 3-epoch budget early
+    model.epochs = 0  # as a fit whose best validation epoch was 0 leaves it
+    model.fit(data)
+    assert [h["epoch"] for h in model.validation_["history"]] == epochs
+    assert model.epochs == model.validation_["best_epoch"]
+
+
 def _catalogue_with(catalog: Catalog, **columns: np.ndarray) -> Catalog:
     return Catalog(catalog.item_ids, metadata=columns)
 

@@ -195,7 +195,9 @@ def _learned(kind: str, patience: int, k_validation: int, **params: Any) -> Reco
     params["metadata"] = tuple(c.strip() for c in columns.split(",") if c.strip())
     model = make_learned(kind, **params)
     if patience:
-        model.fit_strategy = early_stopping(k_validation, patience, choose_metadata=choose)
+        model.fit_strategy = early_stopping(
+            k_validation, patience, choose_metadata=choose, epochs=model.epochs
+        )
     return model
 
 

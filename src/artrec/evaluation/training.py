@@ -569,6 +569,7 @@ def early_stopping(
     patience: int = 3,
     fraction: float | None = None,
     choose_metadata: bool = False,
+    epochs: int | None = None,
 ) -> Callable[[NeuralRecommender, TrainData], NeuralRecommender]:
     """A :attr:`~artrec.recommend.neural.NeuralRecommender.fit_strategy`: early stopping
     on a validation split of the training log, then a refit on all of it.
@@ -584,14 +585,24 @@ def early_stopping(
     With ``choose_metadata``, a copy is early-stopped for each of :func:`metadata_choices`
     on the same validation cases, and the model takes the inputs (its ``metadata``) of the
     best one, the vectors alone on ties and when no validation cases can be carved.
+
+    ``epochs`` is the epoch budget of every validation run (``None``: the model's
+    ``epochs`` at the first fit). It is kept apart from the model's ``epochs``, which each
+    fit sets to the best number: a model refitted on a grown log (every window of a time
+    replay) searches the whole budget again, not only up to the previous best.
     """
     from artrec.evaluation.tuning import DEFAULT_FRACTION, score_validation, validation_cases
 
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise DataError(f"patience must be a positive integer, got {patience!r}")
 
+    budget: list[int] = [] if epochs is None else [epochs]
+
     def fit(model: NeuralRecommender, data: TrainData) -> NeuralRecommender:
+        if not budget:
+            budget.append(model.epochs)
         model.fit_strategy = None
+        model.epochs = budget[0]
         try:
             val = validation_cases(data, fraction=fraction or DEFAULT_FRACTION)
         except DataError:
