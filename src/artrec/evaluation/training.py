@@ -596,13 +596,14 @@ def early_stopping(
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise DataError(f"patience must be a positive integer, got {patience!r}")
 
-    budget: list[int] = [] if epochs is None else [epochs]
+    budget = epochs
 
     def fit(model: NeuralRecommender, data: TrainData) -> NeuralRecommender:
-        if not budget:
-            budget.append(model.epochs)
+        nonlocal budget
+        if budget is None:
+            budget = model.epochs
         model.fit_strategy = None
-        model.epochs = budget[0]
+        model.epochs = budget
         try:
             val = validation_cases(data, fraction=fraction or DEFAULT_FRACTION)
         except DataError:

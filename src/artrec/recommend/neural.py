@@ -75,19 +75,24 @@ def _category(value: Any) -> str | None:
     return text
 
 
+def _slots(values: np.ndarray, min_count: int, max_values: int) -> list[str]:
+    """The values of a metadata column that get a one-hot slot: known, on ``min_count``
+    works or more, the ``max_values`` most frequent (ties by value)."""
+    counts = Counter(v for v in (_category(x) for x in values.tolist()) if v is not None)
+    kept = [v for v, c in counts.items() if c >= min_count]
+    kept.sort(key=lambda v: (-counts[v], v))
+    return kept[:max_values]
+
+
 def usable_metadata(data: TrainData, min_count: int = 2) -> tuple[str, ...]:
     """The columns of :data:`METADATA_COLUMNS` that :class:`ItemInputs` (with this
     ``min_count``) would give at least one one-hot slot in ``data``'s catalogue: present, with
     a known value shared by ``min_count`` works or more. In :data:`METADATA_COLUMNS` order."""
-    usable = []
-    for column in METADATA_COLUMNS:
-        values = data.metadata.get(column)
-        if values is None:
-            continue
-        counts = Counter(v for v in (_category(x) for x in values.tolist()) if v is not None)
-        if any(c >= min_count for c in counts.values()):
-            usable.append(column)
-    return tuple(usable)
+    return tuple(
+        column
+        for column in METADATA_COLUMNS
+        if (values := data.metadata.get(column)) is not None and _slots(values, min_count, 1)
+    )
 
 
 class ItemInputs:
@@ -153,10 +158,7 @@ class ItemInputs:
             values = data.metadata.get(column)
             if values is None:
                 raise DataError(f"the catalogue has no {column!r} column to learn from")
-            counts = Counter(v for v in (_category(x) for x in values.tolist()) if v is not None)
-            kept = [v for v, c in counts.items() if c >= self.min_count]
-            kept.sort(key=lambda v: (-counts[v], v))
-            self.vocab_[column] = kept[: self.max_values]
+            self.vocab_[column] = _slots(values, self.min_count, self.max_values)
         self.dim_ = vectors.shape[1] + sum(len(v) for v in self.vocab_.values())
         return self
 
